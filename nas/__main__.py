@@ -1,0 +1,3 @@
+from nas.coordinator.cli import main
+
+main()

@@ -1,0 +1,70 @@
+"""`nas db ...`: the embedded cluster and schema upgrades."""
+from __future__ import annotations
+
+import os
+
+import click
+
+from nas.coordinator.storage import resolve
+from nas.store.embedded import EmbeddedDB
+from nas.store.url import for_libpq, mask, parse
+
+
+@click.group("db")
+def db() -> None:
+    """The database: embedded cluster under $NAS_HOME, or NAS_DATABASE_URL."""
+
+
+@db.command()
+def start() -> None:
+    """Start the embedded PostgreSQL cluster (idempotent) and print its URL."""
+    click.echo(EmbeddedDB().start())
+
+
+@db.command()
+def stop() -> None:
+    """Stop the embedded cluster (fast shutdown)."""
+    click.echo("stopped" if EmbeddedDB().stop() else "not running")
+
+
+@db.command()
+def status() -> None:
+    """Say whether the embedded cluster runs, and where."""
+    emb = EmbeddedDB()
+    pid = emb.running_pid()
+    if pid:
+        click.echo(f"running (pid {pid}) at {emb.cluster.url}, data in {emb.cluster.datadir}")
+    else:
+        click.echo(f"not running (data in {emb.cluster.datadir})")
+        raise SystemExit(3)
+
+
+@db.command()
+@click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+def url(storage: str | None) -> None:
+    """Print the database URL, password masked (starts the embedded cluster if needed)."""
+    click.echo(mask(resolve(storage)))
+
+
+@db.command()
+@click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+def upgrade(storage: str | None) -> None:
+    """Create or upgrade Optuna's tables and the nas schema (safe to run concurrently)."""
+    from nas.store import schema
+
+    target = resolve(storage)
+    schema.upgrade(target)
+    click.echo(f"schema at revision {schema.current_revision(target)} on {mask(target)}")
+
+
+@db.command(context_settings={"ignore_unknown_options": True})
+@click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+@click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
+def psql(storage: str | None, psql_args: tuple[str, ...]) -> None:
+    """Open psql on the database (extra arguments go to psql)."""
+    target = parse(resolve(storage))
+    env = dict(os.environ)
+    if target.password:  # via the environment: argv is visible to every user in `ps`
+        env["PGPASSWORD"] = target.password
+    bare = for_libpq(target.set(password=None).render_as_string(hide_password=False))
+    os.execvpe("psql", ["psql", bare, *psql_args], env)

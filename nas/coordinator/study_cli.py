@@ -1,0 +1,46 @@
+"""`nas study ...`: create or resume a study from its spec, list studies."""
+from __future__ import annotations
+
+import click
+
+from nas.coordinator.spec import spec_options, spec_from_options
+from nas.coordinator.storage import resolve
+
+
+@click.group("study")
+def study() -> None:
+    """Studies: specs in nas.studies, trials in Optuna's tables."""
+
+
+@study.command()
+@click.argument("name")
+@spec_options
+@click.option("--priority", type=int, default=0, show_default=True,
+              help="workers serve higher priorities first")
+@click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+def create(name: str, priority: int, storage: str | None, **flags) -> None:
+    """Create study NAME, or resume it if it exists with the same spec."""
+    from nas.coordinator.studies import ensure_study
+
+    row, created = ensure_study(resolve(storage), name, spec_from_options(flags), priority)
+    verb = "created" if created else "resumed"
+    click.echo(f"{verb} study {row.name!r} (budget {row.spec.budget} trials)")
+
+
+@study.command("list")
+@click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+def list_(storage: str | None) -> None:
+    """List studies with their spec and progress."""
+    from nas.store import progress, studies
+
+    target = resolve(storage)
+    rows = studies.list_all(target)
+    if not rows:
+        click.echo("no studies")
+        return
+    click.echo(f"{'name':24} {'mode':6} {'task':14} {'budget':>6} {'done':>6} {'best':>10}")
+    for row in rows:
+        prog = progress.study_progress(target, row.optuna_study_id)
+        best = "-" if prog.best is None else f"{prog.best:.4g}"
+        click.echo(f"{row.name:24} {row.spec.mode:6} {row.spec.task:14} {row.spec.budget:>6} "
+                   f"{prog.finished:>6} {best:>10}")

@@ -1,0 +1,107 @@
+"""Fixed-topology ("pure") networks, a whole population at once.
+
+A genome is one flat parameter vector; `NetworkSpec.unflatten` turns a `[batch, n_params]`
+matrix into per-layer weights `[batch, in, out]` and biases `[batch, out]`, and one
+batched matmul per layer evaluates every individual of every seed together. The output
+layer is linear: each task maps raw outputs to actions itself.
+
+Layout of one genome: for each layer in order, its weights (row-major `in x out`) then
+its biases; for an Elman network the first hidden layer also has a `hidden x hidden`
+context matrix, stored right after its input weights.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from nas.errors import NasError
+
+ACTIVATIONS = {
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+    "elu": torch.nn.functional.elu,
+}
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    n_in: int
+    n_out: int
+    hidden: tuple[int, ...] = ()
+    activation: str = "tanh"
+    recurrent: bool = False
+
+    def __post_init__(self):
+        if self.activation not in ACTIVATIONS:
+            raise NasError(f"unknown activation {self.activation!r}; "
+                           f"choose from {', '.join(sorted(ACTIVATIONS))}")
+        if any(h < 1 for h in self.hidden):
+            raise NasError("hidden layer sizes must be at least 1")
+        if self.recurrent and not self.hidden:
+            raise NasError("a recurrent (Elman) network needs at least one hidden layer")
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.n_in, *self.hidden, self.n_out]
+
+    def shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        out = []
+        sizes = self.sizes
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            out.append((f"w{i}", (a, b)))
+            if i == 0 and self.recurrent:
+                out.append(("context", (b, b)))
+            out.append((f"b{i}", (b,)))
+        return out
+
+    @property
+    def n_params(self) -> int:
+        return sum(_numel(shape) for _, shape in self.shapes())
+
+    def unflatten(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
+        batch = params.shape[0]
+        tensors, offset = {}, 0
+        for name, shape in self.shapes():
+            size = _numel(shape)
+            tensors[name] = params[:, offset:offset + size].reshape(batch, *shape)
+            offset += size
+        return tensors
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+class BatchedNetwork:
+    """A `Policy` over `[batch, n_params]` genomes: one row per episode."""
+
+    def __init__(self, spec: NetworkSpec, params: torch.Tensor):
+        self.spec = spec
+        self.layers = spec.unflatten(params.contiguous())
+        self.act = ACTIVATIONS[spec.activation]
+        self.n_layers = len(spec.sizes) - 1
+        self.context = None
+        if spec.recurrent:
+            self.context = params.new_zeros(params.shape[0], spec.hidden[0])
+
+    def __call__(self, obs: torch.Tensor) -> torch.Tensor:
+        h = obs.to(self.layers["w0"].dtype)
+        for i in range(self.n_layers):
+            pre = torch.baddbmm(self.layers[f"b{i}"].unsqueeze(1), h.unsqueeze(1),
+                                self.layers[f"w{i}"]).squeeze(1)
+            if i == 0 and self.context is not None:
+                pre = pre + torch.bmm(self.context.unsqueeze(1), self.layers["context"]).squeeze(1)
+            h = pre if i == self.n_layers - 1 else self.act(pre)
+            if i == 0 and self.context is not None:
+                self.context = h
+        return h
+
+    def keep(self, rows: torch.Tensor) -> None:
+        self.layers = {k: v[rows] for k, v in self.layers.items()}
+        if self.context is not None:
+            self.context = self.context[rows]

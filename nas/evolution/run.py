@@ -1,0 +1,129 @@
+"""`run_evolution`: every seed of one trial, evaluated as one batch per time step.
+
+Each seed owns its generator and its algorithm state, so its result is the same whether
+it runs alone or beside other seeds. Seeds that solve the task or stagnate for
+`stagnation_limit` generations leave the batch and stop costing compute.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from nas.evolution.algorithms import ALGORITHMS
+from nas.evolution.config import EvolutionConfig
+from nas.evolution.networks import BatchedNetwork, NetworkSpec
+from nas.evolution.tasks import get_task
+
+OnGeneration = Callable[[int, float], None]
+
+
+@dataclass
+class SeedResult:
+    seed: int
+    best_fitness: float = float("-inf")
+    generations: int = 0
+    evaluations: int = 0
+    solved_generation: int | None = None
+    solved_evaluations: int | None = None
+    stagnant_for: int = 0
+    best_genome: dict[str, Any] | None = None
+    curve_best: list[float] = field(default_factory=list)
+    curve_mean: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    stopped: bool = False
+
+    @property
+    def active(self) -> bool:
+        return not self.stopped
+
+
+@dataclass
+class EvolutionResult:
+    seeds: list[SeedResult]
+
+    @property
+    def value(self) -> float:
+        """The trial's objective: mean over seeds of the best fitness found."""
+        return sum(s.best_fitness for s in self.seeds) / len(self.seeds)
+
+
+class _SeedRun:
+    def __init__(self, seed: int, algorithm, device: str):
+        self.generator = torch.Generator().manual_seed(seed)
+        self.algorithm = algorithm
+        self.state = algorithm.init(self.generator)
+        self.result = SeedResult(seed=seed)
+        self.device = device
+
+    def record(self, generation, genomes, fitness, solved, stagnation_limit, spec, stop_when_solved):
+        res, best_i = self.result, int(torch.argmax(torch.nan_to_num(fitness, nan=-torch.inf)))
+        best = float(fitness[best_i])
+        res.curve_best.append(best)
+        res.curve_mean.append(float(fitness.mean()))
+        res.generations = generation + 1
+        if best > res.best_fitness:
+            res.best_fitness, res.stagnant_for = best, 0
+            res.best_genome = {"network": _spec_dict(spec), "params": genomes[best_i].tolist()}
+        else:
+            res.stagnant_for += 1
+        if bool(solved.any()) and res.solved_generation is None:
+            res.solved_generation = generation
+            res.solved_evaluations = res.evaluations + int(solved.nonzero()[0]) + 1
+        res.evaluations += len(fitness)
+        solved_stop = stop_when_solved and res.solved_generation is not None
+        res.stopped = solved_stop or bool(stagnation_limit and res.stagnant_for >= stagnation_limit)
+
+    def tell(self, fitness) -> None:
+        self.state = self.algorithm.tell(self.state, fitness, self.generator)
+
+
+def _spec_dict(spec: NetworkSpec) -> dict[str, Any]:
+    return {"n_in": spec.n_in, "n_out": spec.n_out, "hidden": list(spec.hidden),
+            "activation": spec.activation, "recurrent": spec.recurrent}
+
+
+def run_evolution(config: EvolutionConfig | dict, generations: int, seeds: int | list[int],
+                  stagnation_limit: int | None = None, device: str = "cpu",
+                  on_generation: OnGeneration | None = None,
+                  stop_when_solved: bool = True) -> EvolutionResult:
+    """Evolve every seed for up to `generations`; `on_generation(g, value)` may raise to stop.
+
+    `stop_when_solved=False` keeps solved seeds evolving (full curves, fixed cost per trial).
+    """
+    cfg = config if isinstance(config, EvolutionConfig) else EvolutionConfig.from_dict(config)
+    task = get_task(cfg.task)
+    spec = NetworkSpec(task.obs_size, task.act_size, cfg.hidden, cfg.activation, cfg.recurrent)
+    algo_cls, _ = ALGORITHMS[cfg.algorithm]
+    algorithm = algo_cls(spec.n_params, cfg.population, cfg.algorithm_hyperparams())
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    runs = [_SeedRun(s, algorithm, device) for s in seed_list]
+    for generation in range(generations):
+        active = [r for r in runs if r.result.active]
+        if not active:
+            break
+        started = time.perf_counter()
+        _evaluate_generation(task, spec, active, generation, stagnation_limit, device,
+                             stop_when_solved)
+        elapsed = (time.perf_counter() - started) / len(active)
+        for run in active:
+            run.result.seconds += elapsed
+        if on_generation is not None:
+            on_generation(generation, EvolutionResult([r.result for r in runs]).value)
+    return EvolutionResult([r.result for r in runs])
+
+
+def _evaluate_generation(task, spec, active, generation, stagnation_limit, device,
+                         stop_when_solved) -> None:
+    pop = active[0].algorithm.size
+    genomes = [r.algorithm.ask(r.state) for r in active]
+    starts = torch.cat([task.initial_states(r.generator, pop) for r in active])
+    batch = torch.cat(genomes).to(device)
+    fitness = task.evaluate(BatchedNetwork(spec, batch), starts.to(device)).cpu().view(len(active), pop)
+    solved = task.solved(fitness)
+    for run, genome, fit, sol in zip(active, genomes, fitness, solved):
+        run.record(generation, genome, fit, sol, stagnation_limit, spec, stop_when_solved)
+        if run.result.active:
+            run.tell(fit)

@@ -1,0 +1,20 @@
+"""Name -> task registry: a spec or CLI flag picks a task by name."""
+from __future__ import annotations
+
+from nas.errors import NasError
+from nas.evolution import catalog
+from nas.evolution.tasks.base import Policy, Task
+from nas.evolution.tasks.cartpole import CartPole
+
+TASKS: dict[str, type[Task]] = {CartPole.name: CartPole}
+assert tuple(TASKS) == catalog.TASKS, "evolution/catalog.py lists other tasks"
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]()
+    except KeyError:
+        raise NasError(f"unknown task {name!r}; choose from {', '.join(sorted(TASKS))}") from None
+
+
+__all__ = ["Policy", "Task", "TASKS", "get_task"]

@@ -1,0 +1,72 @@
+"""Atomic budget claims: how W workers finish a study with exactly its budget.
+
+A worker claims one slot before it asks Optuna for a trial. The claim row is inserted
+only while `done + active < budget`, checked under a row lock on the study, so two
+workers can never take the last slot together (Optuna's MaxTrialsCallback checks after
+the fact and overshoots by up to W). A claim ends `done` when its trial finished
+(COMPLETE, PRUNED or FAIL) and `released` when the attempt was interrupted and its trial
+queued for retry: released slots are free again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from nas.store.session import session_scope
+
+_TAKEN = "(SELECT count(*) FROM nas.claims c WHERE c.study_id = s.id AND c.state <> 'released')"
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: int
+    study_id: int
+    study_name: str
+
+
+def claim(url: str, study_ids: list[int], worker_id: int | None) -> Claim | None:
+    """Take one slot from the first of these studies (by priority, then age) with budget left."""
+    with session_scope(url) as session:
+        candidates = session.execute(sa.text(
+            f"SELECT s.id, s.name FROM nas.studies s WHERE s.id = ANY(:ids) AND NOT s.paused "
+            f"AND s.budget > {_TAKEN} ORDER BY s.priority DESC, s.created_at, s.id"),
+            {"ids": study_ids}).all()
+        for study_id, name in candidates:
+            # The row lock serialises claimers of one study. Recount in a *separate*
+            # statement: under READ COMMITTED it takes a fresh snapshot after the lock
+            # is granted, so it sees the claim the previous holder committed.
+            session.execute(sa.text("SELECT 1 FROM nas.studies WHERE id = :id FOR UPDATE"),
+                            {"id": study_id})
+            has_room = session.execute(sa.text(
+                f"SELECT NOT s.paused AND s.budget > {_TAKEN} FROM nas.studies s WHERE s.id = :id"),
+                {"id": study_id}).scalar()
+            if has_room:
+                claim_id = session.execute(sa.text(
+                    "INSERT INTO nas.claims (study_id, worker_id) VALUES (:s, :w) RETURNING id"),
+                    {"s": study_id, "w": worker_id}).scalar_one()
+                return Claim(claim_id, study_id, name)
+    return None
+
+
+def bind_trial(url: str, claim_id: int, trial_id: int) -> None:
+    with session_scope(url) as session:
+        session.execute(sa.text("UPDATE nas.claims SET trial_id = :t WHERE id = :c"),
+                        {"t": trial_id, "c": claim_id})
+
+
+def finish(url: str, claim_id: int, state: str) -> None:
+    """Close a claim: 'done' (counts toward the budget) or 'released' (slot freed)."""
+    assert state in ("done", "released")
+    with session_scope(url) as session:
+        session.execute(sa.text(
+            "UPDATE nas.claims SET state = :st, finished_at = now() WHERE id = :c AND state = 'active'"),
+            {"st": state, "c": claim_id})
+
+
+def counts(url: str, study_id: int) -> dict[str, int]:
+    with session_scope(url) as session:
+        rows = session.execute(sa.text(
+            "SELECT state, count(*) FROM nas.claims WHERE study_id = :s GROUP BY state"),
+            {"s": study_id}).all()
+    return {state: n for state, n in rows}

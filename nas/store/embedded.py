@@ -1,0 +1,273 @@
+"""A private PostgreSQL cluster, run with the machine's own server binaries.
+
+Two users of this module: `nas db start` (and any command that needs a database and
+was given no URL) keeps one long-lived cluster under `$NAS_HOME`; the test suite starts
+throwaway clusters as child processes so it can kill -9, reap and restart them.
+
+As root the server runs as the `postgres` user through `setpriv`, which execs the
+server (so the child PID *is* the postmaster and signals reach it); `runuser` forks
+and did not pass SIGINT on. Both kinds listen on 127.0.0.1 only, TCP only, on a free
+port, with `trust` auth: the cluster is private to this machine's loopback.
+"""
+from __future__ import annotations
+
+import fcntl
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg2
+
+from nas.errors import NasError
+
+DB_NAME = "nas"
+DB_USER = "nas_admin"  # not "nas": "$user" in search_path would resolve to the nas schema
+INSTALL_HINT = (
+    "no PostgreSQL server binaries found: install them (Debian/Ubuntu: "
+    "apt-get install postgresql) or set NAS_DATABASE_URL to an existing server"
+)
+
+
+def find_bindir() -> Path:
+    """Locate `postgres`/`initdb`: PATH, then `pg_config --bindir`, then Debian's layout."""
+    on_path = shutil.which("postgres")
+    if on_path and shutil.which("initdb"):
+        return Path(on_path).resolve().parent
+    candidates = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
+        candidates.append(out.stdout.strip())
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    for cand in candidates:
+        if cand and (Path(cand) / "postgres").exists() and (Path(cand) / "initdb").exists():
+            return Path(cand)
+    raise NasError(INSTALL_HINT)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the server binds: a just-closed port in TIME_WAIT is free to it.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _server_user() -> pwd.struct_passwd | None:
+    """The account the server runs as when we are root; None means 'as ourselves'."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("postgres")
+    except KeyError:
+        raise NasError("running as root needs a 'postgres' system user to run the server") from None
+
+
+def _as_server_user(argv: list[str]) -> list[str]:
+    if _server_user() is None:
+        return argv
+    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *argv]
+
+
+@dataclass
+class Cluster:
+    """One data directory and the server process that serves it."""
+
+    datadir: Path
+    settings: dict[str, str] = field(default_factory=dict)
+    hba_extra: list[str] = field(default_factory=list)
+    port: int | None = None
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{DB_USER}@127.0.0.1:{self.port}/{DB_NAME}"
+
+    @property
+    def logfile(self) -> Path:
+        return self.datadir.parent / f"{self.datadir.name}.log"
+
+    def initialized(self) -> bool:
+        return (self.datadir / "PG_VERSION").exists()
+
+    def init(self) -> None:
+        """initdb once; later calls keep the existing data."""
+        if self.initialized():
+            return
+        bindir = find_bindir()
+        self._make_datadir()
+        cmd = [str(bindir / "initdb"), "-D", str(self.datadir), "-U", DB_USER, "-A", "trust",
+               "-E", "UTF8", "--locale=C", "--no-sync"]
+        out = subprocess.run(_as_server_user(cmd), capture_output=True, text=True)
+        if out.returncode != 0:
+            tail = (out.stderr or out.stdout).strip().splitlines()[-1:]
+            raise NasError(f"initdb failed in {self.datadir}: {' '.join(tail)}")
+        hba = ["host all all 127.0.0.1/32 trust"]
+        (self.datadir / "pg_hba.conf").write_text("\n".join([*self.hba_extra, *hba]) + "\n")
+
+    def _make_datadir(self) -> None:
+        try:
+            self.datadir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise NasError(f"cannot create {self.datadir}: {exc.strerror}") from None
+        user = _server_user()
+        if user is not None:
+            os.chown(self.datadir, user.pw_uid, user.pw_gid)
+            probe = subprocess.run(_as_server_user(["test", "-w", str(self.datadir)]))
+            if probe.returncode != 0:
+                raise NasError(
+                    f"the postgres user cannot write {self.datadir}: "
+                    "set NAS_HOME to a directory it can reach (e.g. /tmp/nas)")
+        os.chmod(self.datadir, 0o700)
+
+    def spawn(self, port: int | None = None, detach: bool = False) -> subprocess.Popen:
+        """Start the server; as a child process unless `detach` (then it outlives us)."""
+        self.port = port or self.port or free_port()
+        argv = [str(find_bindir() / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
+                "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]
+        for key, value in self.settings.items():
+            argv += ["-c", f"{key}={value}"]
+        log = open(self.logfile, "ab")
+        try:
+            self.process = subprocess.Popen(
+                _as_server_user(argv), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=detach)
+        finally:
+            log.close()
+        return self.process
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise NasError(f"PostgreSQL exited at start; see {self.logfile}")
+            if self._connectable():
+                return
+            time.sleep(0.05)
+        raise NasError(f"PostgreSQL did not accept connections within {timeout:.0f}s; see {self.logfile}")
+
+    def _connectable(self) -> bool:
+        try:
+            psycopg2.connect(host="127.0.0.1", port=self.port, user=DB_USER, dbname="postgres",
+                             connect_timeout=1).close()
+        except psycopg2.OperationalError as exc:
+            text = str(exc)
+            if any(s in text for s in ("starting up", "Connection refused", "shutting down",
+                                       "timeout expired", "server closed")):
+                return False
+            raise NasError(f"embedded PostgreSQL refused us: {text.strip().splitlines()[0]}") from None
+        return True
+
+    def ensure_database(self) -> None:
+        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user=DB_USER, dbname="postgres")
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,))
+                if cur.fetchone() is None:
+                    cur.execute(f'CREATE DATABASE "{DB_NAME}"')
+        finally:
+            conn.close()
+
+    def start(self, port: int | None = None, detach: bool = False, timeout: float = 30.0) -> str:
+        """init + spawn + wait + create the `nas` database; returns the URL."""
+        self.init()
+        self.spawn(port, detach=detach)
+        self.wait_ready(timeout)
+        self.ensure_database()
+        return self.url
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the child server and reap it (kill -9 by default, for fault tests)."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        self.process.wait(timeout=60)
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT): rolls back open transactions, then exits cleanly."""
+        self.kill(signal.SIGINT)
+
+
+class EmbeddedDB:
+    """The long-lived cluster under `$NAS_HOME`, shared by every `nas` command there."""
+
+    def __init__(self, home: Path | str | None = None):
+        self.home = Path(home or os.environ.get("NAS_HOME") or ".nas").absolute()
+        self.cluster = Cluster(self.home / "pg", settings={"max_connections": "300"})
+
+    @contextmanager
+    def _lock(self):
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            handle = open(self.home / "db.lock", "w")
+        except OSError as exc:
+            raise NasError(f"NAS_HOME {self.home} is not writable: {exc.strerror}") from None
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def running_pid(self) -> int | None:
+        """The postmaster PID from postmaster.pid, if that process is alive."""
+        pidfile = self.cluster.datadir / "postmaster.pid"
+        try:
+            lines = pidfile.read_text().splitlines()
+            pid, port = int(lines[0]), int(lines[3])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        self.cluster.port = port
+        return pid
+
+    def url(self) -> str | None:
+        return self.cluster.url if self.running_pid() else None
+
+    def start(self) -> str:
+        """Start on demand (idempotent); the URL stays the same across restarts when it can."""
+        with self._lock():
+            if self.running_pid():
+                self.cluster.wait_ready()
+                return self.cluster.url
+            port_file = self.home / "port"
+            port = int(port_file.read_text()) if port_file.exists() else None
+            if port is None or not port_is_free(port):
+                port = free_port()
+            url = self.cluster.start(port=port, detach=True)
+            port_file.write_text(str(port))
+            return url
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        with self._lock():
+            pid = self.running_pid()
+            if pid is None:
+                return False
+            os.kill(pid, signal.SIGINT)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.running_pid() == pid:
+                time.sleep(0.05)
+            if self.running_pid() == pid:
+                raise NasError(f"PostgreSQL (pid {pid}) did not stop within {timeout:.0f}s")
+            return True

@@ -1,0 +1,106 @@
+"""Engines and the one transaction helper everything in nas goes through.
+
+`session_scope()` commits, rolls back, closes, and turns SQLAlchemy/psycopg2 errors into
+`DatabaseError` (a NasError) with a one-line, password-free message: the CLI prints it and
+exits non-zero instead of showing a traceback.
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from nas.errors import NasError
+from nas.store import url as urls
+
+# Small and pre-pinged: a worker needs one connection for nas bookkeeping at a time.
+# search_path is pinned to public: Optuna's tables live there, and PostgreSQL's default
+# "$user", public would resolve `alembic_version` to nas.alembic_version for a role
+# that happens to be named `nas`.
+ENGINE_OPTIONS = dict(pool_size=2, max_overflow=2, pool_pre_ping=True, pool_recycle=1800,
+                      connect_args={"connect_timeout": 10, "application_name": "nas",
+                                    "options": "-c search_path=public"})
+
+
+def optuna_storage(url: str, **kwargs):
+    """An Optuna RDB storage on the same engine options as ours (one place to set them)."""
+    import optuna
+
+    return optuna.storages.RDBStorage(url, engine_kwargs=dict(ENGINE_OPTIONS), **kwargs)
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+class DatabaseError(NasError):
+    """A database failure, described in one line without secrets."""
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The server could not be reached (down, restarting, partitioned): worth retrying."""
+
+
+def engine_for(url: str) -> Engine:
+    """One engine (and so one pool) per URL per process."""
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = sa.create_engine(urls.parse(url), **ENGINE_OPTIONS)
+            _engines[url] = engine
+        return engine
+
+
+def dispose_all() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def describe(exc: BaseException) -> str:
+    """The first line of a driver error, masked: enough to act on, nothing secret."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return urls.mask_text(text[0] if text else type(orig).__name__)
+
+
+def translate(exc: SQLAlchemyError, url: str | None = None) -> DatabaseError:
+    where = f" at {urls.mask(url)}" if url else ""
+    if isinstance(exc, OperationalError) or (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        return DatabaseUnavailable(f"cannot reach the database{where}: {describe(exc)}")
+    return DatabaseError(f"database error{where}: {describe(exc)}")
+
+
+@contextmanager
+def session_scope(url: str) -> Iterator[Session]:
+    """A transaction: commit on success, roll back on any error, always close."""
+    session = sessionmaker(bind=engine_for(url))()
+    try:
+        yield session
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        raise translate(exc, url) from exc
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def check_connection(url: str) -> None:
+    """Fail fast, in one line, when the database is unreachable or refuses us."""
+    with session_scope(url) as session:
+        session.execute(sa.text("SELECT 1"))
+
+
+def adopt_engine(url: str, engine: Engine) -> None:
+    """Use an existing engine (Optuna's) for this URL, so a worker has one pool, not two."""
+    with _lock:
+        _engines[url] = engine

@@ -1,0 +1,108 @@
+"""Study specs in `nas.studies`: create, resume, look up.
+
+The spec is the experiment's identity: creating a study that exists with the same spec
+resumes it; with a different spec it is an error, never a silent overwrite. The Optuna
+study and the `nas.studies` row are created together under an advisory lock on the
+name; if the row cannot be written the Optuna study is removed again.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import sqlalchemy as sa
+
+from nas.errors import NasError
+from nas.store.session import optuna_storage, session_scope
+
+SPEC_COLUMNS = ("mode", "task", "generations", "seeds", "population", "stagnation_limit",
+                "budget", "sampler", "pruner", "objective", "base_seed")
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    mode: str
+    task: str
+    generations: int
+    seeds: int
+    population: int
+    budget: int
+    stagnation_limit: int | None = None
+    sampler: str = "tpe"
+    pruner: str = "median"
+    objective: str | None = None
+    base_seed: int = 0
+
+    def differences(self, other: "StudySpec") -> list[str]:
+        return [f"{f.name}: {getattr(other, f.name)!r} -> {getattr(self, f.name)!r}"
+                for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    id: int
+    name: str
+    optuna_study_id: int
+    spec: StudySpec
+    priority: int
+    paused: bool
+
+
+def _row(mapping) -> StudyRow:
+    spec = StudySpec(**{c: mapping[c] for c in SPEC_COLUMNS})
+    return StudyRow(mapping["id"], mapping["name"], mapping["optuna_study_id"], spec,
+                    mapping["priority"], mapping["paused"])
+
+
+_SELECT = sa.text("SELECT * FROM nas.studies WHERE name = :name")
+
+
+def get(url: str, name: str) -> StudyRow | None:
+    with session_scope(url) as session:
+        found = session.execute(_SELECT, {"name": name}).mappings().first()
+    return _row(found) if found else None
+
+
+def require(url: str, name: str) -> StudyRow:
+    row = get(url, name)
+    if row is None:
+        raise NasError(f"no study named {name!r} in this database")
+    return row
+
+
+def list_all(url: str) -> list[StudyRow]:
+    with session_scope(url) as session:
+        rows = session.execute(sa.text(
+            "SELECT * FROM nas.studies ORDER BY priority DESC, created_at, id")).mappings().all()
+    return [_row(r) for r in rows]
+
+
+def create_or_resume(url: str, name: str, spec: StudySpec, priority: int = 0) -> tuple[StudyRow, bool]:
+    """Returns (row, created). Raises NasError on a spec mismatch."""
+    import optuna
+
+    storage = optuna_storage(url)
+    with session_scope(url) as session:
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('nas.study:' || :n))"),
+                        {"n": name})
+        found = session.execute(_SELECT, {"name": name}).mappings().first()
+        if found is not None:
+            existing = _row(found)
+            diff = spec.differences(existing.spec)
+            if diff:
+                raise NasError(f"study {name!r} exists with a different spec ({'; '.join(diff)}); "
+                               "use a new name or the same flags")
+            return existing, False
+        try:
+            study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+        except optuna.exceptions.DuplicatedStudyError:
+            raise NasError(f"an Optuna study named {name!r} exists but was not created by nas") from None
+        try:
+            new_id = session.execute(sa.text(
+                "INSERT INTO nas.studies (name, optuna_study_id, priority, "
+                + ", ".join(SPEC_COLUMNS) + ") VALUES (:name, :sid, :priority, "
+                + ", ".join(f":{c}" for c in SPEC_COLUMNS) + ") RETURNING id"),
+                {"name": name, "sid": study._study_id, "priority": priority, **asdict(spec)}).scalar_one()
+        except BaseException:
+            optuna.delete_study(study_name=name, storage=storage)
+            raise
+    return StudyRow(new_id, name, study._study_id, spec, priority, False), True

@@ -1,0 +1,1 @@
+"""The worker process. Import `nas.worker.threads` first: it must run before torch loads."""

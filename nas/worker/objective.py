@@ -1,0 +1,88 @@
+"""The objective a worker runs: sample a config, evolve every seed, return the value.
+
+Each generation reports the mean over seeds of best-so-far fitness to the trial (what
+the pruner compares across workers), and is the point where a stop request or a
+pruning decision takes effect.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+from typing import Any, Callable
+
+import optuna
+
+from nas.errors import NasError
+from nas.evolution import EvolutionResult, run_evolution
+from nas.store.studies import StudySpec
+from nas.worker.space import SPACES
+
+Objective = Callable[[optuna.Trial], float]
+
+# One worker per process: the signal handler sets this, generation boundaries read it.
+STOP = threading.Event()
+
+
+class StopRequested(Exception):
+    """Raised at a generation boundary after SIGTERM/SIGINT; the trial is retried elsewhere."""
+
+
+def load_user_objective(ref: str) -> Callable[[optuna.Trial, StudySpec], Any]:
+    """Import `package.module:function`, with a one-line error when it cannot."""
+    module_name, _, func_name = ref.partition(":")
+    if not module_name or not func_name:
+        raise NasError(f"--objective must look like package.module:function, got {ref!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # as `python -m` would: your project dir is importable
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise NasError(f"cannot import objective module {module_name!r}: {exc}") from None
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise NasError(f"objective {ref!r}: {module_name} has no function {func_name!r}")
+    return func
+
+
+def build_objective(spec: StudySpec, on_start: Callable[[optuna.Trial], None]) -> Objective:
+    user = load_user_objective(spec.objective) if spec.objective else None
+
+    def objective(trial: optuna.Trial) -> float:
+        on_start(trial)
+        if user is not None:
+            return _value(trial, user(trial, spec))
+        config = SPACES[spec.mode](trial, spec)
+        seeds = [spec.base_seed + i for i in range(spec.seeds)]
+        result = run_evolution(config, spec.generations, seeds, spec.stagnation_limit,
+                               on_generation=generation_reporter(trial, spec))
+        return _value(trial, result)
+
+    return objective
+
+
+def generation_reporter(trial: optuna.Trial, spec: StudySpec) -> Callable[[int, float], None]:
+    """The `on_generation` callback for run_evolution: report, honour stop and pruning.
+
+    Public so that a user's own objective built on `run_evolution` behaves like ours.
+    """
+    prune = spec.pruner != "none"
+
+    def on_generation(generation: int, value: float) -> None:
+        if STOP.is_set():
+            raise StopRequested(f"stop requested at generation {generation}")
+        trial.report(value, generation)
+        if prune and trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at generation {generation}")
+    return on_generation
+
+
+def _value(trial: optuna.Trial, result: Any) -> float:
+    if isinstance(result, EvolutionResult):
+        trial.set_user_attr("seeds", [
+            {"seed": s.seed, "best": s.best_fitness, "generations": s.generations,
+             "evaluations": s.evaluations, "solved_generation": s.solved_generation}
+            for s in result.seeds])
+        return result.value
+    return float(result)

@@ -1,0 +1,35 @@
+"""The search space: what a trial samples for each mode (architecture + algorithm)."""
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+from nas.evolution.networks import ACTIVATIONS
+from nas.store.studies import StudySpec
+
+MAX_HIDDEN_LAYERS = 3
+
+
+def suggest_pure(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
+    """Architecture (layers, units per layer, activation) and GA hyperparameters."""
+    n_layers = trial.suggest_int("hidden_layers", 0, MAX_HIDDEN_LAYERS)
+    hidden = [trial.suggest_int(f"units_{i}", 2, 32, log=True) for i in range(n_layers)]
+    return {
+        "mode": "pure",
+        "task": spec.task,
+        "population": spec.population,
+        "hidden": hidden,
+        "activation": trial.suggest_categorical("activation", sorted(ACTIVATIONS)),
+        "algorithm": "ga",
+        "algorithm_params": {
+            "sigma": trial.suggest_float("sigma", 0.01, 1.0, log=True),
+            "sigma_decay": trial.suggest_float("sigma_decay", 0.9, 1.0),
+            "elite_fraction": trial.suggest_float("elite_fraction", 0.01, 0.3, log=True),
+            "tournament_size": trial.suggest_int("tournament_size", 2, 8),
+            "crossover_rate": trial.suggest_float("crossover_rate", 0.0, 0.5),
+        },
+    }
+
+
+SPACES = {"pure": suggest_pure}

@@ -1,0 +1,67 @@
+"""Thread caps, applied before torch (or numpy) is imported.
+
+`threads` is a cap: torch uses at most that many intra-op threads, and never more than
+the machine's cores.
+
+The failure this product exists to fix: one process per core count of OpenMP/MKL
+threads, times several Optuna threads, times torch's inter-op pool. A worker gets
+`threads` intra-op threads for torch (OpenMP/MKL), one inter-op thread, and one BLAS
+thread for numpy (Optuna's samplers only do small array math), so its OS thread count
+stays at `threads` plus a small constant.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from nas.errors import NasError
+
+ENV_THREADS = "NAS_THREADS"
+TORCH_POOL_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+SINGLE_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+
+def resolve_threads(flag: int | None, workers: int = 1) -> int:
+    """--threads > NAS_THREADS > cores // workers (at least 1)."""
+    if flag is None:
+        raw = os.environ.get(ENV_THREADS)
+        if raw is None:
+            return max(1, (os.cpu_count() or 1) // max(1, workers))
+        try:
+            flag = int(raw)
+        except ValueError:
+            raise NasError(f"{ENV_THREADS} must be a whole number, got {raw!r}") from None
+    if flag < 1:
+        raise NasError(f"threads must be at least 1, got {flag}")
+    return flag
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    env = {name: str(threads) for name in TORCH_POOL_ENV}
+    env.update({name: "1" for name in SINGLE_THREAD_ENV})
+    env[ENV_THREADS] = str(threads)
+    return env
+
+
+def cap_threads(threads: int) -> None:
+    """Set the environment, then import torch and size its pools. Call once, early."""
+    for module in ("torch", "numpy"):
+        if module in sys.modules and os.environ.get(ENV_THREADS) != str(threads):
+            raise RuntimeError(f"{module} was imported before the thread cap was set")
+    os.environ.update(thread_env(threads))
+    import torch
+
+    # torch sizes its OpenMP pool from OMP_NUM_THREADS, clamped to the cores. Call
+    # set_num_threads only when that is above the cap: it also starts an idle pthreadpool
+    # of threads-1, doubling the OS thread count for nothing.
+    if torch.get_num_threads() > threads:
+        torch.set_num_threads(threads)
+    if torch.get_num_interop_threads() != 1:
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # already started by an earlier call in this process
+            pass
+
+
+def os_thread_count(pid: int | str = "self") -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))

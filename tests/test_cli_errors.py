@@ -1,0 +1,70 @@
+"""Bad input: one line on stderr, a non-zero exit, no traceback, nothing written."""
+import pytest
+
+from conftest import PASSWORD, PASSWORD_USER, SMALL, nas, query
+
+
+def assert_one_line_error(out, *needles):
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("error: ")
+    for needle in needles:
+        assert needle in lines[0]
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["-m", "hyperneat"], "'hyperneat' is not 'pure'"),
+    (["-p", "-5"], "-5 is not in the range x>=2"),
+    (["-g", "0"], "0 is not in the range x>=1"),
+    (["-n", "ten"], "'ten' is not a valid integer"),
+    (["-t", "acrobot"], "'acrobot' is not"),
+    (["--objective", "no_such_module:fn"], "cannot import objective module 'no_such_module'"),
+])
+def test_bad_flags(nas_env, db_url, flags, needle):
+    out = nas("search", "bad", *SMALL, *flags, "-j", "0", env=nas_env)
+    assert_one_line_error(out, needle)
+    assert query(db_url, "SELECT to_regclass('nas.studies')") == [(None,)]
+
+
+def test_unknown_study_for_worker(nas_env, db_url):
+    nas("study", "create", "exists", *SMALL, env=nas_env, check=True)
+    assert_one_line_error(nas("worker", "--study", "nope", env=nas_env), "no study named 'nope'")
+
+
+def test_worker_on_a_database_without_schema(nas_env):
+    assert_one_line_error(nas("worker", env=nas_env), "nas db upgrade")
+
+
+def test_unreachable_database(nas_env):
+    nas_env["NAS_DATABASE_URL"] = "postgresql://someone:hunter2@127.0.0.1:1/nas"
+    out = nas("study", "create", "x", *SMALL, env=nas_env)
+    assert_one_line_error(out, "cannot reach the database")
+    assert "hunter2" not in out.stderr and "someone:***@" in out.stderr
+
+
+def test_wrong_password(nas_env, pg):
+    url = f"postgresql://{PASSWORD_USER}:wrong-{PASSWORD}@127.0.0.1:{pg.port}/postgres"
+    out = nas("worker", "--storage", url, env=nas_env)
+    assert_one_line_error(out, "password authentication failed")
+    assert PASSWORD not in out.stderr
+
+
+def test_right_password_is_accepted_and_never_printed(nas_env, pg):
+    url = f"postgresql://{PASSWORD_USER}:{PASSWORD}@127.0.0.1:{pg.port}/postgres"
+    out = nas("db", "url", "--storage", url, env=nas_env, check=True)
+    assert PASSWORD not in out.stdout and f"{PASSWORD_USER}:***@" in out.stdout
+
+
+@pytest.mark.parametrize("url, needle", [
+    ("not a url", "malformed database URL"),
+    ("mysql://u@h/db", "unsupported database URL scheme"),
+])
+def test_malformed_urls(nas_env, url, needle):
+    assert_one_line_error(nas("study", "list", "--storage", url, env=nas_env), needle)
+
+
+def test_threads_zero_from_the_environment(nas_env):
+    nas_env["NAS_THREADS"] = "0"
+    assert_one_line_error(nas("worker", env=nas_env), "threads must be at least 1")

@@ -1,0 +1,106 @@
+"""run_evolution: determinism per seed, batching independence, stopping rules, counts."""
+import pytest
+import torch
+
+from nas.errors import NasError
+from nas.evolution import EvolutionConfig, run_evolution
+from nas.evolution.algorithms import GA, GAParams
+from nas.evolution.networks import BatchedNetwork, NetworkSpec
+
+CONFIG = {"population": 30, "hidden": [4], "activation": "tanh",
+          "algorithm_params": {"sigma": 0.3, "crossover_rate": 0.2}}
+
+
+def curves(result):
+    return {s.seed: (s.curve_best, s.curve_mean, s.evaluations) for s in result.seeds}
+
+
+def test_same_config_and_seed_gives_the_same_curves():
+    a = run_evolution(CONFIG, generations=4, seeds=[0, 1], stop_when_solved=False)
+    b = run_evolution(CONFIG, generations=4, seeds=[0, 1], stop_when_solved=False)
+    assert curves(a) == curves(b)
+
+
+def test_a_seed_alone_equals_the_same_seed_batched_with_others():
+    alone = run_evolution(CONFIG, generations=4, seeds=[7], stop_when_solved=False)
+    batched = run_evolution(CONFIG, generations=4, seeds=[3, 7, 11], stop_when_solved=False)
+    assert curves(alone)[7] == curves(batched)[7]
+    assert curves(batched)[3] != curves(batched)[7]
+
+
+def test_evaluations_are_counted_exactly():
+    result = run_evolution(CONFIG, generations=5, seeds=2, stop_when_solved=False)
+    for seed in result.seeds:
+        assert seed.generations == 5
+        assert seed.evaluations == 5 * 30
+        assert len(seed.curve_best) == 5
+
+
+def test_solved_seed_stops_and_records_when():
+    result = run_evolution({**CONFIG, "population": 200}, generations=30, seeds=[0])
+    seed = result.seeds[0]
+    assert seed.best_fitness == 500.0
+    assert seed.solved_generation == seed.generations - 1
+    assert seed.evaluations == seed.generations * 200
+    assert (seed.solved_generation * 200) < seed.solved_evaluations <= seed.evaluations
+
+
+def test_stagnation_limit_stops_a_seed_without_improvement():
+    # sigma tiny and no elites changing: a 1-generation stagnation limit ends the run
+    # as soon as one generation fails to beat the best so far.
+    cfg = {**CONFIG, "population": 4, "hidden": [], "algorithm_params": {"sigma": 1e-6}}
+    result = run_evolution(cfg, generations=50, seeds=[0], stagnation_limit=2,
+                           stop_when_solved=False)
+    seed = result.seeds[0]
+    assert seed.generations < 50
+    best = seed.curve_best
+    assert max(best[-2:]) <= max(best[:-2])
+
+
+def test_on_generation_reports_mean_best_so_far_and_can_stop():
+    seen = []
+
+    def on_generation(gen, value):
+        seen.append((gen, value))
+        if gen == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_evolution(CONFIG, generations=10, seeds=2, on_generation=on_generation,
+                      stop_when_solved=False)
+    assert [g for g, _ in seen] == [0, 1, 2]
+    assert all(b >= a for (_, a), (_, b) in zip(seen, seen[1:]))
+
+
+def test_batched_network_equals_per_individual_forward():
+    spec = NetworkSpec(4, 1, (5, 3), "tanh")
+    params = torch.randn(6, spec.n_params, generator=torch.Generator().manual_seed(0))
+    obs = torch.randn(6, 4, generator=torch.Generator().manual_seed(1))
+    out = BatchedNetwork(spec, params)(obs)
+    for i in range(6):
+        layers = spec.unflatten(params[i:i + 1])
+        h = torch.tanh(obs[i] @ layers["w0"][0] + layers["b0"][0])
+        h = torch.tanh(h @ layers["w1"][0] + layers["b1"][0])
+        ref = h @ layers["w2"][0] + layers["b2"][0]
+        torch.testing.assert_close(out[i], ref)
+
+
+def test_ga_keeps_elites_and_draws_only_from_its_generator():
+    ga = GA(3, 10, GAParams(elite_fraction=0.2, sigma=0.5))
+    state = ga.init(torch.Generator().manual_seed(0))
+    fitness = torch.arange(10, dtype=torch.float64)
+    nxt = ga.tell(state, fitness, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(nxt.population[:2], state.population[[9, 8]])
+    again = ga.tell(state, fitness, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(nxt.population, again.population)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"mode": "neato"}, "unknown mode"),
+    ({"population": 1}, "population"),
+    ({"colour": "red"}, "unknown evolution config keys"),
+    ({"activation": "swish"}, "unknown activation"),
+])
+def test_bad_config_is_a_clear_error(bad, message):
+    with pytest.raises(NasError, match=message):
+        run_evolution({**CONFIG, **bad}, generations=1, seeds=1)

@@ -1,0 +1,89 @@
+"""Real worker processes against a real PostgreSQL: exact budgets, thread caps, signals."""
+import signal
+import time
+
+import pytest
+
+from conftest import SMALL, nas, query, start_nas, wait_until
+from nas.worker.threads import os_thread_count
+
+SLOW = ["--objective", "tests.fixtures.objectives:evolve_unsolved", "--pruner", "none",
+        "--sampler", "random", "-m", "pure", "-t", "cartpole"]
+
+
+def trial_states(url, study):
+    if query(url, "SELECT to_regclass('public.trials')") == [(None,)]:
+        return {}  # the coordinator has not created the tables yet
+    rows = query(url, "SELECT t.state::text, count(*) FROM trials t JOIN studies s "
+                      "USING (study_id) WHERE s.study_name = :n GROUP BY 1", n=study)
+    return dict(rows)
+
+
+def test_four_workers_finish_exactly_the_budget(nas_env, db_url, tmp_path):
+    nas("study", "create", "budget", *SMALL, "-n", "12", env=nas_env, check=True)
+    procs = [start_nas("worker", "--study", "budget", "--threads", "1", env=nas_env,
+                       log=tmp_path / f"w{i}.log") for i in range(4)]
+    codes = [p.wait(timeout=300) for p in procs]
+    assert codes == [0, 0, 0, 0]
+    states = trial_states(db_url, "budget")
+    assert states == {"COMPLETE": 12}
+    claims = query(db_url, "SELECT state, count(*) FROM nas.claims GROUP BY state")
+    assert claims == [("done", 12)]
+    # every worker took part and then said why it stopped
+    logs = [(tmp_path / f"w{i}.log").read_text() for i in range(4)]
+    assert all("no budget left" in log for log in logs)
+    assert query(db_url, "SELECT count(DISTINCT worker_id) FROM nas.claims")[0][0] >= 2
+
+
+def test_worker_with_spent_budget_exits_zero_without_new_trials(nas_env, db_url):
+    nas("study", "create", "spent", *SMALL, "-n", "2", env=nas_env, check=True)
+    nas("worker", "--study", "spent", "--threads", "1", env=nas_env, check=True)
+    again = nas("worker", "--study", "spent", "--threads", "1", env=nas_env)
+    assert again.returncode == 0 and "no budget left" in again.stderr
+    assert trial_states(db_url, "spent") == {"COMPLETE": 2}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_worker_os_threads_stay_within_the_cap(nas_env, db_url, tmp_path, threads):
+    nas("study", "create", "threads", *SLOW, "-n", "1", "-g", "200", "-p", "2000", "-s", "2",
+        env=nas_env, check=True)
+    proc = start_nas("worker", "--study", "threads", "--threads", str(threads), env=nas_env,
+                     log=tmp_path / "w.log")
+    try:
+        wait_until(lambda: trial_states(db_url, "threads").get("RUNNING"), 60, what="a running trial")
+        counts = []
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline and proc.poll() is None:
+            counts.append(os_thread_count(proc.pid))
+            time.sleep(0.05)
+        assert counts, "worker exited before it could be observed"
+        # main thread + Optuna's heartbeat thread + at most `threads - 1` OpenMP workers
+        assert max(counts) <= threads + 2, counts
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0
+
+
+def test_search_ctrl_c_leaves_no_running_trial_and_resumes_exactly(nas_env, db_url):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    args = ["search", "stop-me", *SLOW, "-n", "2", "-g", "40", "-p", "200", "-s", "1", "-j", "2"]
+    proc = subprocess.Popen([sys.executable, "-m", "nas", *args], env=nas_env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: trial_states(db_url, "stop-me").get("RUNNING") == 2, 120,
+               what="both workers running a trial")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    states = trial_states(db_url, "stop-me")
+    assert "RUNNING" not in states
+    assert states == {"FAIL": 2, "WAITING": 2}
+    assert query(db_url, "SELECT state, count(*) FROM nas.claims GROUP BY state") == [("released", 2)]
+    # Resume: the queued retries run with the same params and the budget ends exact.
+    nas(*args[:-2], "-j", "2", env=nas_env, check=True, timeout=300)
+    assert trial_states(db_url, "stop-me") == {"FAIL": 2, "COMPLETE": 2}
+    retried = query(db_url, "SELECT count(*) FROM trial_system_attributes WHERE key = 'failed_trial'")
+    assert retried == [(2,)]
