@@ -70,3 +70,10 @@ def counts(url: str, study_id: int) -> dict[str, int]:
             "SELECT state, count(*) FROM nas.claims WHERE study_id = :s GROUP BY state"),
             {"s": study_id}).all()
     return {state: n for state, n in rows}
+
+
+def active_count(url: str, study_ids: list[int]) -> int:
+    with session_scope(url) as session:
+        return session.execute(sa.text(
+            "SELECT count(*) FROM nas.claims WHERE state = 'active' AND study_id = ANY(:ids)"),
+            {"ids": study_ids}).scalar_one()

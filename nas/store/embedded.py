@@ -27,6 +27,7 @@ from pathlib import Path
 import psycopg2
 
 from nas.errors import NasError
+from nas.store.session import is_permanent
 
 DB_NAME = "nas"
 DB_USER = "nas_admin"  # not "nas": "$user" in search_path would resolve to the nas schema
@@ -137,8 +138,8 @@ class Cluster:
                     "set NAS_HOME to a directory it can reach (e.g. /tmp/nas)")
         os.chmod(self.datadir, 0o700)
 
-    def spawn(self, port: int | None = None, detach: bool = False) -> subprocess.Popen:
-        """Start the server; as a child process unless `detach` (then it outlives us)."""
+    def spawn(self, port: int | None = None) -> subprocess.Popen:
+        """Start the server as our child, in its own session (so it may outlive us)."""
         self.port = port or self.port or free_port()
         argv = [str(find_bindir() / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
                 "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]
@@ -146,9 +147,12 @@ class Cluster:
             argv += ["-c", f"{key}={value}"]
         log = open(self.logfile, "ab")
         try:
+            # Always its own process group: a crash test can kill the postmaster and its
+            # backends together (a lone kill -9 of the postmaster leaves backends holding
+            # shared memory, and the restart would refuse to start).
             self.process = subprocess.Popen(
                 _as_server_user(argv), stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=detach)
+                stderr=subprocess.STDOUT, start_new_session=True)
         finally:
             log.close()
         return self.process
@@ -168,11 +172,9 @@ class Cluster:
             psycopg2.connect(host="127.0.0.1", port=self.port, user=DB_USER, dbname="postgres",
                              connect_timeout=1).close()
         except psycopg2.OperationalError as exc:
-            text = str(exc)
-            if any(s in text for s in ("starting up", "Connection refused", "shutting down",
-                                       "timeout expired", "server closed")):
-                return False
-            raise NasError(f"embedded PostgreSQL refused us: {text.strip().splitlines()[0]}") from None
+            if not is_permanent(exc):
+                return False  # not up yet, recovering, or starting: keep waiting
+            raise NasError(f"PostgreSQL refused us: {str(exc).strip().splitlines()[0]}") from None
         return True
 
     def ensure_database(self) -> None:
@@ -186,25 +188,31 @@ class Cluster:
         finally:
             conn.close()
 
-    def start(self, port: int | None = None, detach: bool = False, timeout: float = 30.0) -> str:
+    def start(self, port: int | None = None, timeout: float = 30.0) -> str:
         """init + spawn + wait + create the `nas` database; returns the URL."""
         self.init()
-        self.spawn(port, detach=detach)
+        self.spawn(port)
         self.wait_ready(timeout)
         self.ensure_database()
         return self.url
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Signal the child server and reap it (kill -9 by default, for fault tests)."""
+    def crash(self) -> None:
+        """kill -9 the server and every backend, then reap it: a power cut, for fault tests."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.process.wait(timeout=60)
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT): rolls back open transactions, then exits cleanly."""
-        self.kill(signal.SIGINT)
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=60)
 
 
 class EmbeddedDB:
@@ -255,7 +263,7 @@ class EmbeddedDB:
             port = int(port_file.read_text()) if port_file.exists() else None
             if port is None or not port_is_free(port):
                 port = free_port()
-            url = self.cluster.start(port=port, detach=True)
+            url = self.cluster.start(port=port)
             port_file.write_text(str(port))
             return url
 

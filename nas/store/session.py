@@ -69,8 +69,19 @@ def describe(exc: BaseException) -> str:
     return urls.mask_text(text[0] if text else type(orig).__name__)
 
 
+# Connection errors that waiting will not fix: wrong credentials, missing database/role.
+PERMANENT = ("password authentication failed", "does not exist", "no pg_hba.conf entry",
+             "authentication failed", "permission denied")
+
+
+def is_permanent(exc: BaseException) -> bool:
+    return any(p in str(getattr(exc, "orig", None) or exc) for p in PERMANENT)
+
+
 def translate(exc: SQLAlchemyError, url: str | None = None) -> DatabaseError:
     where = f" at {urls.mask(url)}" if url else ""
+    if is_permanent(exc):
+        return DatabaseError(f"database refused us{where}: {describe(exc)}")
     if isinstance(exc, OperationalError) or (
             isinstance(exc, DBAPIError) and exc.connection_invalidated):
         return DatabaseUnavailable(f"cannot reach the database{where}: {describe(exc)}")

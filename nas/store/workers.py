@@ -27,3 +27,9 @@ def stopped(url: str, worker_id: int) -> None:
         session.execute(sa.text(
             "UPDATE nas.workers SET state = 'stopped', last_seen = now(), current_study_id = NULL, "
             "current_trial_id = NULL WHERE id = :w"), {"w": worker_id})
+
+
+def beat(url: str, worker_id: int) -> None:
+    with session_scope(url) as session:
+        session.execute(sa.text("UPDATE nas.workers SET last_seen = now() WHERE id = :w"),
+                        {"w": worker_id})

@@ -1,12 +1,16 @@
 """The worker process: claim a slot, run one trial, repeat (after rq's `Worker.work`).
 
-Lifecycle: bootstrap (storage, schema check, registry row) -> install signal handlers ->
-loop, where every way out is its own `break` with its own log line -> teardown.
+Lifecycle: bootstrap (database, schema check, registry row) -> signal handlers ->
+heartbeat -> loop, where every way out is its own `break` with its own log line ->
+teardown.
 
 Shutdown is two-stage: the first SIGTERM/SIGINT asks the running trial to stop at its
-next generation boundary; that trial is marked FAIL, re-queued with the same params
-(Optuna's retry callback), and its budget claim released, so no trial is ever left
-RUNNING. A second signal exits at once.
+next generation boundary; the trial is marked FAIL, re-queued with the same params, and
+its budget claim released, so no trial is left RUNNING. A second signal exits at once.
+The stop grace is therefore one generation plus a few database round trips.
+
+When no slot is free but other workers still hold claims, the worker waits instead of
+exiting: if one of them dies, its trial is retried by whoever is still here.
 """
 from __future__ import annotations
 
@@ -15,10 +19,14 @@ import os
 import signal
 from enum import Enum
 
+import optuna
+
 from nas import __version__
 from nas.errors import NasError
-from nas.store import claims, schema, session, studies, workers
+from nas.store import claims, reaper, schema, session, studies, workers
+from nas.store.retry import retrying
 from nas.store.url import mask
+from nas.worker.heartbeat import WorkerHeartbeat
 from nas.worker.objective import STOP
 
 log = logging.getLogger("nas.worker")
@@ -36,10 +44,8 @@ class State(str, Enum):
     STOPPED = "stopped"
 
 
-def make_storage(url: str):
+def make_storage(url: str) -> optuna.storages.RDBStorage:
     """One RDB storage per process, whose small pre-pinged pool nas shares."""
-    import optuna
-
     storage = session.optuna_storage(
         url, skip_table_creation=True,
         heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=HEARTBEAT_GRACE,
@@ -55,47 +61,73 @@ class Worker:
         self.stop = STOP
         self.state = State.STARTING
         self.worker_id: int | None = None
+        self.studies: dict[int, studies.StudyRow] = {}
         self.trials_run = 0
 
     def work(self) -> int:
-        self.bootstrap()
         self._install_signal_handlers()
+        retrying(self.bootstrap, "worker start", stop=self.stop)
         try:
-            while True:
-                if self.stop.is_set():
-                    log.info("stop requested: leaving the loop")
-                    break
-                if self.max_trials is not None and self.trials_run >= self.max_trials:
-                    log.info("ran %d trials (--max-trials): exiting", self.trials_run)
-                    break
-                claim = claims.claim(self.url, self.study_ids, self.worker_id)
-                if claim is None:
-                    log.info("no budget left in %d studies: exiting", len(self.study_ids))
-                    break
-                self.run_trial(claim)
+            with WorkerHeartbeat(self.url, self.worker_id, HEARTBEAT_INTERVAL):
+                self._loop()
         finally:
             self.teardown()
         return 0
 
+    def _loop(self) -> None:
+        while True:
+            if self.stop.is_set():
+                log.info("stop requested: leaving the loop")
+                break
+            if self.max_trials is not None and self.trials_run >= self.max_trials:
+                log.info("ran %d trials (--max-trials): exiting", self.trials_run)
+                break
+            claim = retrying(self._next_claim, "claiming a trial", stop=self.stop)
+            if claim is None:
+                if not self._others_still_running():
+                    log.info("no budget left in %d studies: exiting", len(self.studies))
+                    break
+                self.stop.wait(HEARTBEAT_INTERVAL / 2)
+                continue
+            self.run_trial(claim)
+
     def bootstrap(self) -> None:
         session.check_connection(self.url)
         schema.require_current(self.url)
-        rows = ([studies.require(self.url, n) for n in self.study_names]
-                if self.study_names else studies.list_all(self.url))
-        self.studies = {r.id: r for r in rows}
-        self.study_ids = list(self.studies)
+        self._refresh_studies()
         self.storage = make_storage(self.url)
         self.worker_id = workers.register(self.url, os.getpid(), self.threads, __version__)
         log.info("worker %d started (threads=%d) on %s", self.worker_id, self.threads, mask(self.url))
+
+    def _refresh_studies(self) -> None:
+        rows = ([studies.require(self.url, n) for n in self.study_names]
+                if self.study_names else studies.list_all(self.url))
+        self.studies = {r.id: r for r in rows}
+
+    def _next_claim(self) -> claims.Claim | None:
+        """Fail stale trials and settle dead workers' claims everywhere we serve, then claim."""
+        if not self.study_names:
+            self._refresh_studies()  # studies may be added while workers run
+        for row in self.studies.values():
+            optuna.storages.fail_stale_trials(optuna.load_study(study_name=row.name, storage=self.storage))
+        ids = list(self.studies)
+        settled = reaper.reap_dead_claims(self.url, ids, HEARTBEAT_GRACE)
+        if any(settled.values()):
+            log.info("settled claims of dead workers: %s", settled)
+        return claims.claim(self.url, ids, self.worker_id)
+
+    def _others_still_running(self) -> bool:
+        return retrying(lambda: claims.active_count(self.url, list(self.studies)) > 0,
+                        "counting claims", stop=self.stop)
 
     def run_trial(self, claim: claims.Claim) -> None:
         from nas.worker.trial import run_one_trial
 
         self.state = State.BUSY
         outcome = run_one_trial(self, claim)
-        claims.finish(self.url, claim.id, outcome)
+        retrying(lambda: claims.finish(self.url, claim.id, outcome), "closing a claim")
         self.trials_run += outcome == "done"
-        workers.seen(self.url, self.worker_id)
+        retrying(lambda: workers.seen(self.url, self.worker_id), "worker status")
         self.state = State.IDLE
 
     def teardown(self) -> None:

@@ -1,24 +1,34 @@
-"""One claimed trial: load the study, optimize once, decide what the claim becomes."""
+"""One claimed trial: load the study, optimize once, then settle the claim.
+
+Settling looks at what the database says happened, not at what this process believes:
+
+    finished normally (COMPLETE, PRUNED, or FAIL from the objective) -> claim 'done'
+    interrupted (stop signal, or the database was lost mid-trial)      -> the trial is
+        marked FAIL if still RUNNING, a retry with the same params is queued unless one
+        already was (by another worker's heartbeat check), and the claim is 'released'
+    our late tell refused because the trial was failed meanwhile     -> logged, dropped
+"""
 from __future__ import annotations
 
 import logging
 
-from nas.store import claims, workers
+import optuna
+from optuna.trial import TrialState
+
+from nas.store import claims, reaper, workers
+from nas.store.retry import is_unavailable, retrying
+from nas.store.session import session_scope
 from nas.worker.objective import StopRequested, build_objective
 
 log = logging.getLogger("nas.worker")
 
 
 def _sampler(name: str):
-    import optuna
-
     samplers = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
     return samplers[name]()
 
 
 def _pruner(name: str):
-    import optuna
-
     if name == "none":
         return optuna.pruners.NopPruner()
     if name == "hyperband":
@@ -27,33 +37,55 @@ def _pruner(name: str):
 
 
 def run_one_trial(worker, claim: claims.Claim) -> str:
-    """Returns the claim's end state: 'done' (trial finished) or 'released' (retry queued)."""
-    import optuna
-    from optuna.trial import TrialState
-
+    """Returns the claim's end state: 'done' or 'released'."""
     row = worker.studies[claim.study_id]
-    study = optuna.load_study(study_name=row.name, storage=worker.storage,
-                              sampler=_sampler(row.spec.sampler), pruner=_pruner(row.spec.pruner))
-    started: list[optuna.Trial] = []
+    study = retrying(lambda: optuna.load_study(
+        study_name=row.name, storage=worker.storage, sampler=_sampler(row.spec.sampler),
+        pruner=_pruner(row.spec.pruner)), "loading the study", stop=worker.stop)
+    started: list[int] = []
 
     def on_start(trial: optuna.Trial) -> None:
-        started.append(trial)
-        claims.bind_trial(worker.url, claim.id, trial._trial_id)
+        started.append(trial._trial_id)
+        retrying(lambda: claims.bind_trial(worker.url, claim.id, trial._trial_id), "binding the claim")
         workers.seen(worker.url, worker.worker_id, claim.study_id, trial._trial_id)
 
-    objective = build_objective(row.spec, on_start)
+    interrupted = False
     try:
-        study.optimize(objective, n_trials=1, gc_after_trial=False)
+        study.optimize(build_objective(row.spec, on_start), n_trials=1, gc_after_trial=False)
     except StopRequested:
-        frozen = worker.storage.get_trial(started[0]._trial_id)
-        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)(study, frozen)
-        log.info("trial %d of %s stopped and queued for retry", frozen.number, row.name)
-        return "released"
-    except Exception as exc:  # the objective's own bug: Optuna already marked it FAIL
-        log.error("trial of %s failed: %s: %s", row.name, type(exc).__name__, exc)
+        interrupted = True
+    except optuna.exceptions.UpdateFinishedTrialError:
+        log.warning("late result for a trial of %s dropped: it was failed by heartbeat "
+                    "while this worker was cut off", row.name)
+    except Exception as exc:
+        interrupted = is_unavailable(exc)
+        what = "database lost during a trial" if interrupted else "trial failed"
+        log.error("%s of %s: %s: %s", what, row.name, type(exc).__name__, str(exc).splitlines()[0])
     if not started:
         return "released"
-    frozen = worker.storage.get_trial(started[0]._trial_id)
-    log.info("trial %d of %s finished: %s value=%s", frozen.number, row.name,
-             frozen.state.name, frozen.value)
-    return "done" if frozen.state.is_finished() else "released"
+    return retrying(lambda: settle(worker.url, worker.storage, study, row.optuna_study_id,
+                                   started[0], interrupted), "settling a trial")
+
+
+def settle(url: str, storage, study: optuna.Study, optuna_study_id: int, trial_id: int,
+           interrupted: bool) -> str:
+    frozen = storage.get_trial(trial_id)
+    if frozen.state == TrialState.RUNNING or (interrupted and frozen.state == TrialState.FAIL):
+        _fail_for_retry(url, storage, study, optuna_study_id, frozen)
+        return "released"
+    with session_scope(url) as session:
+        return reaper.claim_outcome(session, frozen.state.name, optuna_study_id, frozen.number)
+
+
+def _fail_for_retry(url: str, storage, study, optuna_study_id: int, frozen) -> None:
+    if frozen.state == TrialState.RUNNING:
+        try:
+            storage.set_trial_state_values(frozen._trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another worker's heartbeat check failed it first
+        frozen = storage.get_trial(frozen._trial_id)
+    with session_scope(url) as session:
+        already = reaper.was_retried(session, optuna_study_id, frozen.number)
+    if frozen.state == TrialState.FAIL and not already:
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)(study, frozen)
+        log.info("trial %d of %s interrupted: queued for retry", frozen.number, study.study_name)

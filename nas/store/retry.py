@@ -1,0 +1,72 @@
+"""Riding out database outages: exponential backoff with jitter, up to a time limit.
+
+A PostgreSQL restart, failover or network blip must not kill a day-long study. Calls
+that fail because the server is unreachable are retried; anything else (a constraint
+violation, a bug) is raised at once.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from typing import Callable, TypeVar
+
+import psycopg2
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from nas.store.session import DatabaseUnavailable, describe, is_permanent
+
+log = logging.getLogger("nas.store")
+T = TypeVar("T")
+
+RETRY_SECONDS = float(os.environ.get("NAS_DB_RETRY_SECONDS", "600"))
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True for 'cannot reach / lost the server', whoever raised it. Optuna wraps driver
+    errors (StorageInternalError from OperationalError), so the cause chain is searched."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if _unavailable(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, DatabaseUnavailable):
+        return True
+    if is_permanent(exc):
+        return False
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (OperationalError, psycopg2.OperationalError, psycopg2.InterfaceError))
+
+
+def backoff(attempt: int, base: float = 0.25, cap: float = 10.0) -> float:
+    """Full jitter: uniform in [0, min(cap, base * 2**attempt)]; never zero, so no spin."""
+    return max(0.05, random.uniform(0, min(cap, base * 2 ** attempt)))
+
+
+def retrying(call: Callable[[], T], what: str, limit: float | None = None,
+             stop: threading.Event | None = None) -> T:
+    """Run `call`, retrying while the database is unavailable, for at most `limit` seconds."""
+    limit = RETRY_SECONDS if limit is None else limit
+    started, attempt = time.monotonic(), 0
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if not is_unavailable(exc) or time.monotonic() - started > limit:
+                raise
+            delay = backoff(attempt)
+            attempt += 1
+            log.warning("database unavailable during %s (%s); retry %d in %.1fs",
+                        what, describe(exc), attempt, delay)
+            if stop is not None and stop.wait(delay):
+                raise
+            if stop is None:
+                time.sleep(delay)

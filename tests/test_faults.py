@@ -1,0 +1,153 @@
+"""Fault injection against real worker processes and a real PostgreSQL server:
+kill -9 workers, kill -9 the database, SIGTERM everyone, 24 workers at once."""
+from __future__ import annotations
+
+import random
+import signal
+import time
+
+import optuna
+import pytest
+
+from conftest import nas, query, start_nas, traversable, wait_until
+from nas.store.embedded import Cluster
+from nas.store.session import optuna_storage
+
+UNSOLVED = ["--objective", "tests.fixtures.objectives:evolve_unsolved", "--pruner", "none",
+            "--sampler", "random"]
+FAST_HEARTBEAT = {"NAS_HEARTBEAT_INTERVAL": "1", "NAS_HEARTBEAT_GRACE": "4"}
+
+
+def states(url: str, study: str) -> dict[str, int]:
+    rows = query(url, "SELECT t.state::text, count(*) FROM trials t JOIN studies s USING (study_id) "
+                      "WHERE s.study_name = :n GROUP BY 1", n=study)
+    return dict(rows)
+
+
+def running_trial_of(url: str, pid: int):
+    rows = query(url, "SELECT current_trial_id FROM nas.workers WHERE pid = :p AND state = 'running' "
+                      "ORDER BY id DESC LIMIT 1", p=pid)
+    return rows[0][0] if rows else None
+
+
+def replay_value(url: str, study: str, params: dict) -> float:
+    """The value the same params give in this process, with no database involved."""
+    from nas.store import studies
+    from tests.fixtures.objectives import evolve_unsolved
+
+    spec = studies.require(url, study).spec
+    return evolve_unsolved(optuna.trial.FixedTrial(params), spec).value
+
+
+def assert_exact_budget(url: str, study: str, budget: int) -> list:
+    trials = optuna.load_study(study_name=study, storage=optuna_storage(url)).get_trials(deepcopy=False)
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers))
+    assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
+    retried = {t.system_attrs["retry_history"][-1] for t in trials if "retry_history" in t.system_attrs}
+    counted = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")
+               or (t.state.name == "FAIL" and t.number not in retried)]
+    assert len(counted) == budget, {t.number: t.state.name for t in trials}
+    assert query(url, "SELECT count(*) FROM nas.claims WHERE state = 'done'") == [(budget,)]
+    assert query(url, "SELECT count(*) FROM nas.claims WHERE state = 'active'") == [(0,)]
+    return trials
+
+
+def test_kill_nine_two_of_four_workers(nas_env, db_url, tmp_path):
+    env = {**nas_env, **FAST_HEARTBEAT}
+    nas("study", "create", "k9", *UNSOLVED, "-n", "20", "-g", "12", "-p", "60", "-s", "1",
+        env=env, check=True)
+    procs = [start_nas("worker", "--study", "k9", "--threads", "1", env=env,
+                       log=tmp_path / f"w{i}.log") for i in range(4)]
+    rng = random.Random(7)
+    killed_trials = []
+    for victim in procs[:2]:
+        trial_id = wait_until(lambda: running_trial_of(db_url, victim.pid), 120,
+                              what="the victim running a trial")
+        time.sleep(rng.uniform(0.1, 1.5))
+        victim.kill()
+        victim.wait()
+        killed_trials.append(trial_id)
+    for survivor in procs[2:]:
+        assert survivor.wait(timeout=600) == 0
+    trials = assert_exact_budget(db_url, "k9", 20)
+    by_number = {t.number: t for t in trials}
+    retries = [t for t in trials if "failed_trial" in t.system_attrs]
+    assert len(retries) >= 2
+    for retry in retries:
+        original = by_number[retry.system_attrs["failed_trial"]]
+        assert original.state.name == "FAIL" and retry.params == original.params
+    finished_retries = [t for t in retries if t.state.name == "COMPLETE"]
+    for retry in finished_retries[:2]:
+        assert retry.value == replay_value(db_url, "k9", retry.params)
+
+
+@pytest.fixture
+def private_pg(tmp_path):
+    cluster = Cluster(traversable(tmp_path) / "data", settings={"fsync": "off"})
+    cluster.start()
+    yield cluster
+    cluster.crash()
+
+
+def test_kill_nine_the_database_mid_study(private_pg, nas_env, tmp_path):
+    url = private_pg.url.replace("postgresql://", "postgresql+psycopg2://")
+    env = {**nas_env, **FAST_HEARTBEAT, "NAS_DATABASE_URL": url}
+    nas("study", "create", "dbkill", *UNSOLVED, "-n", "8", "-g", "10", "-p", "60", "-s", "1",
+        env=env, check=True)
+    procs = [start_nas("worker", "--study", "dbkill", "--threads", "1", env=env,
+                       log=tmp_path / f"w{i}.log") for i in range(2)]
+    wait_until(lambda: states(url, "dbkill").get("COMPLETE", 0) >= 2, 300, what="two trials done")
+    private_pg.crash()
+    time.sleep(2)  # an outage, not a blip: the workers must notice and ride it out
+    private_pg.spawn()
+    private_pg.wait_ready()
+    assert [p.wait(timeout=600) for p in procs] == [0, 0]
+    assert_exact_budget(url, "dbkill", 8)
+    logs = "".join((tmp_path / f"w{i}.log").read_text() for i in range(2))
+    assert "database unavailable" in logs or "database lost during a trial" in logs
+
+
+def test_worker_started_while_the_database_is_down_waits_for_it(private_pg, nas_env, tmp_path):
+    url = private_pg.url.replace("postgresql://", "postgresql+psycopg2://")
+    env = {**nas_env, "NAS_DATABASE_URL": url}
+    nas("study", "create", "late", "-g", "2", "-p", "20", "-s", "1", "-n", "2", "--pruner", "none",
+        env=env, check=True)
+    private_pg.crash()
+    log = tmp_path / "w.log"
+    proc = start_nas("worker", "--study", "late", "--threads", "1", env=env, log=log)
+    wait_until(lambda: log.exists() and "database unavailable during worker start" in log.read_text(),
+               60, what="the worker saying the database is down")
+    private_pg.spawn()
+    private_pg.wait_ready()
+    assert proc.wait(timeout=300) == 0
+    assert states(url, "late") == {"COMPLETE": 2}
+
+
+def test_sigterm_all_workers_then_resume(nas_env, db_url, tmp_path):
+    nas("study", "create", "term", *UNSOLVED, "-n", "6", "-g", "30", "-p", "100", "-s", "1",
+        env=nas_env, check=True)
+    procs = [start_nas("worker", "--study", "term", "--threads", "1", env=nas_env,
+                       log=tmp_path / f"w{i}.log") for i in range(3)]
+    wait_until(lambda: states(db_url, "term").get("RUNNING") == 3, 120, what="three running trials")
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    after_stop = states(db_url, "term")
+    assert "RUNNING" not in after_stop and after_stop.get("WAITING") == 3
+    fresh = [start_nas("worker", "--study", "term", "--threads", "1", env=nas_env,
+                       log=tmp_path / f"f{i}.log") for i in range(3)]
+    assert [p.wait(timeout=600) for p in fresh] == [0, 0, 0]
+    assert_exact_budget(db_url, "term", 6)
+
+
+def test_twenty_four_workers_on_a_cheap_study(nas_env, db_url, tmp_path):
+    nas("study", "create", "many", "--objective", "tests.fixtures.objectives:constant",
+        "-n", "120", "--sampler", "random", "--pruner", "none", env=nas_env, check=True)
+    procs = [start_nas("worker", "--study", "many", "--threads", "1", env=nas_env,
+                       log=tmp_path / f"w{i}.log") for i in range(24)]
+    codes = [p.wait(timeout=600) for p in procs]
+    assert codes == [0] * 24
+    assert states(db_url, "many") == {"COMPLETE": 120}
+    assert_exact_budget(db_url, "many", 120)
+    assert query(db_url, "SELECT count(DISTINCT worker_id) FROM nas.claims")[0][0] > 1
