@@ -28,7 +28,7 @@ demo: install postgres  ## a small study on the embedded database with 2 workers
 	$(NAS) search demo -m pure -t cartpole -n 8 -g 15 -s 2 -p 200 -j 2 --stagnation-limit 5
 	@echo
 	@echo "Look at the results with psql:"
-	@echo "  $(NAS) db psql -c 'SELECT number, state, value FROM trials ORDER BY value DESC NULLS LAST LIMIT 5'"
+	@echo "  $(NAS) db psql -c 'SELECT number, state, value, params FROM nas.trials ORDER BY value DESC NULLS LAST LIMIT 5'"
 
 bench: install postgres  ## benchmarks; each prints ratios against a baseline
 	$(PY) bench/scaling.py

@@ -87,7 +87,7 @@ class Worker:
                 if not self._others_still_running():
                     log.info("no budget left in %d studies: exiting", len(self.studies))
                     break
-                self.stop.wait(HEARTBEAT_INTERVAL / 2)
+                self.stop.wait(min(1.0, HEARTBEAT_INTERVAL / 2))
                 continue
             self.run_trial(claim)
 

@@ -1,0 +1,59 @@
+"""The psql views over Optuna's tables and ours, on a study made by real workers,
+and the migration path from the previous revision."""
+from conftest import SMALL, nas, query
+from nas.store import schema
+
+
+def test_views_show_what_the_tables_hold(nas_env, db_url):
+    nas("study", "create", "v", *SMALL, "-n", "5", env=nas_env, check=True)
+    nas("worker", "--study", "v", "--threads", "1", env=nas_env, check=True)
+    rows = query(db_url, "SELECT number, state, value, params, worker_host, retry_of, retries "
+                         "FROM nas.trials WHERE study = 'v' ORDER BY number")
+    assert [r[0] for r in rows] == [0, 1, 2, 3, 4]
+    assert all(r[1] == "COMPLETE" and r[4] and r[5] is None and r[6] == 0 for r in rows)
+    optuna_values = dict(query(db_url, "SELECT t.number, v.value FROM trials t "
+                                       "JOIN trial_values v USING (trial_id)"))
+    assert {r[0]: r[2] for r in rows} == optuna_values
+    for _, _, _, params, *_ in rows:
+        assert params["activation"] in ("tanh", "relu", "sigmoid", "elu")
+        assert isinstance(params["hidden_layers"], int)
+        assert isinstance(params["sigma"], float)
+    progress = query(db_url, "SELECT budget, finished, complete, running, waiting, best, eta "
+                             "FROM nas.progress WHERE study = 'v'")[0]
+    assert progress[:5] == (5, 5, 5, 0, 0)
+    assert progress[5] == max(optuna_values.values())
+    assert progress[6].total_seconds() == 0
+    top = query(db_url, "SELECT rank, value FROM nas.leaderboard WHERE study = 'v'")
+    assert len(top) == 5 and top[0] == (1, max(optuna_values.values()))
+
+
+def test_upgrade_from_the_previous_revision_keeps_data(db_url):
+    schema.upgrade(db_url, revision="0001")
+    assert schema.current_revision(db_url) == "0001"
+    assert query(db_url, "SELECT to_regclass('nas.trials')") == [(None,)]
+    from nas.store import studies
+    from nas.store.studies import StudySpec
+
+    spec = StudySpec(mode="pure", task="cartpole", generations=3, seeds=1, population=20, budget=3)
+    studies.create_or_resume(db_url, "old", spec)
+    schema.upgrade(db_url)
+    assert schema.current_revision(db_url) == schema.head_revision()
+    assert query(db_url, "SELECT study, budget, finished FROM nas.progress") == [("old", 3, 0)]
+
+
+def test_retries_are_visible(nas_env, db_url):
+    import optuna
+
+    from nas.store.session import optuna_storage
+
+    nas("study", "create", "r", *SMALL, "-n", "2", env=nas_env, check=True)
+    study = optuna.load_study(study_name="r", storage=optuna_storage(db_url))
+    trial = study.ask()
+    x = trial.suggest_float("x", 0.0, 1.0)
+    frozen = study._storage.get_trial(trial._trial_id)
+    study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+    optuna.storages.RetryHeartbeatStaleTrialCallback()(study, study._storage.get_trial(frozen._trial_id))
+    rows = query(db_url, "SELECT number, state, retry_of, retries FROM nas.trials ORDER BY number")
+    assert rows == [(0, "FAIL", None, 0), (1, "WAITING", 0, 1)]
+    params = query(db_url, "SELECT number, params FROM nas.trials ORDER BY number")
+    assert params == [(0, {"x": x}), (1, {"x": x})]
