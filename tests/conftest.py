@@ -95,8 +95,9 @@ def query(url: str, sql: str, **params):
 
     from nas.store.session import engine_for
 
-    with engine_for(url).connect() as conn:
-        return conn.execute(sa.text(sql), params).all()
+    with engine_for(url).begin() as conn:
+        result = conn.execute(sa.text(sql), params)
+        return result.all() if result.returns_rows else result.rowcount
 
 
 SMALL = ["-m", "pure", "-t", "cartpole", "-g", "3", "-s", "1", "-p", "20", "--sampler", "random",

@@ -57,3 +57,34 @@ def test_retries_are_visible(nas_env, db_url):
     assert rows == [(0, "FAIL", None, 0), (1, "WAITING", 0, 1)]
     params = query(db_url, "SELECT number, params FROM nas.trials ORDER BY number")
     assert params == [(0, {"x": x}), (1, {"x": x})]
+
+
+def test_result_rows_best_and_status(nas_env, db_url):
+    import json as _json
+
+    nas("study", "create", "res", *SMALL, "-s", "2", "-n", "3", env=nas_env, check=True)
+    nas("worker", "--study", "res", "--threads", "1", env=nas_env, check=True)
+    runs = query(db_url, "SELECT trial_id, seed, generations, evaluations, best_fitness "
+                         "FROM nas.seed_runs ORDER BY trial_id, seed")
+    assert len(runs) == 3 * 2 and {r[1] for r in runs} == {0, 1}
+    for trial_id, seed, gens, evals, best in runs:
+        assert evals == gens * 20
+        curve = query(db_url, "SELECT generation, best FROM nas.generations "
+                              "WHERE trial_id = :t AND seed = :s ORDER BY generation", t=trial_id, s=seed)
+        assert [g for g, _ in curve] == list(range(gens)) and max(b for _, b in curve) == best
+        genome = query(db_url, "SELECT fitness, genome FROM nas.genomes WHERE trial_id = :t AND seed = :s",
+                       t=trial_id, s=seed)[0]
+        assert genome[0] == best and len(genome[1]["params"]) > 0
+    best_out = nas("best", "res", env=nas_env, check=True).stdout
+    top = query(db_url, "SELECT number, value FROM nas.leaderboard WHERE study = 'res' AND rank = 1")[0]
+    assert f"best trial {top[0]}" in best_out and best_out.count("\n") >= 4
+
+    worker_id = query(db_url, "INSERT INTO nas.workers (host, pid, threads, version) "
+                              "VALUES ('ghost', 1, 1, 'x') RETURNING id")
+    query(db_url, "UPDATE nas.workers SET last_seen = now() - interval '1 hour' WHERE host = 'ghost'")
+    snap = _json.loads(nas("status", "res", "--json", env=nas_env, check=True).stdout)
+    assert [s["finished"] for s in snap["studies"]] == [3]
+    ghost = [w for w in snap["workers"] if w["host"] == "ghost"]
+    assert ghost and ghost[0]["stale"] is True and worker_id
+    text = nas("status", env=nas_env, check=True).stdout
+    assert "STALE" in text and "res" in text

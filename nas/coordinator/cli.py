@@ -12,6 +12,7 @@ import click
 from nas.coordinator.db_cli import db
 from nas.coordinator.spec import spec_from_options, spec_options
 from nas.coordinator.storage import resolve
+from nas.coordinator.status_cli import best, status
 from nas.coordinator.study_cli import study
 from nas.errors import NasError
 from nas.store.url import mask_text
@@ -25,6 +26,8 @@ def cli() -> None:
 
 cli.add_command(db)
 cli.add_command(study)
+cli.add_command(status)
+cli.add_command(best)
 
 
 @cli.command()

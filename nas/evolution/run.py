@@ -89,7 +89,8 @@ def run_evolution(config: EvolutionConfig | dict, generations: int, seeds: int |
                   stagnation_limit: int | None = None, device: str = "cpu",
                   on_generation: OnGeneration | None = None,
                   stop_when_solved: bool = True) -> EvolutionResult:
-    """Evolve every seed for up to `generations`; `on_generation(g, value)` may raise to stop.
+    """Evolve every seed for up to `generations`; `on_generation(g, value)` may raise to stop
+    (the exception then carries the results so far as `.evolution_result`).
 
     `stop_when_solved=False` keeps solved seeds evolving (full curves, fixed cost per trial).
     """
@@ -111,7 +112,12 @@ def run_evolution(config: EvolutionConfig | dict, generations: int, seeds: int |
         for run in active:
             run.result.seconds += elapsed
         if on_generation is not None:
-            on_generation(generation, EvolutionResult([r.result for r in runs]).value)
+            so_far = EvolutionResult([r.result for r in runs])
+            try:
+                on_generation(generation, so_far.value)
+            except BaseException as exc:
+                exc.evolution_result = so_far  # a pruned trial still keeps its seeds' rows
+                raise
     return EvolutionResult([r.result for r in runs])
 
 

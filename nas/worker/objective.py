@@ -46,20 +46,35 @@ def load_user_objective(ref: str) -> Callable[[optuna.Trial, StudySpec], Any]:
     return func
 
 
-def build_objective(spec: StudySpec, on_start: Callable[[optuna.Trial], None]) -> Objective:
-    user = load_user_objective(spec.objective) if spec.objective else None
+Recorder = Callable[[optuna.Trial, EvolutionResult], None]
+
+
+def build_objective(spec: StudySpec, on_start: Callable[[optuna.Trial], None],
+                    record: Recorder) -> Objective:
+    """The trial's function; `record` stores per-seed rows of finished and pruned trials."""
+    user = load_user_objective(spec.objective) if spec.objective else _own_objective
 
     def objective(trial: optuna.Trial) -> float:
         on_start(trial)
-        if user is not None:
-            return _value(trial, user(trial, spec))
-        config = SPACES[spec.mode](trial, spec)
-        seeds = [spec.base_seed + i for i in range(spec.seeds)]
-        result = run_evolution(config, spec.generations, seeds, spec.stagnation_limit,
-                               on_generation=generation_reporter(trial, spec))
-        return _value(trial, result)
+        try:
+            result = user(trial, spec)
+        except optuna.TrialPruned as exc:
+            if getattr(exc, "evolution_result", None) is not None:
+                record(trial, exc.evolution_result)
+            raise
+        if isinstance(result, EvolutionResult):
+            record(trial, result)
+            return result.value
+        return float(result)
 
     return objective
+
+
+def _own_objective(trial: optuna.Trial, spec: StudySpec) -> EvolutionResult:
+    config = SPACES[spec.mode](trial, spec)
+    seeds = [spec.base_seed + i for i in range(spec.seeds)]
+    return run_evolution(config, spec.generations, seeds, spec.stagnation_limit,
+                         on_generation=generation_reporter(trial, spec))
 
 
 def generation_reporter(trial: optuna.Trial, spec: StudySpec) -> Callable[[int, float], None]:
@@ -76,13 +91,3 @@ def generation_reporter(trial: optuna.Trial, spec: StudySpec) -> Callable[[int, 
         if prune and trial.should_prune():
             raise optuna.TrialPruned(f"pruned at generation {generation}")
     return on_generation
-
-
-def _value(trial: optuna.Trial, result: Any) -> float:
-    if isinstance(result, EvolutionResult):
-        trial.set_user_attr("seeds", [
-            {"seed": s.seed, "best": s.best_fitness, "generations": s.generations,
-             "evaluations": s.evaluations, "solved_generation": s.solved_generation}
-            for s in result.seeds])
-        return result.value
-    return float(result)

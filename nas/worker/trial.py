@@ -15,7 +15,7 @@ import logging
 import optuna
 from optuna.trial import TrialState
 
-from nas.store import claims, reaper, workers
+from nas.store import claims, reaper, results, workers
 from nas.store.retry import is_unavailable, retrying
 from nas.store.session import session_scope
 from nas.worker.objective import StopRequested, build_objective
@@ -49,9 +49,14 @@ def run_one_trial(worker, claim: claims.Claim) -> str:
         retrying(lambda: claims.bind_trial(worker.url, claim.id, trial._trial_id), "binding the claim")
         workers.seen(worker.url, worker.worker_id, claim.study_id, trial._trial_id)
 
+    def record(trial: optuna.Trial, result) -> None:
+        retrying(lambda: results.record(worker.url, claim.study_id, trial._trial_id, trial.number,
+                                        result.seeds), "recording results")
+
     interrupted = False
     try:
-        study.optimize(build_objective(row.spec, on_start), n_trials=1, gc_after_trial=False)
+        study.optimize(build_objective(row.spec, on_start, record), n_trials=1,
+                       gc_after_trial=False)
     except StopRequested:
         interrupted = True
     except optuna.exceptions.UpdateFinishedTrialError:

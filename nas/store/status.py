@@ -1,0 +1,26 @@
+"""What `nas status` shows: nas.progress per study and the worker registry."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from nas.store.session import session_scope
+
+
+def progress(url: str, name: str | None = None) -> list[dict]:
+    sql = "SELECT * FROM nas.progress" + (" WHERE study = :n" if name else "")
+    with session_scope(url) as session:
+        return [dict(r) for r in session.execute(sa.text(sql), {"n": name}).mappings()]
+
+
+def live_workers(url: str, stale_after: float) -> list[dict]:
+    """Running workers, each marked stale when its heartbeat is older than `stale_after` s."""
+    with session_scope(url) as session:
+        rows = session.execute(sa.text(
+            "SELECT w.id, w.host, w.pid, w.threads, w.version, w.started_at, w.last_seen, "
+            "extract(epoch FROM now() - w.last_seen) AS seen_seconds_ago, "
+            "s.name AS study, t.number AS trial, "
+            "extract(epoch FROM now() - w.last_seen) > :stale AS stale "
+            "FROM nas.workers w LEFT JOIN nas.studies s ON s.id = w.current_study_id "
+            "LEFT JOIN trials t ON t.trial_id = w.current_trial_id "
+            "WHERE w.state = 'running' ORDER BY w.id"), {"stale": stale_after}).mappings()
+        return [dict(r) for r in rows]
