@@ -5,7 +5,18 @@ PY      = $(VENV)/bin/python
 NAS     = $(VENV)/bin/nas
 STAMP   = $(VENV)/.installed
 
-.PHONY: help install postgres test demo bench clean
+COMPOSE ?= docker compose
+WORKERS ?= 4
+N       ?= 4
+NAME    ?= study-001
+MODE    ?= pure
+TASK    ?= cartpole
+TRIALS  ?= 100
+GENERATIONS ?= 50
+SEEDS   ?= 3
+POP     ?= 300
+
+.PHONY: help install postgres test demo bench clean up down study workers psql logs
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +43,31 @@ demo: install postgres  ## a small study on the embedded database with 2 workers
 
 bench: install postgres  ## benchmarks; each prints ratios against a baseline
 	$(PY) bench/scaling.py
+
+up:  ## compose: db + migrate + WORKERS workers (docker compose up --scale)
+	@test -s deploy/secrets/db_password || (umask 022 && openssl rand -hex 16 > deploy/secrets/db_password)
+	$(COMPOSE) up -d --build --scale worker=$(WORKERS)
+
+down:  ## compose: stop everything (workers re-queue their trials)
+	$(COMPOSE) down
+
+study:  ## create NAME in the database the workers use (compose if up, else local)
+	@if [ -n "$$($(COMPOSE) ps -q db 2>/dev/null)" ]; then \
+	  $(COMPOSE) run --rm --no-deps migrate study create $(NAME) -m $(MODE) -t $(TASK) -n $(TRIALS) -g $(GENERATIONS) -s $(SEEDS) -p $(POP); \
+	else \
+	  $(NAS) study create $(NAME) -m $(MODE) -t $(TASK) -n $(TRIALS) -g $(GENERATIONS) -s $(SEEDS) -p $(POP); \
+	fi
+
+workers: install  ## supervisord: N local workers on NAS_DATABASE_URL (or the embedded db)
+	$(NAS) workers up $(N) --via supervisor
+
+psql:  ## psql on the database the workers use
+	@if [ -n "$$($(COMPOSE) ps -q db 2>/dev/null)" ]; then $(COMPOSE) exec db psql -U nas_owner nas; \
+	else $(NAS) db psql; fi
+
+logs:  ## follow the workers' logs (compose, else supervisord's files)
+	@if [ -n "$$($(COMPOSE) ps -q worker 2>/dev/null)" ]; then $(COMPOSE) logs -f worker; \
+	else tail -F $${NAS_HOME:-.nas}/logs/*.log; fi
 
 clean:  ## stop the embedded database and remove .venv and .nas
 	-$(NAS) db stop

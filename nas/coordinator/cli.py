@@ -14,6 +14,7 @@ from nas.coordinator.spec import spec_from_options, spec_options
 from nas.coordinator.storage import resolve
 from nas.coordinator.status_cli import best, status
 from nas.coordinator.study_cli import study
+from nas.coordinator.workers_cli import workers
 from nas.errors import NasError
 from nas.store.url import mask_text
 
@@ -28,6 +29,7 @@ cli.add_command(db)
 cli.add_command(study)
 cli.add_command(status)
 cli.add_command(best)
+cli.add_command(workers)
 
 
 @cli.command()
@@ -36,9 +38,10 @@ cli.add_command(best)
               help="torch threads (default: NAS_THREADS, else cores)")
 @click.option("--max-trials", type=click.IntRange(min=1), default=None,
               help="exit after this many finished trials")
+@click.option("--serve", is_flag=True, help="wait for new studies instead of exiting when idle")
 @click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
 def worker(study_names: tuple[str, ...], threads: int | None, max_trials: int | None,
-           storage: str | None) -> None:
+           serve: bool, storage: str | None) -> None:
     """Claim and run trials until no budget is left, then exit 0."""
     from nas.worker.threads import cap_threads, resolve_threads
 
@@ -48,7 +51,19 @@ def worker(study_names: tuple[str, ...], threads: int | None, max_trials: int | 
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s nas-worker[{os.getpid()}] %(message)s")
-    raise SystemExit(Worker(resolve(storage), list(study_names), count, max_trials).work())
+    raise SystemExit(Worker(resolve(storage), list(study_names), count, max_trials, serve).work())
+
+
+@cli.command("health")
+@click.option("--max-age", type=click.FloatRange(min=1), default=60.0, show_default=True,
+              help="seconds since the worker's last successful heartbeat")
+def health(max_age: float) -> None:
+    """Exit 0 if this container's worker reached the database recently (healthcheck)."""
+    from nas.worker.heartbeat import healthy
+
+    if not healthy(max_age):
+        raise NasError(f"no worker heartbeat within {max_age:.0f}s (NAS_HEALTH_FILE)")
+    click.echo("healthy")
 
 
 @cli.command()

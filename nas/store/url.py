@@ -61,6 +61,23 @@ def mask_text(text: str) -> str:
     return _PASSWORD_IN_URL.sub(r"\1***\3", text)
 
 
+ENV_PASSWORD_FILE = "NAS_DATABASE_PASSWORD_FILE"
+
+
 def explicit_url(storage: str | None) -> str | None:
-    """The URL given by flag or environment, or None when the embedded cluster applies."""
-    return storage or os.environ.get(ENV_URL) or None
+    """The URL given by flag or environment, or None when the embedded cluster applies.
+
+    A URL without a password takes one from NAS_DATABASE_PASSWORD_FILE (a Docker secret),
+    so no password needs to sit in an environment variable or a compose file.
+    """
+    url = storage or os.environ.get(ENV_URL) or None
+    secret = os.environ.get(ENV_PASSWORD_FILE)
+    if url and secret:
+        parsed = parse(url)
+        if parsed.password is None:
+            try:
+                password = open(secret).read().strip()
+            except OSError as exc:
+                raise NasError(f"cannot read {ENV_PASSWORD_FILE} {secret}: {exc.strerror}") from None
+            url = parsed.set(password=password).render_as_string(hide_password=False)
+    return url

@@ -7,7 +7,10 @@ A context manager whose loop is `stop.wait(interval)`: it ends at once when aske
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
+from pathlib import Path
 
 from nas.errors import NasError
 from nas.store import workers
@@ -30,8 +33,32 @@ class WorkerHeartbeat:
         self._thread.join()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
             try:
                 workers.beat(self.url, self.worker_id)
+                touch_health_file()
             except NasError as exc:  # an outage: the next beat tries again
                 log.warning("heartbeat missed: %s", exc)
+            if self._stop.wait(self.interval):
+                return
+
+
+def health_file() -> Path | None:
+    name = os.environ.get("NAS_HEALTH_FILE")
+    return Path(name) if name else None
+
+
+def touch_health_file() -> None:
+    """Container healthchecks read this file's age: it is fresh only while the worker's
+    heartbeat reaches the database."""
+    path = health_file()
+    if path is not None:
+        path.touch()
+
+
+def healthy(max_age: float) -> bool:
+    path = health_file()
+    try:
+        return path is not None and time.time() - path.stat().st_mtime <= max_age
+    except FileNotFoundError:
+        return False

@@ -10,7 +10,9 @@ its budget claim released, so no trial is left RUNNING. A second signal exits at
 The stop grace is therefore one generation plus a few database round trips.
 
 When no slot is free but other workers still hold claims, the worker waits instead of
-exiting: if one of them dies, its trial is retried by whoever is still here.
+exiting: if one of them dies, its trial is retried by whoever is still here. With
+`serve` it never exits for lack of work: it waits for new studies or budget (compose,
+supervisord and remote fleets run this way).
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ log = logging.getLogger("nas.worker")
 HEARTBEAT_INTERVAL = int(os.environ.get("NAS_HEARTBEAT_INTERVAL", "10"))
 HEARTBEAT_GRACE = int(os.environ.get("NAS_HEARTBEAT_GRACE", "60"))
 MAX_RETRY = int(os.environ.get("NAS_MAX_RETRY", "3"))
+SERVE_POLL = float(os.environ.get("NAS_SERVE_POLL", "5"))
 
 
 class State(str, Enum):
@@ -55,9 +58,10 @@ def make_storage(url: str) -> optuna.storages.RDBStorage:
 
 
 class Worker:
-    def __init__(self, url: str, study_names: list[str], threads: int, max_trials: int | None = None):
+    def __init__(self, url: str, study_names: list[str], threads: int,
+                 max_trials: int | None = None, serve: bool = False):
         self.url, self.study_names, self.threads = url, study_names, threads
-        self.max_trials = max_trials
+        self.max_trials, self.serve = max_trials, serve
         self.stop = STOP
         self.state = State.STARTING
         self.worker_id: int | None = None
@@ -84,10 +88,10 @@ class Worker:
                 break
             claim = retrying(self._next_claim, "claiming a trial", stop=self.stop)
             if claim is None:
-                if not self._others_still_running():
+                if not self.serve and not self._others_still_running():
                     log.info("no budget left in %d studies: exiting", len(self.studies))
                     break
-                self.stop.wait(min(1.0, HEARTBEAT_INTERVAL / 2))
+                self.stop.wait(SERVE_POLL if self.serve else min(1.0, HEARTBEAT_INTERVAL / 2))
                 continue
             self.run_trial(claim)
 

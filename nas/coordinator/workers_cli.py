@@ -1,0 +1,52 @@
+"""`nas workers up N | ps | down [--via local|supervisor|docker]`."""
+from __future__ import annotations
+
+import click
+
+from nas.coordinator.fleets import FLEETS
+from nas.coordinator.storage import resolve
+
+VIA = click.option("--via", type=click.Choice(sorted(FLEETS)), default="local", show_default=True)
+
+
+@click.group("workers")
+def workers() -> None:
+    """A fleet of workers on this machine."""
+
+
+@workers.command()
+@click.argument("count", type=click.IntRange(min=1))
+@VIA
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="threads per worker (default: NAS_THREADS, else cores // COUNT)")
+@click.option("--study", "studies", multiple=True, help="serve only these studies")
+@click.option("--serve", is_flag=True, help="keep waiting for work (always on for docker)")
+@click.option("--image", default="nas:0.1.0", show_default=True, help="image for --via docker")
+@click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+def up(count: int, via: str, threads: int | None, studies: tuple[str, ...], serve: bool,
+       image: str, storage: str | None) -> None:
+    """Start COUNT workers."""
+    from nas.store import schema
+    from nas.worker.threads import resolve_threads
+
+    url = resolve(storage)
+    schema.require_current(url)
+    fleet = FLEETS[via](image) if via == "docker" else FLEETS[via]()
+    for line in fleet.up(count, url, resolve_threads(threads, count), list(studies), serve):
+        click.echo(line)
+
+
+@workers.command()
+@VIA
+def ps(via: str) -> None:
+    """List this machine's workers."""
+    lines = FLEETS[via]().ps()
+    click.echo("\n".join(lines) if lines else "no workers")
+
+
+@workers.command()
+@VIA
+def down(via: str) -> None:
+    """Stop this machine's workers gracefully (SIGTERM, then the stop grace)."""
+    lines = FLEETS[via]().down()
+    click.echo("\n".join(lines) if lines else "no workers")

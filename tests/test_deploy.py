@@ -1,0 +1,154 @@
+"""Deployment files: compose validated by the Compose v2 reference implementation,
+the Dockerfile by hadolint, and supervisord running real workers on the test database."""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, SMALL, nas, query, traversable, wait_until
+
+BIN = Path(sys.executable).parent
+
+
+def compose_config(tmp_path, filename: str, **env) -> tuple[dict, str, str]:
+    password = secrets.token_hex(12)
+    secret = tmp_path / "db_password"
+    secret.write_text(password)
+    full_env = {**os.environ, "NAS_DB_PASSWORD_FILE": str(secret), **env}
+    out = subprocess.run([str(BIN / "docker-compose"), "-f", str(ROOT / filename),
+                          "--profile", "dashboard", "config"],
+                         env=full_env, capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    return yaml.safe_load(out.stdout), out.stdout, password
+
+
+def test_compose_file_is_valid_and_keeps_its_invariants(tmp_path):
+    config, rendered, password = compose_config(tmp_path, "docker-compose.yml")
+    assert password not in rendered and "POSTGRES_PASSWORD:" not in rendered
+    services = config["services"]
+    worker = services["worker"]
+    assert "container_name" not in worker and "ports" not in worker
+    assert worker["depends_on"]["db"]["condition"] == "service_healthy"
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert worker["stop_signal"] == "SIGTERM"
+    assert worker["stop_grace_period"] == "2m0s"
+    assert worker["restart"] == "unless-stopped"
+    assert worker["environment"]["NAS_THREADS"] == "5"
+    assert services["migrate"]["command"] == ["db", "upgrade"]
+    assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert all(p["host_ip"] == "127.0.0.1" for p in services["db"]["ports"])
+    assert services["db"]["image"].split(":")[1] not in ("latest", "")
+    assert "healthcheck" in services["db"]
+    assert services["dashboard"]["profiles"] == ["dashboard"]
+
+
+def test_workers_only_compose_for_more_machines(tmp_path):
+    config, rendered, password = compose_config(
+        tmp_path, "docker-compose.workers.yml", NAS_DATABASE_URL="postgresql://nas_owner@db.example/nas")
+    assert list(config["services"]) == ["worker"] and password not in rendered
+    assert config["services"]["worker"]["environment"]["NAS_DATABASE_URL"].endswith("/nas")
+
+
+def test_dockerfile_passes_hadolint():
+    out = subprocess.run([str(BIN / "hadolint"), str(ROOT / "Dockerfile")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def supervisor_env(nas_env, home: Path, workers: int, study: str) -> dict:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "logs").mkdir(exist_ok=True)
+    return {**nas_env, "NAS_HOME": str(home), "NAS_WORKERS": str(workers), "NAS_THREADS": "1",
+            "NAS_BIN": str(BIN / "nas"), "NAS_WORKER_ARGS": f"--study {study}",
+            "PYTHONPATH": str(ROOT)}
+
+
+def supervisorctl(env, *args) -> str:
+    out = subprocess.run([str(BIN / "supervisorctl"), "-c", str(ROOT / "deploy/supervisord.conf"),
+                          *args], env=env, capture_output=True, text=True, cwd=ROOT)
+    return out.stdout
+
+
+@pytest.fixture
+def supervisord(nas_env, tmp_path):
+    started = []
+
+    def start(study: str) -> dict:
+        env = supervisor_env(nas_env, traversable(tmp_path) / "sv", 3, study)
+        subprocess.run([str(BIN / "supervisord"), "-c", str(ROOT / "deploy/supervisord.conf")],
+                       env=env, check=True, cwd=ROOT)
+        started.append(env)
+        return env
+
+    yield start
+    for env in started:
+        supervisorctl(env, "shutdown")
+
+
+def test_supervisord_runs_three_workers_to_the_exact_budget(nas_env, db_url, supervisord):
+    nas("study", "create", "sv", *SMALL, "-n", "9", env=nas_env, check=True)
+    env = supervisord("sv")
+    status = wait_until(lambda: (s := supervisorctl(env, "status")).count("EXITED") == 3 and s,
+                        300, what="three workers exited")
+    # EXITED with an expected code (0); an unexpected one would have been restarted
+    assert status.count("nas-worker:nas-worker_0") == 3 and "exit status" not in status
+    logs = list((Path(env["NAS_HOME"]) / "logs").glob("nas-worker_0*.log"))
+    assert len(logs) == 3 and all("no budget left" in log.read_text() for log in logs)
+    assert query(db_url, "SELECT state, count(*) FROM nas.claims GROUP BY state") == [("done", 9)]
+    assert query(db_url, "SELECT count(*) FROM trials WHERE state = 'COMPLETE'") == [(9,)]
+
+
+def test_supervisorctl_stop_all_leaves_no_running_trial(nas_env, db_url, supervisord):
+    nas("study", "create", "svstop", "--objective", "tests.fixtures.objectives:evolve_unsolved",
+        "-n", "6", "-g", "40", "-p", "100", "-s", "1", "--pruner", "none", env=nas_env, check=True)
+    env = supervisord("svstop")
+    wait_until(lambda: query(db_url, "SELECT count(*) FROM trials WHERE state = 'RUNNING'")[0][0] == 3,
+               120, what="three running trials")
+    out = supervisorctl(env, "stop", "all")
+    assert out.count("stopped") == 3
+    assert query(db_url, "SELECT count(*) FROM trials WHERE state = 'RUNNING'") == [(0,)]
+    assert query(db_url, "SELECT count(*) FROM nas.claims WHERE state = 'active'") == [(0,)]
+    assert query(db_url, "SELECT count(*) FROM trials WHERE state = 'WAITING'") == [(3,)]
+
+
+def test_container_spec_for_docker_workers(tmp_path):
+    from nas.coordinator.fleets import LABEL, container_spec
+
+    secret = tmp_path / "pw"
+    secret.write_text("hunter2-secret")
+    spec = container_spec(3, "nas:0.1.0", "postgresql://nas_owner@db/nas", 4, ["a", "b"], str(secret))
+    assert spec["image"] == "nas:0.1.0" and spec["detach"] and spec["init"]
+    assert spec["command"] == ["worker", "--serve", "--study", "a", "--study", "b"]
+    assert spec["environment"]["NAS_THREADS"] == "4" == spec["environment"]["OMP_NUM_THREADS"]
+    assert spec["environment"]["NAS_DATABASE_PASSWORD_FILE"] == "/run/secrets/db_password"
+    assert spec["volumes"] == {str(secret): {"bind": "/run/secrets/db_password", "mode": "ro"}}
+    assert spec["labels"] == {LABEL: "worker", f"{LABEL}.index": "3"}
+    assert spec["stop_signal"] == "SIGTERM" and spec["restart_policy"] == {"Name": "unless-stopped"}
+    assert spec["nano_cpus"] == 4_000_000_000
+    assert "hunter2-secret" not in str(spec)
+
+
+@pytest.mark.parametrize("via", ["local", "supervisor"])
+def test_nas_workers_up_ps_down(nas_env, db_url, tmp_path, via):
+    home = traversable(tmp_path) / ("fleet-" + via)
+    env = {**nas_env, "NAS_HOME": str(home)}
+    nas("study", "create", "fleet", "--objective", "tests.fixtures.objectives:evolve_unsolved",
+        "-n", "4", "-g", "40", "-p", "100", "-s", "1", "--pruner", "none", env=env, check=True)
+    up = nas("workers", "up", "2", "--via", via, "--threads", "1", "--study", "fleet", env=env, check=True)
+    assert up.stdout.strip()
+    wait_until(lambda: query(db_url, "SELECT count(*) FROM trials WHERE state = 'RUNNING'")[0][0] == 2,
+               120, what="two running trials")
+    listing = nas("workers", "ps", "--via", via, env=env, check=True).stdout
+    assert listing.count("\n") == 2 and "RUNNING" in listing.upper()
+    down = nas("workers", "down", "--via", via, env=env, check=True, timeout=200)
+    assert down.stdout.count("stopped") == 2
+    assert query(db_url, "SELECT count(*) FROM trials WHERE state = 'RUNNING'") == [(0,)]
+    assert query(db_url, "SELECT count(*) FROM nas.claims WHERE state = 'active'") == [(0,)]
+    assert nas("workers", "ps", "--via", via, env=env, check=True).stdout.strip() in ("no workers", "")
