@@ -1,5 +1,7 @@
 """The psql views over Optuna's tables and ours, on a study made by real workers,
 and the migration path from the previous revision."""
+import pytest
+
 from conftest import SMALL, nas, query
 from nas.store import schema
 
@@ -88,3 +90,23 @@ def test_result_rows_best_and_status(nas_env, db_url):
     assert ghost and ghost[0]["stale"] is True and worker_id
     text = nas("status", env=nas_env, check=True).stdout
     assert "STALE" in text and "res" in text
+
+
+def test_reader_role_reads_views_and_cannot_write(nas_env, db_url):
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    nas("study", "create", "ro", *SMALL, "-n", "1", env=nas_env, check=True)
+    url = make_url(db_url)
+    conn = psycopg2.connect(host=url.host, port=url.port, dbname=url.database, user="nas_reader")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT study, budget FROM nas.progress")
+            assert cur.fetchall() == [("ro", 1)]
+            for sql in ("INSERT INTO nas.studies (name) VALUES ('x')", "SELECT * FROM trials",
+                        "DELETE FROM nas.claims", "SELECT * FROM nas.workers"):
+                with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                    cur.execute(sql)
+    finally:
+        conn.close()
