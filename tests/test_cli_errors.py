@@ -68,3 +68,13 @@ def test_malformed_urls(nas_env, url, needle):
 def test_threads_zero_from_the_environment(nas_env):
     nas_env["NAS_THREADS"] = "0"
     assert_one_line_error(nas("worker", env=nas_env), "threads must be at least 1")
+
+
+@pytest.mark.parametrize("device, needle", [("cuda", "no CUDA device"), ("tpu", "unknown device")])
+def test_gpu_flag_on_a_cpu_only_machine(nas_env, device, needle):
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the CPU-only error cannot happen here")
+    assert_one_line_error(nas("worker", "--device", device, env=nas_env), needle)
+    assert_one_line_error(nas("search", "g", *SMALL, "--device", device, "-j", "0", env=nas_env), needle)

@@ -39,15 +39,19 @@ cli.add_command(workers)
 @click.option("--max-trials", type=click.IntRange(min=1), default=None,
               help="exit after this many finished trials")
 @click.option("--serve", is_flag=True, help="wait for new studies instead of exiting when idle")
+@click.option("--device", default=None, help="torch device: cpu (default: NAS_DEVICE, else cpu), cuda, cuda:N")
 @click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
 def worker(study_names: tuple[str, ...], threads: int | None, max_trials: int | None,
-           serve: bool, storage: str | None) -> None:
+           serve: bool, device: str | None, storage: str | None) -> None:
     """Claim and run trials until no budget is left, then exit 0."""
     from nas.worker.threads import cap_threads, resolve_threads
 
     count = resolve_threads(threads)
     cap_threads(count)  # before anything imports torch or numpy
+    from nas.worker.device import resolve_device
     from nas.worker.loop import Worker
+
+    resolve_device(device)
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s nas-worker[{os.getpid()}] %(message)s")
@@ -73,11 +77,16 @@ def health(max_age: float) -> None:
               help="local worker processes to start (0: only create the study)")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch threads per worker (default: cores // n-jobs, at least 1)")
+@click.option("--device", default=None, help="torch device for the workers (cpu, cuda, cuda:N)")
 @click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
-def search(name: str, jobs: int, threads: int | None, storage: str | None, **flags) -> None:
+def search(name: str, jobs: int, threads: int | None, device: str | None, storage: str | None,
+           **flags) -> None:
     """Create or resume study NAME and run it with N-JOBS local worker processes."""
     from nas.coordinator.search import run_search
+    from nas.worker.device import resolve_device
     from nas.worker.threads import resolve_threads
+
+    resolve_device(device)  # sets NAS_DEVICE, which the local workers inherit
 
     spec = spec_from_options(flags)
     count = resolve_threads(threads, workers=max(1, jobs))

@@ -44,3 +44,25 @@ def list_(storage: str | None) -> None:
         best = "-" if prog.best is None else f"{prog.best:.4g}"
         click.echo(f"{row.name:24} {row.spec.mode:6} {row.spec.task:14} {row.spec.budget:>6} "
                    f"{prog.finished:>6} {best:>10}")
+
+
+@study.command()
+@click.argument("name")
+@click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+def pause(name: str, storage: str | None) -> None:
+    """Stop giving out new trials of NAME (running ones finish)."""
+    from nas.store import studies
+
+    studies.set_paused(resolve(storage), name, True)
+    click.echo(f"paused study {name!r}")
+
+
+@study.command()
+@click.argument("name")
+@click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+def resume(name: str, storage: str | None) -> None:
+    """Give out trials of NAME again."""
+    from nas.store import studies
+
+    studies.set_paused(resolve(storage), name, False)
+    click.echo(f"resumed study {name!r}")

@@ -16,6 +16,9 @@ import sqlalchemy as sa
 from nas.store.session import session_scope
 
 _TAKEN = "(SELECT count(*) FROM nas.claims c WHERE c.study_id = s.id AND c.state <> 'released')"
+# Within one priority, the study with the fewest running trials goes first: every study
+# of that priority gets workers, none starves behind an older one.
+_RUNNING = "(SELECT count(*) FROM nas.claims c WHERE c.study_id = s.id AND c.state = 'active')"
 
 
 @dataclass(frozen=True)
@@ -26,11 +29,11 @@ class Claim:
 
 
 def claim(url: str, study_ids: list[int], worker_id: int | None) -> Claim | None:
-    """Take one slot from the first of these studies (by priority, then age) with budget left."""
+    """Take one slot from these studies: highest priority first, then the least served."""
     with session_scope(url) as session:
         candidates = session.execute(sa.text(
             f"SELECT s.id, s.name FROM nas.studies s WHERE s.id = ANY(:ids) AND NOT s.paused "
-            f"AND s.budget > {_TAKEN} ORDER BY s.priority DESC, s.created_at, s.id"),
+            f"AND s.budget > {_TAKEN} ORDER BY s.priority DESC, {_RUNNING}, s.created_at, s.id"),
             {"ids": study_ids}).all()
         for study_id, name in candidates:
             # The row lock serialises claimers of one study. Recount in a *separate*

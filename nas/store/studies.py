@@ -106,3 +106,12 @@ def create_or_resume(url: str, name: str, spec: StudySpec, priority: int = 0) ->
             optuna.delete_study(study_name=name, storage=storage)
             raise
     return StudyRow(new_id, name, study._study_id, spec, priority, False), True
+
+
+def set_paused(url: str, name: str, paused: bool) -> None:
+    """Paused studies get no new claims; running trials finish normally."""
+    with session_scope(url) as session:
+        found = session.execute(sa.text("UPDATE nas.studies SET paused = :p WHERE name = :n"),
+                                {"p": paused, "n": name}).rowcount
+    if not found:
+        raise NasError(f"no study named {name!r} in this database")

@@ -74,6 +74,7 @@ def _own_objective(trial: optuna.Trial, spec: StudySpec) -> EvolutionResult:
     config = SPACES[spec.mode](trial, spec)
     seeds = [spec.base_seed + i for i in range(spec.seeds)]
     return run_evolution(config, spec.generations, seeds, spec.stagnation_limit,
+                         device=os.environ.get("NAS_DEVICE", "cpu"),
                          on_generation=generation_reporter(trial, spec))
 
 

@@ -1,0 +1,29 @@
+"""Which torch device a worker evolves on: --device > NAS_DEVICE > cpu."""
+from __future__ import annotations
+
+import os
+
+from nas.errors import NasError
+
+ENV_DEVICE = "NAS_DEVICE"
+
+
+def resolve_device(flag: str | None) -> str:
+    """Validate early, in one line: asking for a GPU on a CPU-only machine is an error."""
+    import torch
+
+    device = flag or os.environ.get(ENV_DEVICE) or "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise NasError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise NasError(f"--device {device}: this machine has no CUDA device (torch "
+                           f"{torch.__version__} sees none); use --device cpu")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise NasError(f"--device {device}: only {torch.cuda.device_count()} CUDA devices")
+    elif parsed.type != "cpu":
+        raise NasError(f"unsupported device {device!r}; use cpu, cuda or cuda:N")
+    os.environ[ENV_DEVICE] = device  # user objectives read it from here
+    return device

@@ -1,0 +1,50 @@
+"""One pool of workers, many studies: priority, fairness, pause and resume."""
+from conftest import SMALL, nas, query, start_nas
+
+
+def trials_of(url, study):
+    return query(url, "SELECT count(*) FROM trials t JOIN studies s USING (study_id) "
+                      "WHERE s.study_name = :n AND t.state = 'COMPLETE'", n=study)[0][0]
+
+
+def claim_times(url, study):
+    return [r[0] for r in query(url, "SELECT c.claimed_at FROM nas.claims c JOIN nas.studies s "
+                                     "ON s.id = c.study_id WHERE s.name = :n ORDER BY 1", n=study)]
+
+
+def test_priority_then_pause_then_resume(nas_env, db_url, tmp_path):
+    nas("study", "create", "high", *SMALL, "-n", "6", "--priority", "5", env=nas_env, check=True)
+    nas("study", "create", "low", *SMALL, "-n", "4", env=nas_env, check=True)
+    nas("study", "create", "held", *SMALL, "-n", "3", "--priority", "9", env=nas_env, check=True)
+    assert "paused" in nas("study", "pause", "held", env=nas_env, check=True).stdout
+
+    procs = [start_nas("worker", "--threads", "1", env=nas_env, log=tmp_path / f"w{i}.log")
+             for i in range(3)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0]
+    assert (trials_of(db_url, "high"), trials_of(db_url, "low"), trials_of(db_url, "held")) == (6, 4, 0)
+    # every claim of the higher priority came before any claim of the lower one
+    assert max(claim_times(db_url, "high")) < min(claim_times(db_url, "low"))
+
+    nas("study", "resume", "held", env=nas_env, check=True)
+    nas("worker", "--threads", "1", env=nas_env, check=True)
+    assert trials_of(db_url, "held") == 3
+    assert query(db_url, "SELECT state, count(*) FROM nas.claims GROUP BY state") == [("done", 13)]
+
+
+def test_equal_priorities_share_the_workers(db_url):
+    """With two equal-priority studies, claims alternate instead of draining the older one."""
+    from nas.store import claims, schema, studies
+    from nas.store.studies import StudySpec
+
+    schema.upgrade(db_url)
+    spec = StudySpec(mode="pure", task="cartpole", generations=1, seeds=1, population=20, budget=10)
+    a, _ = studies.create_or_resume(db_url, "a", spec)
+    b, _ = studies.create_or_resume(db_url, "b", spec)
+    taken = [claims.claim(db_url, [a.id, b.id], None).study_name for _ in range(6)]
+    assert sorted(taken) == ["a", "a", "a", "b", "b", "b"]
+
+
+def test_pause_unknown_study_is_an_error(nas_env, db_url):
+    nas("study", "create", "x", *SMALL, env=nas_env, check=True)
+    out = nas("study", "pause", "nope", env=nas_env)
+    assert out.returncode == 1 and out.stderr.strip() == "error: no study named 'nope' in this database"
