@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from enum import Enum
 
 import optuna
@@ -67,6 +68,8 @@ class Worker:
         self.worker_id: int | None = None
         self.studies: dict[int, studies.StudyRow] = {}
         self.trials_run = 0
+        self.objective_seconds: list[float] = []
+        self.bookkeeping: list[float] = []  # per trial: wall time outside the objective
 
     def work(self) -> int:
         self._install_signal_handlers()
@@ -86,6 +89,7 @@ class Worker:
             if self.max_trials is not None and self.trials_run >= self.max_trials:
                 log.info("ran %d trials (--max-trials): exiting", self.trials_run)
                 break
+            started = time.perf_counter()
             claim = retrying(self._next_claim, "claiming a trial", stop=self.stop)
             if claim is None:
                 if not self.serve and not self._others_still_running():
@@ -93,7 +97,9 @@ class Worker:
                     break
                 self.stop.wait(SERVE_POLL if self.serve else min(1.0, HEARTBEAT_INTERVAL / 2))
                 continue
+            self.objective_seconds.clear()
             self.run_trial(claim)
+            self.bookkeeping.append(time.perf_counter() - started - sum(self.objective_seconds))
 
     def bootstrap(self) -> None:
         session.check_connection(self.url)
@@ -136,6 +142,11 @@ class Worker:
 
     def teardown(self) -> None:
         self.state = State.STOPPED
+        if self.bookkeeping:
+            cost = sorted(self.bookkeeping)
+            log.info("worker summary: trials=%d bookkeeping_ms median=%.1f p99=%.1f",
+                     len(cost), 1000 * cost[len(cost) // 2],
+                     1000 * cost[min(len(cost) - 1, int(0.99 * len(cost)))])
         if self.worker_id is not None:
             try:
                 workers.stopped(self.url, self.worker_id)

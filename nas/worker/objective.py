@@ -10,6 +10,7 @@ import importlib
 import os
 import sys
 import threading
+import time
 from typing import Any, Callable
 
 import optuna
@@ -50,18 +51,24 @@ Recorder = Callable[[optuna.Trial, EvolutionResult], None]
 
 
 def build_objective(spec: StudySpec, on_start: Callable[[optuna.Trial], None],
-                    record: Recorder) -> Objective:
-    """The trial's function; `record` stores per-seed rows of finished and pruned trials."""
+                    record: Recorder, spent: list[float] | None = None) -> Objective:
+    """The trial's function; `record` stores per-seed rows of finished and pruned trials,
+    `spent` collects the seconds spent inside the user's (or our) objective proper, so the
+    worker can tell its own bookkeeping cost apart."""
     user = load_user_objective(spec.objective) if spec.objective else _own_objective
 
     def objective(trial: optuna.Trial) -> float:
         on_start(trial)
+        started = time.perf_counter()
         try:
             result = user(trial, spec)
         except optuna.TrialPruned as exc:
             if getattr(exc, "evolution_result", None) is not None:
                 record(trial, exc.evolution_result)
             raise
+        finally:
+            if spent is not None:
+                spent.append(time.perf_counter() - started)
         if isinstance(result, EvolutionResult):
             record(trial, result)
             return result.value

@@ -55,7 +55,7 @@ def run_one_trial(worker, claim: claims.Claim) -> str:
 
     interrupted = False
     try:
-        study.optimize(build_objective(row.spec, on_start, record), n_trials=1,
+        study.optimize(build_objective(row.spec, on_start, record, worker.objective_seconds), n_trials=1,
                        gc_after_trial=False)
     except StopRequested:
         interrupted = True
