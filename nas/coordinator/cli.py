@@ -12,6 +12,7 @@ import click
 from nas.coordinator.db_cli import db
 from nas.coordinator.spec import spec_from_options, spec_options
 from nas.coordinator.storage import resolve
+from nas.coordinator.report_cli import replay, report
 from nas.coordinator.status_cli import best, status
 from nas.coordinator.study_cli import study
 from nas.coordinator.workers_cli import workers
@@ -30,6 +31,8 @@ cli.add_command(study)
 cli.add_command(status)
 cli.add_command(best)
 cli.add_command(workers)
+cli.add_command(report)
+cli.add_command(replay)
 
 
 @cli.command()

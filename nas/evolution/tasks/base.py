@@ -40,6 +40,28 @@ class Task:
     def solved(self, fitness: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    # For pictures (`nas replay`): where the cart and poles are in the state vector.
+    cart_index = 0
+    poles: tuple[tuple[int, float], ...] = ()  # (angle index in state, half-length in m)
+    track_limit = 2.4
+
+    def force(self, output: torch.Tensor) -> torch.Tensor:
+        """The force in newtons this task applies for a raw network output."""
+        raise NotImplementedError
+
+    def trace(self, policy: Policy, start: torch.Tensor, max_steps: int) -> tuple[list, list]:
+        """One episode of one network, step by step: (states, forces) until it fails."""
+        state, states, forces = start.to(self.dtype).reshape(1, -1), [], []
+        for _ in range(max_steps):
+            out = policy(self.observe(state))
+            states.append(state[0].tolist())
+            forces.append(float(self.force(out)[0]))
+            state, failed = self.step(state, out)
+            if bool(failed[0]):
+                states.append(state[0].tolist())
+                break
+        return states, forces
+
     def evaluate(self, policy: Policy, starts: torch.Tensor) -> torch.Tensor:
         """Fitness = control steps survived (the failing step counts), one episode per row."""
         state = starts.to(self.dtype)

@@ -57,5 +57,11 @@ class CartPole(Task):
     def step(self, state, output):
         return cartpole_step(state, output[..., 0] > 0)
 
+    poles = ((2, HALF_LENGTH),)
+    track_limit = X_LIMIT
+
     def solved(self, fitness: torch.Tensor) -> torch.Tensor:
         return fitness >= self.max_steps
+
+    def force(self, output: torch.Tensor) -> torch.Tensor:
+        return torch.where(output[..., 0] > 0, FORCE_MAG, -FORCE_MAG)

@@ -1,0 +1,45 @@
+"""`nas report` and `nas replay`: pictures of a study and of its best networks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from nas.coordinator.storage import resolve
+
+STORAGE = click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("reports"), show_default=True)
+@STORAGE
+def report(name: str, out_dir: Path, storage: str | None) -> None:
+    """An HTML report (Optuna's figures) and PNG curves for study NAME."""
+    from nas.coordinator.report import make_report
+
+    for path in make_report(resolve(storage), name, out_dir):
+        click.echo(str(path))
+
+
+@click.command()
+@click.argument("name")
+@click.option("--trial", type=click.IntRange(min=0), default=None, help="trial number (default: best)")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="seed (default: its best)")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="FILE.gif (animation) or FILE.png (filmstrip)")
+@STORAGE
+def replay(name: str, trial: int | None, seed: int | None, out: Path, storage: str | None) -> None:
+    """Rebuild a stored best genome and render an episode of its task."""
+    from nas.coordinator.replay import episode, load_genome, render
+    from nas.errors import NasError
+    from nas.store import studies
+
+    if out.suffix not in (".gif", ".png"):
+        raise NasError(f"--out must end in .gif or .png, got {out.name!r}")
+    url = resolve(storage)
+    genome, number, seed = load_genome(url, name, trial, seed)
+    task, states, forces = episode(studies.require(url, name).spec.task, genome, seed)
+    render(task, states, forces, out)
+    click.echo(f"{out}: trial {number}, seed {seed}, {len(forces)} steps")

@@ -1,0 +1,38 @@
+"""Pictures: the HTML report, PNG curves and an episode replay, decoded and checked."""
+from PIL import Image
+
+from conftest import SMALL, nas
+
+
+def test_report_and_replay_files_decode(nas_env, db_url, tmp_path):
+    nas("study", "create", "pic", *SMALL, "-s", "2", "-n", "3", env=nas_env, check=True)
+    nas("worker", "--study", "pic", "--threads", "1", env=nas_env, check=True)
+    out = nas("report", "pic", "--out", str(tmp_path / "rep"), env=nas_env, check=True)
+    files = out.stdout.split()
+    assert [f.rsplit("/", 1)[1] for f in files] == ["pic.html", "pic-best-so-far.png", "pic-curves.png"]
+    html = (tmp_path / "rep" / "pic.html").read_text()
+    assert html.count("Plotly.newPlot") >= 3 and "Optimization history" in html
+    for png in files[1:]:
+        with Image.open(png) as img:
+            img.verify()
+        with Image.open(png) as img:
+            assert img.size[0] > 300 and len(img.convert("L").getcolors(maxcolors=1 << 16) or []) > 10  # not blank
+
+    gif, strip = tmp_path / "ep.gif", tmp_path / "ep.png"
+    said = nas("replay", "pic", "--out", str(gif), env=nas_env, check=True).stdout
+    assert said.startswith(str(gif)) and "steps" in said
+    with Image.open(gif) as img:
+        assert img.n_frames > 5
+    nas("replay", "pic", "--trial", "0", "--seed", "1", "--out", str(strip), env=nas_env, check=True)
+    with Image.open(strip) as img:
+        assert img.size[0] > 4 * img.size[1]  # a filmstrip: wide
+
+
+def test_empty_study_and_bad_requests_are_one_line_errors(nas_env, db_url, tmp_path):
+    nas("study", "create", "empty", *SMALL, env=nas_env, check=True)
+    for args, needle in [(["report", "empty", "--out", str(tmp_path)], "no completed trial"),
+                         (["replay", "empty", "--out", str(tmp_path / "x.gif")], "no stored genome"),
+                         (["replay", "empty", "--out", str(tmp_path / "x.mp4")], ".gif or .png"),
+                         (["report", "nope"], "no study named 'nope'")]:
+        out = nas(*args, env=nas_env)
+        assert out.returncode == 1 and needle in out.stderr and len(out.stderr.splitlines()) == 1, out.stderr
