@@ -68,6 +68,8 @@ class Worker:
         self.worker_id: int | None = None
         self.studies: dict[int, studies.StudyRow] = {}
         self.trials_run = 0
+        self._optuna_studies: dict[int, optuna.Study] = {}
+        self._next_reap = 0.0
         self.objective_seconds: list[float] = []
         self.bookkeeping: list[float] = []  # per trial: wall time outside the objective
 
@@ -115,16 +117,32 @@ class Worker:
         self.studies = {r.id: r for r in rows}
 
     def _next_claim(self) -> claims.Claim | None:
-        """Fail stale trials and settle dead workers' claims everywhere we serve, then claim."""
+        """Fail stale trials and settle dead workers' claims everywhere we serve (at most
+        once per heartbeat interval: nothing can go stale faster), then claim."""
+        if time.monotonic() >= self._next_reap:
+            self._reap()
+        return claims.claim(self.url, list(self.studies), self.worker_id)
+
+    def _reap(self) -> None:
         if not self.study_names:
             self._refresh_studies()  # studies may be added while workers run
         for row in self.studies.values():
-            optuna.storages.fail_stale_trials(optuna.load_study(study_name=row.name, storage=self.storage))
-        ids = list(self.studies)
-        settled = reaper.reap_dead_claims(self.url, ids, HEARTBEAT_GRACE)
+            optuna.storages.fail_stale_trials(self.optuna_study(row))
+        settled = reaper.reap_dead_claims(self.url, list(self.studies), HEARTBEAT_GRACE)
         if any(settled.values()):
             log.info("settled claims of dead workers: %s", settled)
-        return claims.claim(self.url, ids, self.worker_id)
+        self._next_reap = time.monotonic() + HEARTBEAT_INTERVAL
+
+    def optuna_study(self, row: studies.StudyRow) -> optuna.Study:
+        """One Study object per study for the worker's life: Optuna's cached storage and
+        the sampler stay warm between trials."""
+        from nas.worker.trial import sampler_for, pruner_for
+
+        if row.id not in self._optuna_studies:
+            self._optuna_studies[row.id] = optuna.load_study(
+                study_name=row.name, storage=self.storage, sampler=sampler_for(row.spec.sampler),
+                pruner=pruner_for(row.spec.pruner))
+        return self._optuna_studies[row.id]
 
     def _others_still_running(self) -> bool:
         return retrying(lambda: claims.active_count(self.url, list(self.studies)) > 0,

@@ -23,12 +23,12 @@ from nas.worker.objective import StopRequested, build_objective
 log = logging.getLogger("nas.worker")
 
 
-def _sampler(name: str):
+def sampler_for(name: str):
     samplers = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
     return samplers[name]()
 
 
-def _pruner(name: str):
+def pruner_for(name: str):
     if name == "none":
         return optuna.pruners.NopPruner()
     if name == "hyperband":
@@ -39,9 +39,7 @@ def _pruner(name: str):
 def run_one_trial(worker, claim: claims.Claim) -> str:
     """Returns the claim's end state: 'done' or 'released'."""
     row = worker.studies[claim.study_id]
-    study = retrying(lambda: optuna.load_study(
-        study_name=row.name, storage=worker.storage, sampler=_sampler(row.spec.sampler),
-        pruner=_pruner(row.spec.pruner)), "loading the study", stop=worker.stop)
+    study = retrying(lambda: worker.optuna_study(row), "loading the study", stop=worker.stop)
     started: list[int] = []
 
     def on_start(trial: optuna.Trial) -> None:
