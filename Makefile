@@ -16,7 +16,7 @@ GENERATIONS ?= 50
 SEEDS   ?= 3
 POP     ?= 300
 
-.PHONY: help install postgres test demo bench clean up down study workers psql logs
+.PHONY: help install postgres test demo bench clean up down study workers psql logs report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -69,6 +69,9 @@ psql:  ## psql on the database the workers use
 logs:  ## follow the workers' logs (compose, else supervisord's files)
 	@if [ -n "$$($(COMPOSE) ps -q worker 2>/dev/null)" ]; then $(COMPOSE) logs -f worker; \
 	else tail -F $${NAS_HOME:-.nas}/logs/*.log; fi
+
+report: install  ## HTML + PNG report of NAME into reports/ (the database the CLI resolves)
+	$(NAS) report $(NAME) --out reports
 
 clean:  ## stop the embedded database and remove .venv and .nas
 	-$(NAS) db stop
