@@ -56,6 +56,11 @@ def worker(study_names: tuple[str, ...], threads: int | None, max_trials: int | 
 
     resolve_device(device)
 
+    import warnings
+
+    import optuna
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s nas-worker[{os.getpid()}] %(message)s")
     raise SystemExit(Worker(resolve(storage), list(study_names), count, max_trials, serve).work())

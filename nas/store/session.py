@@ -22,9 +22,14 @@ from nas.store import url as urls
 # search_path is pinned to public: Optuna's tables live there, and PostgreSQL's default
 # "$user", public would resolve `alembic_version` to nas.alembic_version for a role
 # that happens to be named `nas`.
+# TCP keepalives and tcp_user_timeout make a partitioned connection fail within ~30 s
+# instead of hanging for the kernel's 15-minute retransmission limit.
 ENGINE_OPTIONS = dict(pool_size=2, max_overflow=2, pool_pre_ping=True, pool_recycle=1800,
                       connect_args={"connect_timeout": 10, "application_name": "nas",
-                                    "options": "-c search_path=public"})
+                                    "options": "-c search_path=public",
+                                    "keepalives": 1, "keepalives_idle": 10,
+                                    "keepalives_interval": 5, "keepalives_count": 3,
+                                    "tcp_user_timeout": 30000})
 
 
 def optuna_storage(url: str, **kwargs):

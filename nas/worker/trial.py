@@ -57,13 +57,31 @@ def run_one_trial(worker, claim: claims.Claim) -> str:
                        gc_after_trial=False)
     except StopRequested:
         interrupted = True
-    except optuna.exceptions.UpdateFinishedTrialError:
-        log.warning("late result for a trial of %s dropped: it was failed by heartbeat "
-                    "while this worker was cut off", row.name)
     except Exception as exc:
+        if _late(exc):
+            log.warning("late result for a trial of %s dropped: it was failed by heartbeat "
+                        "while this worker was cut off", row.name)
+            return _settle_retrying(worker, study, row, started, interrupted=False)
         interrupted = is_unavailable(exc)
         what = "database lost during a trial" if interrupted else "trial failed"
         log.error("%s of %s: %s: %s", what, row.name, type(exc).__name__, str(exc).splitlines()[0])
+    return _settle_retrying(worker, study, row, started, interrupted)
+
+
+def _late(exc: BaseException | None) -> bool:
+    """Our report or tell hit a trial someone else already finished (failed by heartbeat).
+    Optuna surfaces that as UpdateFinishedTrialError, possibly wrapped, or, when it tries
+    to record the objective's failure, as ValueError('Cannot tell a FAIL trial...')."""
+    while exc is not None:
+        if isinstance(exc, optuna.exceptions.UpdateFinishedTrialError):
+            return True
+        if isinstance(exc, ValueError) and str(exc).startswith("Cannot tell a"):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _settle_retrying(worker, study, row, started: list[int], interrupted: bool) -> str:
     if not started:
         return "released"
     return retrying(lambda: settle(worker.url, worker.storage, study, row.optuna_study_id,
