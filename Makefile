@@ -44,6 +44,7 @@ demo: install postgres  ## a small study on the embedded database with 2 workers
 bench: install postgres  ## benchmarks; each prints ratios against a baseline
 	$(PY) bench/scaling.py
 	$(PY) bench/coordination.py
+	$(PY) bench/chaos.py
 
 up:  ## compose: db + migrate + WORKERS workers (docker compose up --scale)
 	@test -s deploy/secrets/db_password || (umask 022 && openssl rand -hex 16 > deploy/secrets/db_password)
