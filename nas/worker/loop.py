@@ -30,7 +30,7 @@ from nas.store import claims, reaper, schema, session, studies, workers
 from nas.store.retry import retrying
 from nas.store.url import mask
 from nas.worker.heartbeat import WorkerHeartbeat
-from nas.worker.objective import STOP
+from nas.worker.objective import STOP, load_user_objective
 
 log = logging.getLogger("nas.worker")
 
@@ -107,6 +107,9 @@ class Worker:
         session.check_connection(self.url)
         schema.require_current(self.url)
         self._refresh_studies()
+        for row in self.studies.values():
+            if row.spec.objective:
+                load_user_objective(row.spec.objective)  # fail at start, in one line
         self.storage = make_storage(self.url)
         self.worker_id = workers.register(self.url, os.getpid(), self.threads, __version__)
         log.info("worker %d started (threads=%d) on %s", self.worker_id, self.threads, mask(self.url))
