@@ -78,3 +78,10 @@ def test_gpu_flag_on_a_cpu_only_machine(nas_env, device, needle):
         pytest.skip("this machine has a GPU: the CPU-only error cannot happen here")
     assert_one_line_error(nas("worker", "--device", device, env=nas_env), needle)
     assert_one_line_error(nas("search", "g", *SMALL, "--device", device, "-j", "0", env=nas_env), needle)
+
+
+def test_search_on_a_study_whose_budget_is_spent(nas_env, db_url):
+    nas("search", "done", *SMALL, "-n", "2", "-j", "1", env=nas_env, check=True)
+    out = nas("search", "done", *SMALL, "-n", "2", "-j", "1", env=nas_env)
+    assert_one_line_error(out, "already finished its budget of 2 trials")
+    assert query(db_url, "SELECT count(*) FROM trials") == [(2,)]

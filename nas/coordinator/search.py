@@ -10,7 +10,8 @@ from tqdm import tqdm
 
 from nas.coordinator.fleet import Fleet
 from nas.coordinator.studies import ensure_study
-from nas.store import progress, studies
+from nas.errors import NasError
+from nas.store import claims, progress, studies
 from nas.store.session import optuna_storage
 from nas.store.studies import StudyRow, StudySpec
 
@@ -19,6 +20,10 @@ POLL_SECONDS = 1.0
 
 def run_search(url: str, name: str, spec: StudySpec, jobs: int, threads: int, logdir: Path) -> int:
     row, created = ensure_study(url, name, spec)
+    done = claims.counts(url, row.id).get("done", 0)
+    if jobs > 0 and done >= spec.budget:
+        raise NasError(f"study {name!r} has already finished its budget of {spec.budget} trials: "
+                       "see `nas best`, or start a new study with a larger -n")
     click.echo(f"{'created' if created else 'resumed'} study {name!r}: "
                f"{spec.mode}/{spec.task}, budget {spec.budget} trials")
     if jobs == 0:

@@ -66,14 +66,15 @@ class Task:
         """Fitness = control steps survived (the failing step counts), one episode per row."""
         state = starts.to(self.dtype)
         rows = torch.arange(len(state), device=state.device)
-        steps = torch.zeros(len(state), dtype=torch.int64, device=state.device)
-        for _ in range(self.max_steps):
+        steps = torch.full((len(state),), float(self.max_steps), dtype=torch.float64,
+                           device=state.device)
+        for t in range(self.max_steps):
             state, failed = self.step(state, policy(self.observe(state)))
-            steps[rows] += 1
-            if bool(failed.any()):
+            if bool(failed.any()):  # rare: only then touch the bookkeeping
+                steps[rows[failed]] = t + 1
                 alive = (~failed).nonzero().squeeze(1)
                 if len(alive) == 0:
                     break
                 rows, state = rows[alive], state[alive]
                 policy.keep(alive)
-        return steps.to(torch.float64)
+        return steps
