@@ -36,3 +36,23 @@ def test_empty_study_and_bad_requests_are_one_line_errors(nas_env, db_url, tmp_p
                          (["report", "nope"], "no study named 'nope'")]:
         out = nas(*args, env=nas_env)
         assert out.returncode == 1 and needle in out.stderr and len(out.stderr.splitlines()) == 1, out.stderr
+
+
+def test_neat_study_end_to_end(nas_env, db_url, tmp_path):
+    from conftest import query
+
+    args = ["-m", "neat", "-t", "cartpole", "-g", "3", "-s", "2", "-p", "30", "-n", "2",
+            "--sampler", "random", "--pruner", "none"]
+    nas("search", "neat", *args, "-j", "1", env=nas_env, check=True)
+    rows = query(db_url, "SELECT species, nodes, connections FROM nas.generations")
+    assert rows and all(s >= 1 and n >= 5 and c >= 0 for s, n, c in rows)
+    kinds = query(db_url, "SELECT DISTINCT genome->>'kind' FROM nas.genomes")
+    assert kinds == [("neat",)]
+    params = query(db_url, "SELECT params FROM nas.trials LIMIT 1")[0][0]
+    assert "compatibility_threshold" in params and "neat_activation" in params
+    out = tmp_path / "neat.png"
+    nas("replay", "neat", "--out", str(out), env=nas_env, check=True)
+    with Image.open(out) as img:
+        assert img.size[0] > 4 * img.size[1]
+    files = nas("report", "neat", "--out", str(tmp_path / "r"), env=nas_env, check=True).stdout.split()
+    assert len(files) == 3

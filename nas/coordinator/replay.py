@@ -36,13 +36,11 @@ def load_genome(url: str, name: str, trial: int | None, seed: int | None) -> tup
 def episode(task_name: str, genome: dict, seed: int) -> tuple[object, list, list]:
     import torch
 
-    from nas.evolution.networks import BatchedNetwork, NetworkSpec
+    from nas.evolution.modes import policy_from_genome
     from nas.evolution.tasks import get_task
 
     task = get_task(task_name)
-    net = genome["network"]
-    spec = NetworkSpec(net["n_in"], net["n_out"], tuple(net["hidden"]), net["activation"], net["recurrent"])
-    policy = BatchedNetwork(spec, torch.tensor([genome["params"]], dtype=torch.float32))
+    policy = policy_from_genome(genome)
     start = task.initial_states(torch.Generator().manual_seed(seed), 1)
     states, forces = task.trace(policy, start[0], MAX_FRAMES)
     return task, states, forces

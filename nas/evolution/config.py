@@ -30,7 +30,7 @@ class EvolutionConfig:
             raise NasError(f"unknown mode {self.mode!r}; choose from {', '.join(MODES)}")
         if self.population < 2:
             raise NasError("population must be at least 2")
-        if self.algorithm not in ALGORITHMS:
+        if self.mode == "pure" and self.algorithm not in ALGORITHMS:
             raise NasError(f"unknown algorithm {self.algorithm!r}; "
                            f"choose from {', '.join(sorted(ALGORITHMS))}")
 
@@ -46,9 +46,16 @@ class EvolutionConfig:
         return cls(**values)
 
     def algorithm_hyperparams(self):
-        _, params_cls = ALGORITHMS[self.algorithm]
+        values = dict(self.algorithm_params)
+        if self.mode == "neat":
+            from nas.evolution.neat import NEATParams
+
+            name, params_cls = "neat", NEATParams
+            values.setdefault("output_activation", "identity")  # tasks map raw outputs
+        else:
+            name, (_, params_cls) = self.algorithm, ALGORITHMS[self.algorithm]
         known = {f.name for f in fields(params_cls)}
-        unknown = sorted(set(self.algorithm_params) - known)
+        unknown = sorted(set(values) - known)
         if unknown:
-            raise NasError(f"unknown {self.algorithm} parameters: {', '.join(unknown)}")
-        return params_cls(**self.algorithm_params)
+            raise NasError(f"unknown {name} parameters: {', '.join(unknown)}")
+        return params_cls(**values)

@@ -12,9 +12,8 @@ from typing import Any, Callable
 
 import torch
 
-from nas.evolution.algorithms import ALGORITHMS
 from nas.evolution.config import EvolutionConfig
-from nas.evolution.networks import BatchedNetwork, NetworkSpec
+from nas.evolution.modes import MODES
 from nas.evolution.tasks import get_task
 
 OnGeneration = Callable[[int, float], None]
@@ -32,6 +31,7 @@ class SeedResult:
     best_genome: dict[str, Any] | None = None
     curve_best: list[float] = field(default_factory=list)
     curve_mean: list[float] = field(default_factory=list)
+    curve_extra: list[dict[str, float]] = field(default_factory=list)  # NEAT: species, sizes
     seconds: float = 0.0
     stopped: bool = False
 
@@ -51,22 +51,22 @@ class EvolutionResult:
 
 
 class _SeedRun:
-    def __init__(self, seed: int, algorithm, device: str):
+    def __init__(self, seed: int, mode):
         self.generator = torch.Generator().manual_seed(seed)
-        self.algorithm = algorithm
-        self.state = algorithm.init(self.generator)
+        self.mode, self.algorithm = mode, mode.algorithm
+        self.state = self.algorithm.init(self.generator)
         self.result = SeedResult(seed=seed)
-        self.device = device
 
-    def record(self, generation, genomes, fitness, solved, stagnation_limit, spec, stop_when_solved):
+    def record(self, generation, genomes, fitness, solved, stagnation_limit, stop_when_solved):
         res, best_i = self.result, int(torch.argmax(torch.nan_to_num(fitness, nan=-torch.inf)))
         best = float(fitness[best_i])
         res.curve_best.append(best)
         res.curve_mean.append(float(fitness.mean()))
+        res.curve_extra.append(self.mode.stats(self.state) or {})
         res.generations = generation + 1
         if best > res.best_fitness:
             res.best_fitness, res.stagnant_for = best, 0
-            res.best_genome = {"network": _spec_dict(spec), "params": genomes[best_i].tolist()}
+            res.best_genome = self.mode.genome(genomes, best_i)
         else:
             res.stagnant_for += 1
         if bool(solved.any()) and res.solved_generation is None:
@@ -80,11 +80,6 @@ class _SeedRun:
         self.state = self.algorithm.tell(self.state, fitness, self.generator)
 
 
-def _spec_dict(spec: NetworkSpec) -> dict[str, Any]:
-    return {"n_in": spec.n_in, "n_out": spec.n_out, "hidden": list(spec.hidden),
-            "activation": spec.activation, "recurrent": spec.recurrent}
-
-
 def run_evolution(config: EvolutionConfig | dict, generations: int, seeds: int | list[int],
                   stagnation_limit: int | None = None, device: str = "cpu",
                   on_generation: OnGeneration | None = None,
@@ -96,17 +91,15 @@ def run_evolution(config: EvolutionConfig | dict, generations: int, seeds: int |
     """
     cfg = config if isinstance(config, EvolutionConfig) else EvolutionConfig.from_dict(config)
     task = get_task(cfg.task)
-    spec = NetworkSpec(task.obs_size, task.act_size, cfg.hidden, cfg.activation, cfg.recurrent)
-    algo_cls, _ = ALGORITHMS[cfg.algorithm]
-    algorithm = algo_cls(spec.n_params, cfg.population, cfg.algorithm_hyperparams())
+    mode = MODES[cfg.mode](cfg, task)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    runs = [_SeedRun(s, algorithm, device) for s in seed_list]
+    runs = [_SeedRun(s, mode) for s in seed_list]
     for generation in range(generations):
         active = [r for r in runs if r.result.active]
         if not active:
             break
         started = time.perf_counter()
-        _evaluate_generation(task, spec, active, generation, stagnation_limit, device,
+        _evaluate_generation(task, mode, active, generation, stagnation_limit, device,
                              stop_when_solved)
         elapsed = (time.perf_counter() - started) / len(active)
         for run in active:
@@ -121,15 +114,15 @@ def run_evolution(config: EvolutionConfig | dict, generations: int, seeds: int |
     return EvolutionResult([r.result for r in runs])
 
 
-def _evaluate_generation(task, spec, active, generation, stagnation_limit, device,
+def _evaluate_generation(task, mode, active, generation, stagnation_limit, device,
                          stop_when_solved) -> None:
     pop = active[0].algorithm.size
     genomes = [r.algorithm.ask(r.state) for r in active]
     starts = torch.cat([task.initial_states(r.generator, pop) for r in active])
-    batch = torch.cat(genomes).to(device)
-    fitness = task.evaluate(BatchedNetwork(spec, batch), starts.to(device)).cpu().view(len(active), pop)
+    policy = mode.policy(genomes, device)
+    fitness = task.evaluate(policy, starts.to(device)).cpu().view(len(active), pop)
     solved = task.solved(fitness)
     for run, genome, fit, sol in zip(active, genomes, fitness, solved):
-        run.record(generation, genome, fit, sol, stagnation_limit, spec, stop_when_solved)
+        run.record(generation, genome, fit, sol, stagnation_limit, stop_when_solved)
         if run.result.active:
             run.tell(fit)

@@ -32,4 +32,27 @@ def suggest_pure(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
     }
 
 
-SPACES = {"pure": suggest_pure}
+def suggest_neat(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
+    """NEAT's speciation, mutation and reproduction hyperparameters (the topology evolves)."""
+    recurrent = spec.task.endswith("-nv") or trial.suggest_categorical("recurrent", [False, True])
+    return {
+        "mode": "neat",
+        "task": spec.task,
+        "population": spec.population,
+        "algorithm_params": {
+            "recurrent": recurrent,
+            "activation": trial.suggest_categorical("neat_activation", ["sigmoid", "tanh"]),
+            "c3": trial.suggest_float("c3", 0.1, 3.0, log=True),
+            "compatibility_threshold": trial.suggest_float("compatibility_threshold", 1.0, 6.0),
+            "weight_sigma": trial.suggest_float("weight_sigma", 0.05, 2.0, log=True),
+            "weight_mutation_prob": trial.suggest_float("weight_mutation_prob", 0.5, 1.0),
+            "add_node_prob": trial.suggest_float("add_node_prob", 0.005, 0.2, log=True),
+            "add_connection_prob": trial.suggest_float("add_connection_prob", 0.01, 0.5, log=True),
+            "survival_threshold": trial.suggest_float("survival_threshold", 0.1, 0.5),
+            "crossover_rate": trial.suggest_float("neat_crossover_rate", 0.0, 0.9),
+            "stagnation": trial.suggest_int("stagnation", 5, 30),
+        },
+    }
+
+
+SPACES = {"pure": suggest_pure, "neat": suggest_neat}

@@ -1,0 +1,84 @@
+"""How each mode turns an algorithm's genomes into one batched policy, and back into data.
+
+`run_evolution` is the same loop for every mode; a mode supplies the per-seed algorithm,
+compiles the genomes of all active seeds into one `Policy` (one batch per time step),
+turns a genome into plain JSON data (for `nas.genomes` and `nas replay`), and reports
+per-generation structure statistics where it has any.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import torch
+
+from nas.evolution.algorithms import ALGORITHMS
+from nas.evolution.config import EvolutionConfig
+from nas.evolution.networks import BatchedNetwork, NetworkSpec
+from nas.evolution.tasks.base import Policy, Task
+
+
+class PureMode:
+    """Fixed topology: a genome is one row of a `[population, n_params]` tensor."""
+
+    def __init__(self, cfg: EvolutionConfig, task: Task):
+        self.spec = NetworkSpec(task.obs_size, task.act_size, cfg.hidden, cfg.activation, cfg.recurrent)
+        algo_cls, _ = ALGORITHMS[cfg.algorithm]
+        self.algorithm = algo_cls(self.spec.n_params, cfg.population, cfg.algorithm_hyperparams())
+
+    def policy(self, batches: list[torch.Tensor], device: str) -> Policy:
+        return BatchedNetwork(self.spec, torch.cat(batches).to(device))
+
+    def genome(self, batch: torch.Tensor, index: int) -> dict[str, Any]:
+        s = self.spec
+        return {"kind": "pure", "network": {"n_in": s.n_in, "n_out": s.n_out, "hidden": list(s.hidden),
+                                            "activation": s.activation, "recurrent": s.recurrent},
+                "params": batch[index].tolist()}
+
+    def stats(self, state) -> dict[str, float] | None:
+        return None
+
+
+class NeatMode:
+    """NEAT: a genome is a graph; the whole population compiles to padded tensors.
+
+    The output node is linear unless the config says otherwise: every task maps raw
+    outputs to actions itself (CartPole thresholds at 0, double pole applies a sigmoid).
+    """
+
+    def __init__(self, cfg: EvolutionConfig, task: Task):
+        from nas.evolution.neat import NEAT
+
+        self.params = cfg.algorithm_hyperparams()
+        self.n_in, self.n_out = task.obs_size, task.act_size
+        self.algorithm = NEAT(self.n_in, self.n_out, cfg.population, self.params)
+
+    def policy(self, batches: list[list], device: str) -> Policy:
+        from nas.evolution.neat import compile_population
+
+        return compile_population([g for batch in batches for g in batch], self.n_in, self.n_out,
+                                  self.params, device=device)
+
+    def genome(self, batch: list, index: int) -> dict[str, Any]:
+        from nas.evolution.neat import genome_to_dict
+
+        return {"kind": "neat", "genome": genome_to_dict(batch[index]), "params": asdict(self.params)}
+
+    def stats(self, state) -> dict[str, float]:
+        return self.algorithm.stats(state)
+
+
+MODES = {"pure": PureMode, "neat": NeatMode}
+
+
+def policy_from_genome(data: dict[str, Any], device: str = "cpu") -> Policy:
+    """Rebuild one stored genome as a one-row policy (for `nas replay`)."""
+    if data.get("kind", "pure") == "neat":
+        from nas.evolution.neat import NEATParams, compile_population, genome_from_dict
+
+        genome = genome_from_dict(data["genome"])
+        return compile_population([genome], genome.n_inputs, genome.n_outputs,
+                                  NEATParams(**data["params"]), device=device)
+    net = data["network"]
+    spec = NetworkSpec(net["n_in"], net["n_out"], tuple(net["hidden"]), net["activation"], net["recurrent"])
+    return BatchedNetwork(spec, torch.tensor([data["params"]], dtype=torch.float32, device=device))

@@ -1,0 +1,210 @@
+"""NEAT as an ask/tell algorithm over one seed's population.
+
+`tell` does, in order: species stagnation (a species whose best fitness has not improved
+for `stagnation` generations is removed, except the `protected_species` best), explicit
+fitness sharing (a species' share is the sum of f_i / |species|, i.e. its mean fitness,
+after shifting fitness so the minimum is 0 when any is negative; NaN ranks worst and
+shares as the minimum), offspring proportional to the shares (largest remainders; the
+species holding the best genome always gets at least one), per species: the champion
+copied unchanged when the species has more than `elitism_min_size` members, parents
+drawn uniformly from the top `survival_threshold`, crossover with probability
+`crossover_rate` (the mate from another species with `interspecies_rate`), every
+non-elite child then mutated; finally speciation of the new population against one
+random member of each previous species (the paper's representatives).
+
+All randomness comes from a numpy Generator seeded from the caller's torch.Generator
+(one draw per call), so the same seed gives the same run.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from nas.errors import NasError
+from nas.evolution.neat.genome import (Genome, InnovationTracker, crossover, distance,
+                                       initial_genome, mutate)
+from nas.evolution.neat.params import NEATParams
+
+
+@dataclass
+class Species:
+    id: int
+    members: list[int]  # indices into NEATState.population
+    created: int  # generation
+    best_fitness: float = -math.inf
+    last_improved: int = 0
+
+
+@dataclass
+class NEATState:
+    population: list[Genome]
+    species: list[Species]
+    threshold: float  # current compatibility threshold (adapts with target_species)
+    next_innovation: int
+    next_node: int
+    next_species: int = 0
+    generation: int = 0
+
+
+def numpy_rng(generator: torch.Generator) -> np.random.Generator:
+    seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator))
+    return np.random.default_rng(seed)
+
+
+def speciate(genomes: list[Genome], representatives: list[tuple[Species, Genome]],
+             threshold: float, next_species: int, generation: int,
+             params: NEATParams) -> tuple[list[Species], int]:
+    """Each genome joins the first species (in order) whose representative is closer than
+    the threshold, else founds a new species with itself as representative. Empty
+    species disappear; survivors keep their id and stagnation record."""
+    groups = [(Species(sp.id, [], sp.created, sp.best_fitness, sp.last_improved), rep)
+              for sp, rep in representatives]
+    for i, genome in enumerate(genomes):
+        for sp, rep in groups:
+            if distance(genome, rep, params) < threshold:
+                sp.members.append(i)
+                break
+        else:
+            groups.append((Species(next_species, [i], generation, -math.inf, generation),
+                           genome))
+            next_species += 1
+    return [sp for sp, _ in groups if sp.members], next_species
+
+
+def adapt_threshold(threshold: float, n_species: int, params: NEATParams) -> float:
+    if params.target_species is None or n_species == params.target_species:
+        return threshold
+    step = params.threshold_step if n_species > params.target_species else -params.threshold_step
+    return max(params.threshold_min, threshold + step)
+
+
+def allocate(shares: np.ndarray, total: int, must_have: int) -> list[int]:
+    """Offspring per species proportional to shares, summing to total (largest
+    remainders, ties to the earlier species); species `must_have` gets at least one."""
+    if shares.sum() <= 0 or not np.isfinite(shares.sum()):
+        shares = np.ones_like(shares)
+    raw = shares / shares.sum() * total
+    counts = np.floor(raw).astype(int)
+    order = np.argsort(-(raw - counts), kind="stable")
+    counts[order[:total - counts.sum()]] += 1
+    if counts[must_have] == 0:
+        counts[int(np.argmax(counts))] -= 1
+        counts[must_have] = 1
+    return [int(c) for c in counts]
+
+
+class NEAT:
+    def __init__(self, n_inputs: int, n_outputs: int, population: int,
+                 params: NEATParams | None = None):
+        if n_inputs < 1 or n_outputs < 1:
+            raise NasError("NEAT needs at least one input and one output")
+        if population < 2:
+            raise NasError("NEAT needs a population of at least 2")
+        self.n_inputs, self.n_outputs, self.size = n_inputs, n_outputs, population
+        self.params = params or NEATParams()
+
+    def init(self, generator: torch.Generator) -> NEATState:
+        rng, p = numpy_rng(generator), self.params
+        pop = [initial_genome(self.n_inputs, self.n_outputs, rng, p) for _ in range(self.size)]
+        species, next_species = speciate(pop, [], p.compatibility_threshold, 0, 0, p)
+        return NEATState(pop, species, adapt_threshold(p.compatibility_threshold, len(species), p),
+                         next_innovation=self.n_inputs * self.n_outputs,
+                         next_node=self.n_inputs + self.n_outputs, next_species=next_species)
+
+    def ask(self, state: NEATState) -> list[Genome]:
+        return state.population
+
+    def tell(self, state: NEATState, fitness: torch.Tensor,
+             generator: torch.Generator) -> NEATState:
+        fit = self._fitness(fitness)
+        rng, p, gen = numpy_rng(generator), self.params, state.generation
+        species = self._survivors(state.species, fit, gen)
+        shares = self._shares(species, fit)
+        best_i = int(np.argmax(fit))
+        holder = next(k for k, sp in enumerate(species) if best_i in sp.members)
+        counts = allocate(shares, self.size, holder)
+        tracker = InnovationTracker(state.next_innovation, state.next_node)
+        pools = [self._ranked(sp, fit) for sp in species]
+        children: list[Genome] = []
+        for k, (sp, n) in enumerate(zip(species, counts)):
+            children += self._breed(k, pools, n, state.population, fit, rng, tracker)
+        reps = [(sp, state.population[sp.members[int(rng.integers(len(sp.members)))]])
+                for sp, n in zip(species, counts) if n > 0]
+        new_species, next_species = speciate(children, reps, state.threshold,
+                                             state.next_species, gen + 1, p)
+        return NEATState(children, new_species,
+                         adapt_threshold(state.threshold, len(new_species), p),
+                         tracker.next_innovation, tracker.next_node, next_species, gen + 1)
+
+    def _fitness(self, fitness: torch.Tensor) -> np.ndarray:
+        fit = fitness.detach().cpu().to(torch.float64).numpy().reshape(-1)
+        if fit.shape[0] != self.size:
+            raise NasError(f"NEAT.tell needs {self.size} fitness values, got {fit.shape[0]}")
+        return np.where(np.isnan(fit), -np.inf, fit)
+
+    def _survivors(self, species: list[Species], fit: np.ndarray, gen: int) -> list[Species]:
+        """Update each species' best fitness; drop the stagnant, but never the best ones."""
+        updated = []
+        for sp in species:
+            best = float(fit[sp.members].max())
+            improved = best > sp.best_fitness
+            updated.append(Species(sp.id, list(sp.members), sp.created,
+                                   best if improved else sp.best_fitness,
+                                   gen if improved else sp.last_improved))
+        ranking = sorted(range(len(updated)), key=lambda k: -updated[k].best_fitness)
+        protected = set(ranking[:self.params.protected_species])
+        best_holder = int(np.argmax(fit))
+        return [sp for k, sp in enumerate(updated)
+                if k in protected or best_holder in sp.members
+                or gen - sp.last_improved < self.params.stagnation]
+
+    def _shares(self, species: list[Species], fit: np.ndarray) -> np.ndarray:
+        finite = fit[np.isfinite(fit)]
+        low = float(finite.min()) if finite.size else 0.0
+        shifted = np.where(np.isfinite(fit), fit, low)
+        shifted = np.clip(shifted, -1e300, 1e300)
+        if low < 0:
+            shifted = shifted - low
+        return np.array([shifted[sp.members].sum() / len(sp.members) for sp in species])
+
+    def _ranked(self, sp: Species, fit: np.ndarray) -> list[int]:
+        members = np.array(sp.members)
+        return [int(i) for i in members[np.argsort(-fit[members], kind="stable")]]
+
+    def _breed(self, k: int, pools: list[list[int]], n: int, pop: list[Genome],
+               fit: np.ndarray, rng: np.random.Generator,
+               tracker: InnovationTracker) -> list[Genome]:
+        p, ranked = self.params, pools[k]
+        out: list[Genome] = []
+        if n > 0 and len(ranked) > p.elitism_min_size:
+            out += [pop[i].copy() for i in ranked[:min(p.elitism, n)]]
+        parents = ranked[:max(1, math.ceil(p.survival_threshold * len(ranked)))]
+        while len(out) < n:
+            a = parents[int(rng.integers(len(parents)))]
+            if rng.random() < p.crossover_rate:
+                b = self._mate(k, a, parents, pools, rng)
+                child = crossover(pop[a], fit[a], pop[b], fit[b], rng, p)
+            else:
+                child = pop[a].copy()
+            mutate(child, tracker, rng, p)
+            out.append(child)
+        return out
+
+    def _mate(self, k: int, a: int, parents: list[int], pools: list[list[int]],
+              rng: np.random.Generator) -> int:
+        if len(pools) > 1 and rng.random() < self.params.interspecies_rate:
+            other = [j for j in range(len(pools)) if j != k][int(rng.integers(len(pools) - 1))]
+            pool = pools[other][:max(1, math.ceil(self.params.survival_threshold
+                                                  * len(pools[other])))]
+            return pool[int(rng.integers(len(pool)))]
+        others = [i for i in parents if i != a] or parents
+        return others[int(rng.integers(len(others)))]
+
+    def stats(self, state: NEATState) -> dict:
+        pop = state.population
+        return {"species": len(state.species),
+                "nodes": sum(g.n_nodes for g in pop) / len(pop),
+                "connections": sum(len(g.enabled()) for g in pop) / len(pop)}

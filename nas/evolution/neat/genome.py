@@ -1,0 +1,249 @@
+"""NEAT genomes: node and connection genes, innovation bookkeeping, mutation, crossover
+and the compatibility distance.
+
+Node ids: inputs are 0..n_inputs-1, outputs n_inputs..n_inputs+n_outputs-1, hidden nodes
+get fresh ids from the run's node counter. There are no per-node biases (as in the
+paper): a task that wants a bias supplies a constant input, and `n_inputs` counts it.
+
+Connections are keyed by innovation number. A genome never holds two genes with the
+same (src, dst), disabled ones included. In feed-forward mode the graph of ALL genes
+(enabled and disabled) stays acyclic, so enabling a gene can never create a cycle, and
+crossover children (whose genes are a subset of the fitter parent's) stay acyclic too.
+
+Randomness comes from a `numpy.random.Generator` that the algorithm seeds from the
+caller's torch.Generator, so runs are reproducible per seed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from nas.errors import NasError
+from nas.evolution.neat.params import NEATParams
+
+
+@dataclass
+class ConnectionGene:
+    innovation: int
+    src: int
+    dst: int
+    weight: float
+    enabled: bool = True
+
+
+@dataclass
+class Genome:
+    n_inputs: int
+    n_outputs: int
+    hidden: list[int] = field(default_factory=list)  # hidden node ids, ascending
+    connections: dict[int, ConnectionGene] = field(default_factory=dict)  # by innovation
+
+    @property
+    def n_nodes(self) -> int:
+        return self.n_inputs + self.n_outputs + len(self.hidden)
+
+    def node_ids(self) -> list[int]:
+        return list(range(self.n_inputs + self.n_outputs)) + list(self.hidden)
+
+    def copy(self) -> "Genome":
+        return Genome(self.n_inputs, self.n_outputs, list(self.hidden),
+                      {k: replace(c) for k, c in self.connections.items()})
+
+    def enabled(self) -> list[ConnectionGene]:
+        return [c for _, c in sorted(self.connections.items()) if c.enabled]
+
+
+class InnovationTracker:
+    """Hands out innovation numbers and node ids for one generation.
+
+    The same structural mutation within one generation (the same new (src, dst) link, or
+    a split of the same connection) gets the same numbers; the counters persist across
+    generations through `NEATState`.
+    """
+
+    def __init__(self, next_innovation: int, next_node: int):
+        self.next_innovation, self.next_node = next_innovation, next_node
+        self.links: dict[tuple[int, int], int] = {}
+        self.splits: dict[int, tuple[int, int, int]] = {}
+
+    def link(self, src: int, dst: int) -> int:
+        if (src, dst) not in self.links:
+            self.links[(src, dst)] = self.next_innovation
+            self.next_innovation += 1
+        return self.links[(src, dst)]
+
+    def split(self, conn: ConnectionGene) -> tuple[int, int, int]:
+        """(new node id, innovation of src->node, innovation of node->dst)."""
+        if conn.innovation not in self.splits:
+            node = self.next_node
+            self.next_node += 1
+            self.splits[conn.innovation] = (node, self.link(conn.src, node),
+                                            self.link(node, conn.dst))
+        return self.splits[conn.innovation]
+
+
+def initial_genome(n_inputs: int, n_outputs: int, rng: np.random.Generator,
+                   params: NEATParams) -> Genome:
+    """Minimal structure: every input connected to every output (innovations 0..)."""
+    g = Genome(n_inputs, n_outputs)
+    weights = rng.normal(0.0, params.weight_init_std, n_inputs * n_outputs)
+    for k in range(n_inputs * n_outputs):
+        i, o = divmod(k, n_outputs)
+        g.connections[k] = ConnectionGene(k, i, n_inputs + o, float(weights[k]))
+    return g
+
+
+def creates_cycle(genome: Genome, src: int, dst: int) -> bool:
+    """Would src->dst close a cycle over all genes (enabled or not)?"""
+    if src == dst:
+        return True
+    succ: dict[int, list[int]] = {}
+    for c in genome.connections.values():
+        succ.setdefault(c.src, []).append(c.dst)
+    stack, seen = [dst], {dst}
+    while stack:
+        node = stack.pop()
+        if node == src:
+            return True
+        for nxt in succ.get(node, ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return False
+
+
+def mutate_add_connection(genome: Genome, tracker: InnovationTracker,
+                          rng: np.random.Generator, params: NEATParams) -> bool:
+    """Link two unconnected nodes with a random weight; False if no link is possible."""
+    existing = {(c.src, c.dst) for c in genome.connections.values()}
+    n_in = genome.n_inputs
+    nodes = genome.node_ids()
+    targets = nodes[n_in:]  # never into an input
+    candidates = [(s, d) for s in nodes for d in targets if (s, d) not in existing
+                  and (params.recurrent or not creates_cycle(genome, s, d))]
+    if not candidates:
+        return False
+    src, dst = candidates[int(rng.integers(len(candidates)))]
+    innov = tracker.link(src, dst)
+    weight = float(rng.normal(0.0, params.weight_init_std))
+    genome.connections[innov] = ConnectionGene(innov, src, dst, weight)
+    return True
+
+
+def mutate_add_node(genome: Genome, tracker: InnovationTracker,
+                    rng: np.random.Generator) -> bool:
+    """Split a random enabled connection a->b: it is disabled, and a->new gets weight 1.0,
+    new->b the old weight (the paper's rule)."""
+    enabled = genome.enabled()
+    if not enabled:
+        return False
+    old = enabled[int(rng.integers(len(enabled)))]
+    node, in_innov, out_innov = tracker.split(old)
+    if node in genome.hidden:  # cannot happen with one split per child; be safe
+        return False
+    old.enabled = False
+    genome.hidden.append(node)
+    genome.hidden.sort()
+    genome.connections[in_innov] = ConnectionGene(in_innov, old.src, node, 1.0)
+    genome.connections[out_innov] = ConnectionGene(out_innov, node, old.dst, old.weight)
+    return True
+
+
+def mutate_weights(genome: Genome, rng: np.random.Generator, params: NEATParams) -> None:
+    """Each weight: perturbed by N(0, sigma) with prob weight_perturb_prob, else replaced."""
+    conns = [c for _, c in sorted(genome.connections.items())]
+    perturb = rng.random(len(conns)) < params.weight_perturb_prob
+    noise = rng.normal(0.0, 1.0, len(conns))
+    lim = params.weight_limit
+    for c, p, z in zip(conns, perturb, noise):
+        w = c.weight + params.weight_sigma * z if p else params.weight_init_std * z
+        c.weight = float(min(lim, max(-lim, w)))
+
+
+def _toggle(genome: Genome, rng: np.random.Generator, to: bool) -> None:
+    pool = [c for _, c in sorted(genome.connections.items()) if c.enabled != to]
+    if pool:
+        pool[int(rng.integers(len(pool)))].enabled = to
+
+
+def mutate(genome: Genome, tracker: InnovationTracker, rng: np.random.Generator,
+           params: NEATParams) -> None:
+    """All mutations, each drawn independently, in place."""
+    if rng.random() < params.weight_mutation_prob:
+        mutate_weights(genome, rng, params)
+    if rng.random() < params.add_node_prob:
+        mutate_add_node(genome, tracker, rng)
+    if rng.random() < params.add_connection_prob:
+        mutate_add_connection(genome, tracker, rng, params)
+    if rng.random() < params.enable_prob:
+        _toggle(genome, rng, True)
+    if rng.random() < params.disable_prob:
+        _toggle(genome, rng, False)
+
+
+def crossover(a: Genome, fitness_a: float, b: Genome, fitness_b: float,
+              rng: np.random.Generator, params: NEATParams) -> Genome:
+    """Align by innovation: matching genes from a random parent, disjoint and excess genes
+    from the fitter parent (equal fitness: the one with fewer genes, then `a`). A gene
+    disabled in either parent stays disabled with prob inherit_disabled_prob."""
+    if fitness_b > fitness_a or (fitness_b == fitness_a
+                                 and len(b.connections) < len(a.connections)):
+        a, b = b, a
+    child = Genome(a.n_inputs, a.n_outputs, list(a.hidden), {})
+    for innov in sorted(a.connections):
+        mine, other = a.connections[innov], b.connections.get(innov)
+        if other is None:
+            child.connections[innov] = replace(mine)
+            continue
+        gene = replace(mine if rng.random() < 0.5 else other)
+        if not (mine.enabled and other.enabled):
+            gene.enabled = not rng.random() < params.inherit_disabled_prob
+        child.connections[innov] = gene
+    return child
+
+
+def distance(a: Genome, b: Genome, params: NEATParams) -> float:
+    """delta = c1*E/N + c2*D/N + c3*W (N = genes of the larger genome, 1 if both small)."""
+    ka, kb = a.connections, b.connections
+    if not ka and not kb:
+        return 0.0
+    matching = ka.keys() & kb.keys()
+    w = (sum(abs(ka[i].weight - kb[i].weight) for i in matching) / len(matching)
+         if matching else 0.0)
+    cut = min(max(ka, default=-1), max(kb, default=-1))
+    unmatched = (ka.keys() | kb.keys()) - matching
+    excess = sum(1 for i in unmatched if i > cut)
+    disjoint = len(unmatched) - excess
+    n = max(len(ka), len(kb))
+    if n < params.normalize_min_genes:
+        n = 1
+    return params.c1 * excess / n + params.c2 * disjoint / n + params.c3 * w
+
+
+def genome_to_dict(genome: Genome) -> dict:
+    n_in, n_out = genome.n_inputs, genome.n_outputs
+    kinds = ["input"] * n_in + ["output"] * n_out + ["hidden"] * len(genome.hidden)
+    return {
+        "n_inputs": n_in, "n_outputs": n_out,
+        "nodes": [{"id": i, "type": t} for i, t in zip(genome.node_ids(), kinds)],
+        "connections": [{"innovation": c.innovation, "in": c.src, "out": c.dst,
+                         "weight": c.weight, "enabled": c.enabled}
+                        for _, c in sorted(genome.connections.items())],
+    }
+
+
+def genome_from_dict(d: dict) -> Genome:
+    try:
+        hidden = sorted(int(n["id"]) for n in d["nodes"] if n["type"] == "hidden")
+        g = Genome(int(d["n_inputs"]), int(d["n_outputs"]), hidden, {})
+        for c in d["connections"]:
+            gene = ConnectionGene(int(c["innovation"]), int(c["in"]), int(c["out"]),
+                                  float(c["weight"]), bool(c["enabled"]))
+            g.connections[gene.innovation] = gene
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NasError(f"not a NEAT genome: {exc}") from None
+    known = set(g.node_ids())
+    if any(c.src not in known or c.dst not in known for c in g.connections.values()):
+        raise NasError("not a NEAT genome: a connection refers to an unknown node")
+    return g

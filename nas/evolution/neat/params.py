@@ -1,0 +1,97 @@
+"""NEAT hyperparameters, with the published defaults of Stanley & Miikkulainen (2002).
+
+Defaults follow the paper's small-population (150) XOR / pole-balancing settings:
+c1 = c2 = 1.0, c3 = 0.4, delta_t = 3.0, 80% weight mutation (90% perturb, 10% replace),
+add-node 0.03, add-link 0.05 (the paper used 0.3 for its population of 1000), 75%
+chance an inherited gene stays disabled when disabled in either parent, 0.001
+interspecies mating, 75% of non-elite offspring by crossover, champion of every species
+with more than five members copied unchanged, species stagnation 15 generations, and a
+steepened sigmoid 1 / (1 + exp(-4.9 x)).
+
+Not from the paper (documented choices): the Gaussian perturbation sigma and the
+initial / replacement weight std (the paper's C++ uses a uniform perturbation), the
+weight clamp, the enable/disable toggle mutations (off / tiny by default), and the
+optional threshold adaptation towards a target species count.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from nas.errors import NasError
+
+
+def steep_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    return torch.sigmoid(4.9 * x)
+
+
+ACTIVATIONS = {"sigmoid": steep_sigmoid, "tanh": torch.tanh, "identity": lambda x: x}
+
+
+def _prob(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise NasError(f"{name} must be a probability in [0, 1], got {value!r}")
+
+
+@dataclass(frozen=True)
+class NEATParams:
+    # compatibility distance  delta = c1*E/N + c2*D/N + c3*W
+    c1: float = 1.0  # excess genes
+    c2: float = 1.0  # disjoint genes
+    c3: float = 0.4  # mean |weight difference| of matching genes
+    compatibility_threshold: float = 3.0
+    normalize_min_genes: int = 20  # N = 1 when both genomes have fewer genes than this
+    target_species: int | None = None  # if set, the threshold adapts towards this count
+    threshold_step: float = 0.3
+    threshold_min: float = 0.3
+    # weight mutation
+    weight_mutation_prob: float = 0.8  # per genome
+    weight_perturb_prob: float = 0.9  # per connection; otherwise replaced
+    weight_sigma: float = 0.5  # Gaussian perturbation std
+    weight_init_std: float = 1.0  # initial and replacement weights ~ N(0, std)
+    weight_limit: float = 30.0  # weights are clamped to [-limit, limit]
+    # structural mutation (per genome)
+    add_node_prob: float = 0.03
+    add_connection_prob: float = 0.05
+    enable_prob: float = 0.0  # re-enable one random disabled connection
+    disable_prob: float = 0.0  # disable one random enabled connection
+    # reproduction
+    crossover_rate: float = 0.75
+    interspecies_rate: float = 0.001
+    inherit_disabled_prob: float = 0.75
+    survival_threshold: float = 0.2
+    elitism: int = 1  # champions copied unchanged per species ...
+    elitism_min_size: int = 5  # ... when the species has more than this many members
+    stagnation: int = 15  # generations without improvement before a species is removed
+    protected_species: int = 1  # the best species (by best fitness) are never removed
+    # network
+    recurrent: bool = False
+    activation: str = "sigmoid"  # "sigmoid" (slope 4.9, as in the paper) or "tanh"
+    output_activation: str | None = None  # None: same as `activation`; or "identity"
+
+    def __post_init__(self):
+        for name in ("c1", "c2", "c3", "weight_sigma", "weight_init_std"):
+            if getattr(self, name) < 0:
+                raise NasError(f"{name} must be >= 0")
+        if self.compatibility_threshold <= 0 or self.threshold_min <= 0:
+            raise NasError("compatibility_threshold and threshold_min must be > 0")
+        if self.threshold_step < 0 or self.weight_limit <= 0:
+            raise NasError("threshold_step must be >= 0 and weight_limit > 0")
+        if self.target_species is not None and self.target_species < 1:
+            raise NasError("target_species must be at least 1 (or None)")
+        for name in ("weight_mutation_prob", "weight_perturb_prob", "add_node_prob",
+                     "add_connection_prob", "enable_prob", "disable_prob", "crossover_rate",
+                     "interspecies_rate", "inherit_disabled_prob"):
+            _prob(name, getattr(self, name))
+        if not 0.0 < self.survival_threshold <= 1.0:
+            raise NasError("survival_threshold must be in (0, 1]")
+        if self.elitism < 0 or self.elitism_min_size < 0 or self.normalize_min_genes < 0:
+            raise NasError("elitism, elitism_min_size and normalize_min_genes must be >= 0")
+        if self.stagnation < 1 or self.protected_species < 1:
+            raise NasError("stagnation and protected_species must be at least 1")
+        if self.activation not in ("sigmoid", "tanh"):
+            raise NasError(f"unknown NEAT activation {self.activation!r}; choose sigmoid or tanh")
+        if self.output_activation not in (None, "sigmoid", "tanh", "identity"):
+            raise NasError(f"unknown NEAT output_activation {self.output_activation!r}; "
+                           "choose sigmoid, tanh or identity")
