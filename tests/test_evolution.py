@@ -141,3 +141,26 @@ def test_stored_genome_rebuilds_the_same_network():
             rebuilt = policy_from_genome(mode.genome(genomes, i))
             for row in obs:  # consecutive steps: recurrent state must evolve alike too
                 torch.testing.assert_close(rebuilt(row[None]), original(row[None]))
+
+
+def test_nv_champion_test_decides_solving(monkeypatch):
+    """For double-pole-nv, fitness only nominates candidates; the champion test decides,
+    only for the best candidate, and only when it beats the best already tested."""
+    from nas.evolution.tasks import double_pole
+
+    calls = []
+
+    def verdict(self, make_policy):
+        calls.append(make_policy(3))
+        return len(calls) >= 2  # the second champion tested passes
+
+    monkeypatch.setattr(double_pole.DoublePoleNV, "solved", lambda self, f: f > -1)
+    monkeypatch.setattr(double_pole.DoublePoleNV, "champion_solved", verdict)
+    result = run_evolution({"task": "double-pole-nv", "population": 10, "hidden": [3],
+                            "recurrent": True}, generations=30, seeds=[0])
+    seed = result.seeds[0]
+    assert len(calls) == 2 and seed.solved_generation is not None
+    assert seed.generations == seed.solved_generation + 1
+    best_index = seed.solved_evaluations - seed.solved_generation * 10 - 1
+    assert seed.curve_best[seed.solved_generation] == max(seed.curve_best[:seed.solved_generation + 1])
+    assert 0 <= best_index < 10

@@ -2,4 +2,4 @@
 before a worker has set its thread caps). The registries check themselves against it."""
 
 MODES = ("pure", "neat")
-TASKS = ("cartpole",)
+TASKS = ("cartpole", "double-pole", "double-pole-nv")

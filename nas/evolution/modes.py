@@ -29,6 +29,10 @@ class PureMode:
     def policy(self, batches: list[torch.Tensor], device: str) -> Policy:
         return BatchedNetwork(self.spec, torch.cat(batches).to(device))
 
+    def copies(self, batch: torch.Tensor, index: int, n: int, device: str) -> Policy:
+        """A fresh policy of n copies of one genome (a champion's generalization test)."""
+        return BatchedNetwork(self.spec, batch[index:index + 1].expand(n, -1).to(device))
+
     def genome(self, batch: torch.Tensor, index: int) -> dict[str, Any]:
         s = self.spec
         return {"kind": "pure", "network": {"n_in": s.n_in, "n_out": s.n_out, "hidden": list(s.hidden),
@@ -58,6 +62,9 @@ class NeatMode:
 
         return compile_population([g for batch in batches for g in batch], self.n_in, self.n_out,
                                   self.params, device=device)
+
+    def copies(self, batch: list, index: int, n: int, device: str) -> Policy:
+        return self.policy([[batch[index]] * n], device)
 
     def genome(self, batch: list, index: int) -> dict[str, Any]:
         from nas.evolution.neat import genome_to_dict

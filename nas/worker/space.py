@@ -13,9 +13,12 @@ MAX_HIDDEN_LAYERS = 3
 
 def suggest_pure(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
     """Architecture (layers, units per layer, activation) and GA hyperparameters."""
-    n_layers = trial.suggest_int("hidden_layers", 0, MAX_HIDDEN_LAYERS)
+    nv = spec.task.endswith("-nv")  # without velocities a network needs memory: Elman
+    n_layers = trial.suggest_int("hidden_layers", 1 if nv else 0, MAX_HIDDEN_LAYERS)
     hidden = [trial.suggest_int(f"units_{i}", 2, 32, log=True) for i in range(n_layers)]
+    recurrent = nv or (n_layers > 0 and trial.suggest_categorical("recurrent", [False, True]))
     return {
+        "recurrent": bool(recurrent),
         "mode": "pure",
         "task": spec.task,
         "population": spec.population,

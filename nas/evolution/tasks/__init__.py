@@ -5,8 +5,10 @@ from nas.errors import NasError
 from nas.evolution import catalog
 from nas.evolution.tasks.base import Policy, Task
 from nas.evolution.tasks.cartpole import CartPole
+from nas.evolution.tasks.double_pole import DoublePole, DoublePoleNV
 
-TASKS: dict[str, type[Task]] = {CartPole.name: CartPole}
+TASKS: dict[str, type[Task]] = {CartPole.name: CartPole, DoublePole.name: DoublePole,
+                                DoublePoleNV.name: DoublePoleNV}
 assert tuple(TASKS) == catalog.TASKS, "evolution/catalog.py lists other tasks"
 
 
