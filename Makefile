@@ -42,7 +42,9 @@ demo: install postgres  ## a small study on the embedded database with 2 workers
 	@echo "  $(NAS) db psql -c 'SELECT number, state, value, params FROM nas.trials ORDER BY value DESC NULLS LAST LIMIT 5'"
 
 bench: install postgres  ## benchmarks; each prints ratios against a baseline
+	$(PY) -m pip install -q -e '.[test,bench]'
 	$(PY) bench/engine.py
+	$(PY) bench/neat_vs_neat_python.py --generations 15
 	$(PY) bench/scaling.py
 	$(PY) bench/coordination.py
 	$(PY) bench/chaos.py
