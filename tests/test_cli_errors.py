@@ -15,7 +15,7 @@ def assert_one_line_error(out, *needles):
 
 
 @pytest.mark.parametrize("flags, needle", [
-    (["-m", "hyperneat"], "'hyperneat' is not 'pure'"),
+    (["-m", "hyperneat"], "'hyperneat' is not one of 'pure', 'neat'"),
     (["-p", "-5"], "-5 is not in the range x>=2"),
     (["-g", "0"], "0 is not in the range x>=1"),
     (["-n", "ten"], "'ten' is not a valid integer"),
