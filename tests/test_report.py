@@ -51,8 +51,12 @@ def test_neat_study_end_to_end(nas_env, db_url, tmp_path):
     params = query(db_url, "SELECT params FROM nas.trials LIMIT 1")[0][0]
     assert "compatibility_threshold" in params and "neat_activation" in params
     out = tmp_path / "neat.png"
-    nas("replay", "neat", "--out", str(out), env=nas_env, check=True)
+    said = nas("replay", "neat", "--out", str(out), env=nas_env, check=True).stdout
     with Image.open(out) as img:
         assert img.size[0] > 4 * img.size[1]
+    topology = tmp_path / "neat-topology.png"
+    assert f"{topology}: the network" in said
+    with Image.open(topology) as img:
+        assert len(img.convert("L").getcolors(maxcolors=1 << 16) or []) > 10
     files = nas("report", "neat", "--out", str(tmp_path / "r"), env=nas_env, check=True).stdout.split()
     assert len(files) == 3

@@ -86,3 +86,55 @@ def render(task, states, forces, out: Path) -> Path:
         raise NasError(f"--out must end in .gif or .png, got {out.name!r}")
     plt.close(fig)
     return out
+
+
+def _layers(genome: dict) -> dict[int, int]:
+    """Column of each node for drawing: inputs at 0, outputs last, hidden nodes by the
+    longest path from an input over enabled connections (recurrent edges ignored)."""
+    kinds = {n["id"]: n["type"] for n in genome["nodes"]}
+    edges = [(c["in"], c["out"]) for c in genome["connections"] if c["enabled"]]
+    depth = {n: 0 for n in kinds}
+    for _ in range(len(kinds)):  # Bellman-Ford style relaxation, bounded
+        changed = False
+        for a, b in edges:
+            if kinds[b] == "hidden" and depth[a] + 1 > depth[b] and depth[a] + 1 < len(kinds):
+                depth[b], changed = depth[a] + 1, True
+        if not changed:
+            break
+    last = max([d for n, d in depth.items() if kinds[n] == "hidden"], default=0) + 1
+    return {n: (last if kinds[n] == "output" else depth[n]) for n in kinds}
+
+
+def draw_topology(genome: dict, out: Path) -> Path:
+    """The evolved NEAT network: nodes by layer, edges by sign and size of weight."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    column = _layers(genome)
+    rows: dict[int, int] = {}
+    pos = {}
+    for node in sorted(column, key=lambda n: (column[n], n)):
+        rows[column[node]] = rows.get(column[node], 0) + 1
+        pos[node] = (column[node], rows[column[node]])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for c in genome["connections"]:
+        if not c["enabled"]:
+            continue
+        (x0, y0), (x1, y1) = pos[c["in"]], pos[c["out"]]
+        ax.annotate("", (x1, y1), (x0, y0), arrowprops=dict(
+            arrowstyle="->", color="C3" if c["weight"] < 0 else "C0",
+            lw=0.5 + min(3.0, abs(c["weight"])), alpha=0.7,
+            connectionstyle="arc3,rad=0.3" if x1 <= x0 else "arc3,rad=0.0"))
+    colours = {"input": "0.6", "hidden": "C2", "output": "C1"}
+    kinds = {n["id"]: n["type"] for n in genome["nodes"]}
+    for node, (x, y) in pos.items():
+        ax.scatter([x], [y], s=300, color=colours[kinds[node]], zorder=3)
+        ax.text(x, y, str(node), ha="center", va="center", fontsize=7, zorder=4)
+    ax.set_title(f"{len(pos)} nodes, {sum(c['enabled'] for c in genome['connections'])} enabled "
+                 "connections (blue +, red -)", fontsize=9)
+    ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -43,3 +43,9 @@ def replay(name: str, trial: int | None, seed: int | None, out: Path, storage: s
     task, states, forces = episode(studies.require(url, name).spec.task, genome, seed)
     render(task, states, forces, out)
     click.echo(f"{out}: trial {number}, seed {seed}, {len(forces)} steps")
+    if genome.get("kind") == "neat":
+        from nas.coordinator.replay import draw_topology
+
+        topology = out.with_name(f"{out.stem}-topology.png")
+        draw_topology(genome["genome"], topology)
+        click.echo(f"{topology}: the network")
