@@ -76,7 +76,9 @@ def test_kill_nine_two_of_four_workers(nas_env, db_url, tmp_path):
     assert len(retries) >= 2
     for retry in retries:
         original = by_number[retry.system_attrs["failed_trial"]]
-        assert original.state.name == "FAIL" and retry.params == original.params
+        assert original.state.name == "FAIL"
+        if original.params:  # a worker killed before it sampled leaves nothing to repeat
+            assert retry.params == original.params
     finished_retries = [t for t in retries if t.state.name == "COMPLETE"]
     for retry in finished_retries[:2]:
         assert retry.value == replay_value(db_url, "k9", retry.params)

@@ -131,7 +131,14 @@ class Worker:
             self._refresh_studies()  # studies may be added while workers run
         for row in self.studies.values():
             optuna.storages.fail_stale_trials(self.optuna_study(row))
-        settled = reaper.reap_dead_claims(self.url, list(self.studies), HEARTBEAT_GRACE)
+        settled, to_retry = reaper.reap_dead_claims(self.url, list(self.studies), HEARTBEAT_GRACE,
+                                                    MAX_RETRY)
+        by_optuna_id = {r.optuna_study_id: r for r in self.studies.values()}
+        for study_id, trial_id in to_retry:  # its failer died between FAIL and the retry
+            study = self.optuna_study(by_optuna_id[study_id])
+            optuna.storages.RetryHeartbeatStaleTrialCallback(MAX_RETRY)(
+                study, self.storage.get_trial(trial_id))
+            log.info("queued the retry a dead worker left undone (trial id %d)", trial_id)
         if any(settled.values()):
             log.info("settled claims of dead workers: %s", settled)
         self._next_reap = time.monotonic() + HEARTBEAT_INTERVAL

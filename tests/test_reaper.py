@@ -1,0 +1,74 @@
+"""Settling dead workers' claims, state by state, with the database clock injected
+(timestamps moved back in SQL instead of sleeping past the grace period)."""
+import optuna
+
+from conftest import query
+from nas.store import claims, reaper, schema, studies
+from nas.store.session import optuna_storage
+from nas.store.studies import StudySpec
+
+SPEC = StudySpec(mode="pure", task="cartpole", generations=1, seeds=1, population=20, budget=5)
+
+
+def setup(db_url):
+    schema.upgrade(db_url)
+    row, _ = studies.create_or_resume(db_url, "r", SPEC)
+    worker = query(db_url, "INSERT INTO nas.workers (host, pid, threads, version) "
+                           "VALUES ('dead', 1, 1, 'x') RETURNING id")[0][0]
+    return row, worker, optuna.load_study(study_name="r", storage=optuna_storage(db_url))
+
+
+def claim_for(db_url, row, worker, study, state):
+    claim = claims.claim(db_url, [row.id], worker)
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    claims.bind_trial(db_url, claim.id, trial._trial_id)
+    if state != "RUNNING":
+        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState[state],
+                                              [1.0] if state == "COMPLETE" else None)
+    return claim, trial
+
+
+def age(db_url, seconds):
+    query(db_url, f"UPDATE nas.workers SET last_seen = now() - interval '{seconds} seconds'")
+    query(db_url, f"UPDATE trials SET datetime_complete = datetime_complete - interval '{seconds} seconds'")
+
+
+def state_of(db_url, claim):
+    return query(db_url, "SELECT state FROM nas.claims WHERE id = :c", c=claim.id)[0][0]
+
+
+def test_dead_claims_settle_by_trial_state(db_url):
+    row, worker, study = setup(db_url)
+    running, _ = claim_for(db_url, row, worker, study, "RUNNING")
+    complete, _ = claim_for(db_url, row, worker, study, "COMPLETE")
+    no_trial = claims.claim(db_url, [row.id], worker)
+    assert reaper.reap_dead_claims(db_url, [row.id], 60, 3) == ({"released": 0, "done": 0}, [])
+    age(db_url, 120)
+    counts, retry = reaper.reap_dead_claims(db_url, [row.id], 60, 3)
+    assert counts == {"released": 1, "done": 1} and retry == []
+    assert (state_of(db_url, running), state_of(db_url, complete), state_of(db_url, no_trial)) == \
+        ("active", "done", "released")
+
+
+def test_fail_without_its_retry_waits_then_is_retried_once(db_url):
+    row, worker, study = setup(db_url)
+    claim, trial = claim_for(db_url, row, worker, study, "FAIL")
+    query(db_url, "UPDATE nas.workers SET last_seen = now() - interval '120 seconds'")
+    # just failed: its failer may be about to queue the retry -> leave it
+    assert reaper.reap_dead_claims(db_url, [row.id], 60, 3) == ({"released": 0, "done": 0}, [])
+    age(db_url, 120)
+    counts, retry = reaper.reap_dead_claims(db_url, [row.id], 60, 3)
+    assert counts == {"released": 1, "done": 0} and retry == [(row.optuna_study_id, trial._trial_id)]
+    assert state_of(db_url, claim) == "released"
+    assert reaper.reap_dead_claims(db_url, [row.id], 60, 3) == ({"released": 0, "done": 0}, [])
+
+
+def test_fail_out_of_retries_counts_as_done(db_url):
+    row, worker, study = setup(db_url)
+    claim, trial = claim_for(db_url, row, worker, study, "RUNNING")
+    study._storage.set_trial_system_attr(trial._trial_id, "retry_history", [0, 1, 2])
+    study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+    age(db_url, 120)
+    counts, retry = reaper.reap_dead_claims(db_url, [row.id], 60, 3)
+    assert counts == {"released": 0, "done": 1} and retry == []
