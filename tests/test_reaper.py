@@ -67,7 +67,7 @@ def test_fail_without_its_retry_waits_then_is_retried_once(db_url):
 def test_fail_out_of_retries_counts_as_done(db_url):
     row, worker, study = setup(db_url)
     claim, trial = claim_for(db_url, row, worker, study, "RUNNING")
-    study._storage.set_trial_system_attr(trial._trial_id, "retry_history", [0, 1, 2])
+    study._storage.set_trial_system_attr(trial._trial_id, "retry_history", [7, 8, 9])  # three attempts before it
     study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
     age(db_url, 120)
     counts, retry = reaper.reap_dead_claims(db_url, [row.id], 60, 3)
