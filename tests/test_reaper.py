@@ -72,3 +72,12 @@ def test_fail_out_of_retries_counts_as_done(db_url):
     age(db_url, 120)
     counts, retry = reaper.reap_dead_claims(db_url, [row.id], 60, 3)
     assert counts == {"released": 0, "done": 1} and retry == []
+
+
+def test_orphaned_running_trials_are_found_after_the_grace(db_url):
+    row, worker, study = setup(db_url)
+    orphan = study.ask()  # created, never bound to a claim, no heartbeat
+    bound_claim, bound = claim_for(db_url, row, worker, study, "RUNNING")
+    assert reaper.orphan_trials(db_url, [row.optuna_study_id], 60) == []
+    query(db_url, "UPDATE trials SET datetime_start = datetime_start - interval '120 seconds'")
+    assert reaper.orphan_trials(db_url, [row.optuna_study_id], 60) == [orphan._trial_id]

@@ -82,3 +82,31 @@ def reap_dead_claims(url: str, study_ids: list[int], grace: float,
                 {"s": outcome, "id": row["id"]})
             counts[outcome] += 1
     return counts, to_retry
+
+
+_ORPHANS = sa.text("""
+    SELECT t.trial_id FROM trials t
+    WHERE t.study_id = ANY(:studies) AND t.state = 'RUNNING'
+      AND t.datetime_start < now() - make_interval(secs => :grace)
+      AND NOT EXISTS (SELECT 1 FROM nas.claims c WHERE c.trial_id = t.trial_id)
+      AND NOT EXISTS (SELECT 1 FROM trial_heartbeats h WHERE h.trial_id = t.trial_id
+                      AND h.heartbeat > now() - make_interval(secs => :grace))
+""")
+
+
+def orphan_trials(url: str, optuna_study_ids: list[int], grace: float) -> list[int]:
+    """RUNNING trials that no claim ever bound and no heartbeat keeps alive: Optuna created
+    them (`ask`) as the database went away, and the asking worker never saw them. Nothing
+    ran for them, so the caller fails them (marked `nas_orphan`) without a retry; their
+    released claims already gave the budget back."""
+    with session_scope(url) as session:
+        return [r[0] for r in session.execute(_ORPHANS, {"studies": optuna_study_ids, "grace": grace})]
+
+
+def unbound_running(url: str, optuna_study_ids: list[int]) -> int:
+    """RUNNING trials with no claim: orphans in the making (a worker waits them out)."""
+    with session_scope(url) as session:
+        return session.execute(sa.text(
+            "SELECT count(*) FROM trials t WHERE t.study_id = ANY(:s) AND t.state = 'RUNNING' "
+            "AND NOT EXISTS (SELECT 1 FROM nas.claims c WHERE c.trial_id = t.trial_id)"),
+            {"s": optuna_study_ids}).scalar_one()

@@ -141,6 +141,13 @@ class Worker:
             log.info("queued the retry a dead worker left undone (trial id %d)", trial_id)
         if any(settled.values()):
             log.info("settled claims of dead workers: %s", settled)
+        for trial_id in reaper.orphan_trials(self.url, list(by_optuna_id), HEARTBEAT_GRACE):
+            try:
+                self.storage.set_trial_system_attr(trial_id, "nas_orphan", True)
+                self.storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+                log.info("failed an orphaned trial (trial id %d) created during an outage", trial_id)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # another worker got there first
         self._next_reap = time.monotonic() + HEARTBEAT_INTERVAL
 
     def optuna_study(self, row: studies.StudyRow) -> optuna.Study:
@@ -155,7 +162,10 @@ class Worker:
         return self._optuna_studies[row.id]
 
     def _others_still_running(self) -> bool:
-        return retrying(lambda: claims.active_count(self.url, list(self.studies)) > 0,
+        """Claims still held, or trials that may turn out orphaned: wait to settle them."""
+        optuna_ids = [r.optuna_study_id for r in self.studies.values()]
+        return retrying(lambda: claims.active_count(self.url, list(self.studies)) > 0
+                        or reaper.unbound_running(self.url, optuna_ids) > 0,
                         "counting claims", stop=self.stop)
 
     def run_trial(self, claim: claims.Claim) -> None:
