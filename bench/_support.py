@@ -30,3 +30,14 @@ def nas_env(url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NAS_")}
     env.update({"NAS_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}, **extra)
     return env
+
+
+def sql(url: str, text: str, **params):
+    """Run one statement in its own transaction; rows if it returns any."""
+    import sqlalchemy as sa
+
+    from nas.store.session import engine_for
+
+    with engine_for(url).begin() as conn:
+        result = conn.execute(sa.text(text), params)
+        return result.all() if result.returns_rows else None

@@ -17,20 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from _support import ROOT, nas_env
+from _support import ROOT, nas_env, sql
 from nas.store.embedded import Cluster
 
 OBJECTIVE = "tests.fixtures.objectives:evolve_unsolved"
 FAST = {"NAS_HEARTBEAT_INTERVAL": "1", "NAS_HEARTBEAT_GRACE": "4", "NAS_THREADS": "1"}
-
-
-def sql(url: str, text: str, **params):
-    import sqlalchemy as sa
-
-    from nas.store.session import engine_for
-
-    with engine_for(url).begin() as conn:
-        return conn.execute(sa.text(text), params).all()
 
 
 def start_worker(url: str, study: str, logdir: Path, i: int) -> subprocess.Popen:

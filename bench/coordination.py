@@ -20,19 +20,9 @@ import textwrap
 import time
 from pathlib import Path
 
-from _support import ROOT, nas_env, throwaway_postgres
+from _support import ROOT, nas_env, sql, throwaway_postgres
 
 NOOP = "tests.fixtures.objectives:constant"
-
-
-def sql(url: str, text: str, **params):
-    import sqlalchemy as sa
-
-    from nas.store.session import engine_for
-
-    with engine_for(url).begin() as conn:
-        result = conn.execute(sa.text(text), params)
-        return result.all() if result.returns_rows else None
 
 
 def nas(url: str, *args: str) -> None:

@@ -46,23 +46,18 @@ def list_(storage: str | None) -> None:
                    f"{prog.finished:>6} {best:>10}")
 
 
-@study.command()
-@click.argument("name")
-@click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
-def pause(name: str, storage: str | None) -> None:
-    """Stop giving out new trials of NAME (running ones finish)."""
-    from nas.store import studies
+def _pausing(paused: bool, doc: str):
+    @click.argument("name")
+    @click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+    def command(name: str, storage: str | None) -> None:
+        from nas.store import studies
 
-    studies.set_paused(resolve(storage), name, True)
-    click.echo(f"paused study {name!r}")
+        studies.set_paused(resolve(storage), name, paused)
+        click.echo(f"{'paused' if paused else 'resumed'} study {name!r}")
+
+    command.__doc__ = doc
+    return command
 
 
-@study.command()
-@click.argument("name")
-@click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
-def resume(name: str, storage: str | None) -> None:
-    """Give out trials of NAME again."""
-    from nas.store import studies
-
-    studies.set_paused(resolve(storage), name, False)
-    click.echo(f"resumed study {name!r}")
+study.command("pause")(_pausing(True, "Stop giving out new trials of NAME (running ones finish)."))
+study.command("resume")(_pausing(False, "Give out trials of NAME again."))
