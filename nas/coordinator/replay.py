@@ -5,6 +5,7 @@ poles, and the force the network applies at each step.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -47,6 +48,8 @@ def episode(task_name: str, genome: dict, seed: int) -> tuple[object, list, list
 
 
 def _draw(ax, task, state, force, step):
+    from matplotlib.patches import Rectangle
+
     ax.clear()
     limit = task.track_limit
     x = state[task.cart_index]
@@ -55,11 +58,11 @@ def _draw(ax, task, state, force, step):
     ax.set_aspect("equal")
     ax.axis("off")
     ax.plot([-limit, limit], [0, 0], color="0.4", lw=1)
-    ax.add_patch(__import__("matplotlib").patches.Rectangle((x - 0.25, -0.08), 0.5, 0.16, color="C0"))
+    ax.add_patch(Rectangle((x - 0.25, -0.08), 0.5, 0.16, color="C0"))
     for i, (index, half) in enumerate(task.poles):
         theta = state[index]
-        ax.plot([x, x + 2 * half * __import__("math").sin(theta)],
-                [0.08, 0.08 + 2 * half * __import__("math").cos(theta)], color=f"C{i + 1}", lw=4)
+        ax.plot([x, x + 2 * half * math.sin(theta)],
+                [0.08, 0.08 + 2 * half * math.cos(theta)], color=f"C{i + 1}", lw=4)
     ax.arrow(x, -0.25, 0.04 * force, 0, width=0.03, color="C3", length_includes_head=True)
     ax.set_title(f"step {step}   force {force:+.1f} N", fontsize=9)
 

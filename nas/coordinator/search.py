@@ -11,7 +11,7 @@ from tqdm import tqdm
 from nas.coordinator.fleet import Fleet
 from nas.coordinator.studies import ensure_study
 from nas.errors import NasError
-from nas.store import claims, progress, studies
+from nas.store import claims, progress
 from nas.store.session import optuna_storage
 from nas.store.studies import StudyRow, StudySpec
 
@@ -86,5 +86,3 @@ def _summary(url: str, row: StudyRow) -> None:
     for key, value in sorted(best.params.items()):
         click.echo(f"  {key} = {value}")
 
-
-__all__ = ["run_search", "studies"]
