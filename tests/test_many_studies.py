@@ -48,3 +48,14 @@ def test_pause_unknown_study_is_an_error(nas_env, db_url):
     nas("study", "create", "x", *SMALL, env=nas_env, check=True)
     out = nas("study", "pause", "nope", env=nas_env)
     assert out.returncode == 1 and out.stderr.strip() == "error: no study named 'nope' in this database"
+
+
+def test_pruned_trials_keep_their_seed_rows(nas_env, db_url):
+    nas("study", "create", "pr", "--objective", "tests.fixtures.objectives:pruned_at_generation_2",
+        "-g", "10", "-s", "2", "-p", "20", "-n", "2", "--sampler", "random", env=nas_env, check=True)
+    nas("worker", "--study", "pr", "--threads", "1", env=nas_env, check=True)
+    assert query(db_url, "SELECT state, count(*) FROM nas.trials GROUP BY 1") == [("PRUNED", 2)]
+    assert query(db_url, "SELECT count(*), min(generations), max(generations) FROM nas.seed_runs") == \
+        [(4, 3, 3)]
+    assert query(db_url, "SELECT count(*) FROM nas.generations") == [(2 * 2 * 3,)]
+    assert query(db_url, "SELECT state, count(*) FROM nas.claims GROUP BY 1") == [("done", 2)]
