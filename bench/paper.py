@@ -26,11 +26,16 @@ CONFIGS = {
     ("pure-ga", "double-pole"): {"mode": "pure", "hidden": [], "population": 50,
                                  "algorithm_params": {"sigma": 0.3, "elite_fraction": 0.1,
                                                       "tournament_size": 3}},
+    ("pure-cosyne", "double-pole"): {"mode": "pure", "hidden": [], "population": 40,
+                                     "algorithm": "cosyne", "algorithm_params": {"sigma": 0.3}},
     ("neat", "double-pole"): {"mode": "neat", "population": 150},
     ("pure-ga", "double-pole-nv"): {"mode": "pure", "hidden": [5], "recurrent": True,
                                     "population": 100,
                                     "algorithm_params": {"sigma": 0.3, "elite_fraction": 0.1,
                                                          "tournament_size": 3}},
+    ("pure-cosyne", "double-pole-nv"): {"mode": "pure", "hidden": [5], "recurrent": True,
+                                        "population": 60, "algorithm": "cosyne",
+                                        "algorithm_params": {"sigma": 0.3}},
     ("neat", "double-pole-nv"): {"mode": "neat", "population": 150,
                                  "algorithm_params": {"recurrent": True}},
 }
@@ -41,11 +46,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--generations", type=int, default=200)
     parser.add_argument("--tasks", nargs="+", default=["double-pole", "double-pole-nv"])
-    parser.add_argument("--modes", nargs="+", default=["pure-ga", "neat"])
+    parser.add_argument("--modes", nargs="+", default=["pure-ga", "pure-cosyne", "neat"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"paper: evaluations to solve, {args.seeds} seeds, at most {args.generations} generations")
-    print(f"{'task':15} {'method':8} {'solved':>7} {'median':>8} {'mean':>8} {'seconds':>8}  published")
+    print(f"{'task':15} {'method':11} {'solved':>7} {'median':>8} {'mean':>8} {'seconds':>8}  published")
     for task in args.tasks:
         for mode in args.modes:
             t0 = time.perf_counter()
@@ -54,7 +59,7 @@ def main() -> None:
             evals = [s.solved_evaluations for s in result.seeds if s.solved_evaluations is not None]
             med = f"{statistics.median(evals):,.0f}" if evals else "-"
             mean = f"{statistics.mean(evals):,.0f}" if evals else "-"
-            print(f"{task:15} {mode:8} {len(evals):>3}/{args.seeds:<3} {med:>8} {mean:>8} "
+            print(f"{task:15} {mode:11} {len(evals):>3}/{args.seeds:<3} {med:>8} {mean:>8} "
                   f"{time.perf_counter() - t0:>8.0f}  {PUBLISHED[task]}", flush=True)
 
 

@@ -30,6 +30,7 @@ def param_sets(n: int) -> list[dict]:
     units = [8, 12, 16, 10]
     acts = ["tanh", "relu", "elu", "sigmoid"]
     return [{"hidden_layers": 1, "units_0": units[i % 4], "activation": acts[i % 4],
+             "recurrent": False, "algorithm": "ga",
              "sigma": 0.1 + 0.05 * (i % 3), "sigma_decay": 1.0, "elite_fraction": 0.1,
              "tournament_size": 3, "crossover_rate": 0.0} for i in range(n)]
 

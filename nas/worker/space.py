@@ -12,7 +12,7 @@ MAX_HIDDEN_LAYERS = 3
 
 
 def suggest_pure(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
-    """Architecture (layers, units per layer, activation) and GA hyperparameters."""
+    """Architecture (layers, units per layer, activation, recurrence) and the algorithm."""
     nv = spec.task.endswith("-nv")  # without velocities a network needs memory: Elman
     n_layers = trial.suggest_int("hidden_layers", 1 if nv else 0, MAX_HIDDEN_LAYERS)
     hidden = [trial.suggest_int(f"units_{i}", 2, 32, log=True) for i in range(n_layers)]
@@ -24,15 +24,26 @@ def suggest_pure(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
         "population": spec.population,
         "hidden": hidden,
         "activation": trial.suggest_categorical("activation", sorted(ACTIVATIONS)),
-        "algorithm": "ga",
-        "algorithm_params": {
-            "sigma": trial.suggest_float("sigma", 0.01, 1.0, log=True),
-            "sigma_decay": trial.suggest_float("sigma_decay", 0.9, 1.0),
-            "elite_fraction": trial.suggest_float("elite_fraction", 0.01, 0.3, log=True),
-            "tournament_size": trial.suggest_int("tournament_size", 2, 8),
-            "crossover_rate": trial.suggest_float("crossover_rate", 0.0, 0.5),
-        },
+        **_pure_algorithm(trial),
     }
+
+
+def _pure_algorithm(trial: optuna.Trial) -> dict[str, Any]:
+    """GA or CoSyNE, each with its own hyperparameters (conditional in the space)."""
+    algorithm = trial.suggest_categorical("algorithm", ["ga", "cosyne"])
+    sigma = trial.suggest_float("sigma", 0.01, 1.0, log=True)
+    if algorithm == "cosyne":
+        params = {"sigma": sigma,
+                  "elite_fraction": trial.suggest_float("cosyne_elite_fraction", 0.1, 0.5),
+                  "mutation_rate": trial.suggest_float("mutation_rate", 0.05, 0.8),
+                  "noise": trial.suggest_categorical("noise", ["cauchy", "gaussian"])}
+    else:
+        params = {"sigma": sigma,
+                  "sigma_decay": trial.suggest_float("sigma_decay", 0.9, 1.0),
+                  "elite_fraction": trial.suggest_float("elite_fraction", 0.01, 0.3, log=True),
+                  "tournament_size": trial.suggest_int("tournament_size", 2, 8),
+                  "crossover_rate": trial.suggest_float("crossover_rate", 0.0, 0.5)}
+    return {"algorithm": algorithm, "algorithm_params": params}
 
 
 def suggest_neat(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
