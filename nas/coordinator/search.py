@@ -11,7 +11,8 @@ from tqdm import tqdm
 from nas.coordinator.fleet import Fleet
 from nas.coordinator.studies import ensure_study
 from nas.errors import NasError
-from nas.store import claims, progress
+from nas.store import claims
+from nas.store.status import Progress, study_progress
 from nas.store.session import optuna_storage
 from nas.store.studies import StudyRow, StudySpec
 
@@ -53,18 +54,18 @@ def _watch(url: str, row: StudyRow, fleet: Fleet) -> bool:
     try:
         with tqdm(total=row.spec.budget, unit="trial", dynamic_ncols=True) as bar:
             while fleet.alive() and not stop["requested"]:
-                _update(bar, progress.study_progress(url, row.optuna_study_id))
+                _update(bar, study_progress(url, row.name))
                 time.sleep(POLL_SECONDS)
             if stop["requested"]:
                 fleet.stop()
-            _update(bar, progress.study_progress(url, row.optuna_study_id))
+            _update(bar, study_progress(url, row.name))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return stop["requested"]
 
 
-def _update(bar: tqdm, prog: progress.Progress) -> None:
+def _update(bar: tqdm, prog: Progress) -> None:
     bar.n = prog.finished
     best = "-" if prog.best is None else f"{prog.best:.4g}"
     bar.set_postfix_str(f"complete={prog.complete} pruned={prog.pruned} failed={prog.failed} "
@@ -75,7 +76,7 @@ def _update(bar: tqdm, prog: progress.Progress) -> None:
 def _summary(url: str, row: StudyRow) -> None:
     import optuna
 
-    prog = progress.study_progress(url, row.optuna_study_id)
+    prog = study_progress(url, row.name)
     click.echo(f"finished trials: {prog.finished} of {row.spec.budget} "
                f"(complete {prog.complete}, pruned {prog.pruned}, failed {prog.failed})")
     if prog.best is None:

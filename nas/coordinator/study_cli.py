@@ -31,7 +31,8 @@ def create(name: str, priority: int, storage: str | None, **flags) -> None:
 @click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
 def list_(storage: str | None) -> None:
     """List studies with their spec and progress."""
-    from nas.store import progress, studies
+    from nas.store import studies
+    from nas.store.status import study_progress
 
     target = resolve(storage)
     rows = studies.list_all(target)
@@ -40,7 +41,7 @@ def list_(storage: str | None) -> None:
         return
     click.echo(f"{'name':24} {'mode':6} {'task':14} {'budget':>6} {'done':>6} {'best':>10}")
     for row in rows:
-        prog = progress.study_progress(target, row.optuna_study_id)
+        prog = study_progress(target, row.name)
         best = "-" if prog.best is None else f"{prog.best:.4g}"
         click.echo(f"{row.name:24} {row.spec.mode:6} {row.spec.task:14} {row.spec.budget:>6} "
                    f"{prog.finished:>6} {best:>10}")

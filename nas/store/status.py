@@ -1,5 +1,8 @@
-"""What `nas status` shows: nas.progress per study and the worker registry."""
+"""Progress per study (the nas.progress view) and the worker registry: what `nas status`,
+`nas study list` and the search progress bar show, from one source."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -10,6 +13,25 @@ def progress(url: str, name: str | None = None) -> list[dict]:
     sql = "SELECT * FROM nas.progress" + (" WHERE study = :n" if name else "")
     with session_scope(url) as session:
         return [dict(r) for r in session.execute(sa.text(sql), {"n": name}).mappings()]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """`finished` counts done claims: retried failures are not in it, as in the budget."""
+    finished: int = 0
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    running: int = 0
+    waiting: int = 0
+    best: float | None = None
+
+
+def study_progress(url: str, name: str) -> Progress:
+    rows = progress(url, name)
+    if not rows:
+        return Progress()
+    return Progress(**{k: rows[0][k] for k in Progress.__dataclass_fields__})
 
 
 def live_workers(url: str, stale_after: float) -> list[dict]:
