@@ -11,7 +11,7 @@ import click
 
 from nas.coordinator.db_cli import db
 from nas.coordinator.spec import spec_from_options, spec_options
-from nas.coordinator.storage import resolve
+from nas.coordinator.storage import STORAGE, resolve
 from nas.coordinator.report_cli import replay, report
 from nas.coordinator.status_cli import best, status
 from nas.coordinator.study_cli import study
@@ -43,7 +43,7 @@ cli.add_command(replay)
               help="exit after this many finished trials")
 @click.option("--serve", is_flag=True, help="wait for new studies instead of exiting when idle")
 @click.option("--device", default=None, help="torch device: cpu (default: NAS_DEVICE, else cpu), cuda, cuda:N")
-@click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+@STORAGE
 def worker(study_names: tuple[str, ...], threads: int | None, max_trials: int | None,
            serve: bool, device: str | None, storage: str | None) -> None:
     """Claim and run trials until no budget is left, then exit 0."""
@@ -86,7 +86,7 @@ def health(max_age: float) -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch threads per worker (default: cores // n-jobs, at least 1)")
 @click.option("--device", default=None, help="torch device for the workers (cpu, cuda, cuda:N)")
-@click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+@STORAGE
 def search(name: str, jobs: int, threads: int | None, device: str | None, storage: str | None,
            **flags) -> None:
     """Create or resume study NAME and run it with N-JOBS local worker processes."""

@@ -5,7 +5,7 @@ import os
 
 import click
 
-from nas.coordinator.storage import resolve
+from nas.coordinator.storage import STORAGE, resolve
 from nas.store.embedded import EmbeddedDB
 from nas.store.url import for_libpq, mask, parse
 
@@ -40,14 +40,14 @@ def status() -> None:
 
 
 @db.command()
-@click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+@STORAGE
 def url(storage: str | None) -> None:
     """Print the database URL, password masked (starts the embedded cluster if needed)."""
     click.echo(mask(resolve(storage)))
 
 
 @db.command()
-@click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+@STORAGE
 def upgrade(storage: str | None) -> None:
     """Create or upgrade Optuna's tables and the nas schema (safe to run concurrently)."""
     from nas.store import schema
@@ -58,7 +58,7 @@ def upgrade(storage: str | None) -> None:
 
 
 @db.command(context_settings={"ignore_unknown_options": True})
-@click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+@STORAGE
 @click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
 def psql(storage: str | None, psql_args: tuple[str, ...]) -> None:
     """Open psql on the database (extra arguments go to psql)."""

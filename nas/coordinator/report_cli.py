@@ -5,9 +5,8 @@ from pathlib import Path
 
 import click
 
-from nas.coordinator.storage import resolve
+from nas.coordinator.storage import STORAGE, resolve
 
-STORAGE = click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
 
 
 @click.command()

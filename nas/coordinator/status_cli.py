@@ -9,9 +9,8 @@ import time
 
 import click
 
-from nas.coordinator.storage import resolve
+from nas.coordinator.storage import STORAGE, resolve
 
-STORAGE = click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
 
 
 def _plain(value):

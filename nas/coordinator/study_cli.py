@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from nas.coordinator.spec import spec_options, spec_from_options
-from nas.coordinator.storage import resolve
+from nas.coordinator.storage import STORAGE, resolve
 
 
 @click.group("study")
@@ -17,7 +17,7 @@ def study() -> None:
 @spec_options
 @click.option("--priority", type=int, default=0, show_default=True,
               help="workers serve higher priorities first")
-@click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+@STORAGE
 def create(name: str, priority: int, storage: str | None, **flags) -> None:
     """Create study NAME, or resume it if it exists with the same spec."""
     from nas.coordinator.studies import ensure_study
@@ -28,7 +28,7 @@ def create(name: str, priority: int, storage: str | None, **flags) -> None:
 
 
 @study.command("list")
-@click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+@STORAGE
 def list_(storage: str | None) -> None:
     """List studies with their spec and progress."""
     from nas.store import studies
@@ -49,7 +49,7 @@ def list_(storage: str | None) -> None:
 
 def _pausing(paused: bool, doc: str):
     @click.argument("name")
-    @click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+    @STORAGE
     def command(name: str, storage: str | None) -> None:
         from nas.store import studies
 

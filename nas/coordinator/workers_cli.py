@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from nas.coordinator.fleets import FLEETS
-from nas.coordinator.storage import resolve
+from nas.coordinator.storage import STORAGE, resolve
 
 VIA = click.option("--via", type=click.Choice(sorted(FLEETS)), default="local", show_default=True)
 
@@ -22,7 +22,7 @@ def workers() -> None:
 @click.option("--study", "studies", multiple=True, help="serve only these studies")
 @click.option("--serve", is_flag=True, help="keep waiting for work (always on for docker)")
 @click.option("--image", default="nas:0.1.0", show_default=True, help="image for --via docker")
-@click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
+@STORAGE
 def up(count: int, via: str, threads: int | None, studies: tuple[str, ...], serve: bool,
        image: str, storage: str | None) -> None:
     """Start COUNT workers."""
