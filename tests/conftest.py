@@ -102,3 +102,12 @@ def query(url: str, sql: str, **params):
 
 SMALL = ["-m", "pure", "-t", "cartpole", "-g", "3", "-s", "1", "-p", "20", "--sampler", "random",
          "--pruner", "none"]
+
+
+def trial_states(url: str, study: str) -> dict[str, int]:
+    """Trial counts per Optuna state for one study ({} before the tables exist)."""
+    if query(url, "SELECT to_regclass('public.trials')") == [(None,)]:
+        return {}
+    rows = query(url, "SELECT t.state::text, count(*) FROM trials t JOIN studies s "
+                      "USING (study_id) WHERE s.study_name = :n GROUP BY 1", n=study)
+    return dict(rows)

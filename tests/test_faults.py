@@ -9,19 +9,13 @@ import time
 import optuna
 import pytest
 
-from conftest import nas, query, start_nas, traversable, wait_until
+from conftest import nas, query, start_nas, trial_states, traversable, wait_until
 from nas.store.embedded import Cluster
 from nas.store.session import optuna_storage
 
 UNSOLVED = ["--objective", "tests.fixtures.objectives:evolve_unsolved", "--pruner", "none",
             "--sampler", "random"]
 FAST_HEARTBEAT = {"NAS_HEARTBEAT_INTERVAL": "1", "NAS_HEARTBEAT_GRACE": "4"}
-
-
-def states(url: str, study: str) -> dict[str, int]:
-    rows = query(url, "SELECT t.state::text, count(*) FROM trials t JOIN studies s USING (study_id) "
-                      "WHERE s.study_name = :n GROUP BY 1", n=study)
-    return dict(rows)
 
 
 def running_trial_of(url: str, pid: int):
@@ -102,7 +96,7 @@ def test_kill_nine_the_database_mid_study(private_pg, nas_env, tmp_path):
         env=env, check=True)
     procs = [start_nas("worker", "--study", "dbkill", "--threads", "1", env=env,
                        log=tmp_path / f"w{i}.log") for i in range(2)]
-    wait_until(lambda: states(url, "dbkill").get("COMPLETE", 0) >= 2, 300, what="two trials done")
+    wait_until(lambda: trial_states(url, "dbkill").get("COMPLETE", 0) >= 2, 300, what="two trials done")
     private_pg.crash()
     time.sleep(2)  # an outage, not a blip: the workers must notice and ride it out
     private_pg.spawn()
@@ -126,7 +120,7 @@ def test_worker_started_while_the_database_is_down_waits_for_it(private_pg, nas_
     private_pg.spawn()
     private_pg.wait_ready()
     assert proc.wait(timeout=300) == 0
-    assert states(url, "late") == {"COMPLETE": 2}
+    assert trial_states(url, "late") == {"COMPLETE": 2}
 
 
 def test_sigterm_all_workers_then_resume(nas_env, db_url, tmp_path):
@@ -134,11 +128,11 @@ def test_sigterm_all_workers_then_resume(nas_env, db_url, tmp_path):
         env=nas_env, check=True)
     procs = [start_nas("worker", "--study", "term", "--threads", "1", env=nas_env,
                        log=tmp_path / f"w{i}.log") for i in range(3)]
-    wait_until(lambda: states(db_url, "term").get("RUNNING") == 3, 120, what="three running trials")
+    wait_until(lambda: trial_states(db_url, "term").get("RUNNING") == 3, 120, what="three running trials")
     for p in procs:
         p.send_signal(signal.SIGTERM)
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
-    after_stop = states(db_url, "term")
+    after_stop = trial_states(db_url, "term")
     assert "RUNNING" not in after_stop and after_stop.get("WAITING") == 3
     fresh = [start_nas("worker", "--study", "term", "--threads", "1", env=nas_env,
                        log=tmp_path / f"f{i}.log") for i in range(3)]
@@ -153,6 +147,6 @@ def test_twenty_four_workers_on_a_cheap_study(nas_env, db_url, tmp_path):
                        log=tmp_path / f"w{i}.log") for i in range(24)]
     codes = [p.wait(timeout=600) for p in procs]
     assert codes == [0] * 24
-    assert states(db_url, "many") == {"COMPLETE": 120}
+    assert trial_states(db_url, "many") == {"COMPLETE": 120}
     assert_exact_budget(db_url, "many", 120)
     assert query(db_url, "SELECT count(DISTINCT worker_id) FROM nas.claims")[0][0] > 1

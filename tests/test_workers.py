@@ -4,19 +4,11 @@ import time
 
 import pytest
 
-from conftest import SMALL, nas, query, start_nas, wait_until
+from conftest import SMALL, nas, query, start_nas, trial_states, wait_until
 from nas.worker.threads import os_thread_count
 
 SLOW = ["--objective", "tests.fixtures.objectives:evolve_unsolved", "--pruner", "none",
         "--sampler", "random", "-m", "pure", "-t", "cartpole"]
-
-
-def trial_states(url, study):
-    if query(url, "SELECT to_regclass('public.trials')") == [(None,)]:
-        return {}  # the coordinator has not created the tables yet
-    rows = query(url, "SELECT t.state::text, count(*) FROM trials t JOIN studies s "
-                      "USING (study_id) WHERE s.study_name = :n GROUP BY 1", n=study)
-    return dict(rows)
 
 
 def test_four_workers_finish_exactly_the_budget(nas_env, db_url, tmp_path):
