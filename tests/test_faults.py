@@ -18,12 +18,6 @@ UNSOLVED = ["--objective", "tests.fixtures.objectives:evolve_unsolved", "--prune
 FAST_HEARTBEAT = {"NAS_HEARTBEAT_INTERVAL": "1", "NAS_HEARTBEAT_GRACE": "4"}
 
 
-def running_trial_of(url: str, pid: int):
-    rows = query(url, "SELECT current_trial_id FROM nas.workers WHERE pid = :p AND state = 'running' "
-                      "ORDER BY id DESC LIMIT 1", p=pid)
-    return rows[0][0] if rows else None
-
-
 def replay_value(url: str, study: str, params: dict) -> float:
     """The value the same params give in this process, with no database involved."""
     from nas.store import studies
@@ -50,6 +44,21 @@ def assert_exact_budget(url: str, study: str, budget: int) -> list:
     return trials
 
 
+def running_with_progress(url: str, pid: int):
+    """The trial this worker runs once it has reported a generation: mid-evolution."""
+    rows = query(url, "SELECT t.trial_id FROM nas.workers w JOIN trials t ON t.trial_id = w.current_trial_id "
+                      "WHERE w.pid = :p AND w.state = 'running' AND t.state = 'RUNNING' AND EXISTS "
+                      "(SELECT 1 FROM trial_intermediate_values v WHERE v.trial_id = t.trial_id)", p=pid)
+    return rows[0][0] if rows else None
+
+
+def held_when_killed(url: str, pid: int):
+    """(number, state) of the trial bound to the dead worker's open claim, if any."""
+    rows = query(url, "SELECT t.number, t.state::text FROM nas.claims c JOIN nas.workers w ON w.id = c.worker_id "
+                      "JOIN trials t ON t.trial_id = c.trial_id WHERE w.pid = :p AND c.state = 'active'", p=pid)
+    return rows[0] if rows else None
+
+
 def test_kill_nine_two_of_four_workers(nas_env, db_url, tmp_path):
     env = {**nas_env, **FAST_HEARTBEAT}
     nas("study", "create", "k9", *UNSOLVED, "-n", "20", "-g", "12", "-p", "60", "-s", "1",
@@ -57,26 +66,31 @@ def test_kill_nine_two_of_four_workers(nas_env, db_url, tmp_path):
     procs = [start_nas("worker", "--study", "k9", "--threads", "1", env=env,
                        log=tmp_path / f"w{i}.log") for i in range(4)]
     rng = random.Random(7)
-    killed_trials = []
+    killed_running = []
     for victim in procs[:2]:
-        trial_id = wait_until(lambda: running_trial_of(db_url, victim.pid), 120,
-                              what="the victim running a trial")
-        time.sleep(rng.uniform(0.1, 1.5))
+        wait_until(lambda: running_with_progress(db_url, victim.pid), 120,
+                   what="the victim mid-evolution")
+        time.sleep(rng.uniform(0.0, 0.2))
         victim.kill()
         victim.wait()
-        killed_trials.append(trial_id)
+        # read after death, before the heartbeat grace runs out: what the kill interrupted
+        held = held_when_killed(db_url, victim.pid)
+        if held and held[1] == "RUNNING":
+            killed_running.append(held[0])
+    assert killed_running, "neither kill landed inside a trial"
     for survivor in procs[2:]:
         assert survivor.wait(timeout=600) == 0
     trials = assert_exact_budget(db_url, "k9", 20)
     by_number = {t.number: t for t in trials}
     retries = [t for t in trials if "failed_trial" in t.system_attrs]
-    assert len(retries) >= 2
+    assert set(killed_running) <= {t.system_attrs["failed_trial"] for t in retries}
     for retry in retries:
         original = by_number[retry.system_attrs["failed_trial"]]
         assert original.state.name == "FAIL"
         if original.params:  # a worker killed before it sampled leaves nothing to repeat
             assert retry.params == original.params
     finished_retries = [t for t in retries if t.state.name == "COMPLETE"]
+    assert finished_retries
     for retry in finished_retries[:2]:
         assert retry.value == replay_value(db_url, "k9", retry.params)
 
