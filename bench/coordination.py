@@ -5,6 +5,10 @@ have registered, so the measured window has all of them claiming): trials/second
 the database's own timestamps, the per-trial time each worker spends outside the
 objective (claim, ask, reports, tell, settle, heartbeats) from the workers' summary
 lines, and PostgreSQL connections per worker from pg_stat_activity.
+Part 1b (paced): the same with an objective that sleeps --trial-seconds (no core used),
+so W workers offer W / seconds trials per second, as long trials do: the bookkeeping a
+trial pays when the database is not saturated. A 60 s trial at 64 workers offers ~1.1
+trials/s; the default 6 s offers ten times that.
 Part 2: TPE's ask latency as a study grows to 1,000 and 5,000 finished trials, in a
 warm (long-lived) process and in fresh processes.
 Run: python bench/coordination.py [--workers 1 4 16 64] [--sizes 1000 5000]
@@ -23,6 +27,7 @@ from pathlib import Path
 from _support import ROOT, nas_env, sql, throwaway_postgres
 
 NOOP = "tests.fixtures.objectives:constant"
+SLEEPING = "tests.fixtures.objectives:sleeping"
 
 
 def nas(url: str, *args: str) -> None:
@@ -30,12 +35,12 @@ def nas(url: str, *args: str) -> None:
                    capture_output=True)
 
 
-def pool_run(url: str, workers: int, per_worker: int, logdir: Path) -> dict:
-    name, budget = f"noop-{workers}", workers * per_worker
-    nas(url, "study", "create", name, "--objective", NOOP, "-n", str(budget), "--sampler", "random",
-        "--pruner", "none")
+def pool_run(url: str, workers: int, per_worker: int, logdir: Path, trial_seconds: float = 0.0) -> dict:
+    name, budget = f"{'paced' if trial_seconds else 'noop'}-{workers}", workers * per_worker
+    nas(url, "study", "create", name, "--objective", SLEEPING if trial_seconds else NOOP,
+        "-n", str(budget), "--sampler", "random", "--pruner", "none")
     nas(url, "study", "pause", name)
-    env = nas_env(url, NAS_SERVE_POLL="0.2", NAS_THREADS="1")
+    env = nas_env(url, NAS_SERVE_POLL="0.2", NAS_THREADS="1", NAS_BENCH_TRIAL_SECONDS=str(trial_seconds))
     procs = []
     for i in range(workers):
         with open(logdir / f"{name}-{i}.log", "wb") as log:
@@ -68,6 +73,7 @@ def pool_run(url: str, workers: int, per_worker: int, logdir: Path) -> dict:
             p99s.append(float(m.group(2)))
     sql(url, "UPDATE nas.workers SET state = 'stopped'")
     return {"workers": workers, "trials": n, "per_s": n / (last - first).total_seconds(),
+            "offered": workers / trial_seconds if trial_seconds else None,
             "median_ms": statistics.median(medians), "p99_ms": max(p99s),
             "conn_per_worker": peak_conn / workers}
 
@@ -130,6 +136,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4, 16, 64])
     parser.add_argument("--per-worker", type=int, default=15)
+    parser.add_argument("--paced-workers", type=int, nargs="*", default=[16, 64])
+    parser.add_argument("--trial-seconds", type=float, default=6.0)
+    parser.add_argument("--paced-per-worker", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
     args = parser.parse_args()
     with throwaway_postgres() as url:
@@ -137,6 +146,8 @@ def main() -> None:
         logdir = Path(__file__).resolve().parent / "out"
         logdir.mkdir(exist_ok=True)
         pool = [pool_run(url, w, args.per_worker, logdir) for w in args.workers]
+        paced = [pool_run(url, w, args.paced_per_worker, logdir, args.trial_seconds)
+                 for w in args.paced_workers]
         asks = ask_latency(url, args.sizes)
     print("coordination: no-op trials, all workers claiming at once")
     print(f"{'workers':>8} {'trials':>7} {'trials/s':>9} {'bookkeeping median ms':>22} "
@@ -147,6 +158,14 @@ def main() -> None:
               f"{r['p99_ms']:>8.1f} {100 * r['median_ms'] / 60000:>15.3f}% {r['conn_per_worker']:>16.2f}")
     for r in pool[1:]:
         print(f"trials/s at {r['workers']} workers / at {pool[0]['workers']} = {r['per_s'] / base:.2f}")
+    if paced:
+        print(f"paced: each trial sleeps {args.trial_seconds:g} s (a 60 s trial at 64 workers offers 1.1/s)")
+        print(f"{'workers':>8} {'offered/s':>10} {'trials/s':>9} {'bookkeeping median ms':>22} "
+              f"{'p99 ms':>8} {'% of 60 s trial':>16} {'% of this trial':>16}")
+        for r in paced:
+            print(f"{r['workers']:>8} {r['offered']:>10.1f} {r['per_s']:>9.1f} {r['median_ms']:>22.1f} "
+                  f"{r['p99_ms']:>8.1f} {100 * r['median_ms'] / 60000:>15.3f}% "
+                  f"{100 * r['median_ms'] / (1000 * args.trial_seconds):>15.2f}%")
     print("TPE ask latency (5 float params)")
     print(f"{'finished trials':>16} {'warm median ms':>15} {'warm first ms':>14} {'fresh process ms':>17}")
     for r in asks:

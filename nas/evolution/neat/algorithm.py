@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from nas.errors import NasError
-from nas.evolution.neat.genome import (Genome, InnovationTracker, crossover, distance,
-                                       initial_genome, mutate)
+from nas.evolution.neat.genome import (GeneKey, Genome, InnovationTracker, crossover,
+                                       initial_genome, key_distance, mutate)
 from nas.evolution.neat.params import NEATParams
 
 
@@ -60,16 +60,16 @@ def speciate(genomes: list[Genome], representatives: list[tuple[Species, Genome]
     """Each genome joins the first species (in order) whose representative is closer than
     the threshold, else founds a new species with itself as representative. Empty
     species disappear; survivors keep their id and stagnation record."""
-    groups = [(Species(sp.id, [], sp.created, sp.best_fitness, sp.last_improved), rep)
+    groups = [(Species(sp.id, [], sp.created, sp.best_fitness, sp.last_improved), GeneKey(rep))
               for sp, rep in representatives]
     for i, genome in enumerate(genomes):
+        key = GeneKey(genome)
         for sp, rep in groups:
-            if distance(genome, rep, params) < threshold:
+            if key_distance(key, rep, params) < threshold:
                 sp.members.append(i)
                 break
         else:
-            groups.append((Species(next_species, [i], generation, -math.inf, generation),
-                           genome))
+            groups.append((Species(next_species, [i], generation, -math.inf, generation), key))
             next_species += 1
     return [sp for sp, _ in groups if sp.members], next_species
 

@@ -15,7 +15,8 @@ caller's torch.Generator, so runs are reproducible per seed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from bisect import bisect_right
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,13 +24,16 @@ from nas.errors import NasError
 from nas.evolution.neat.params import NEATParams
 
 
-@dataclass
+@dataclass(slots=True)
 class ConnectionGene:
     innovation: int
     src: int
     dst: int
     weight: float
     enabled: bool = True
+
+    def copy(self) -> "ConnectionGene":
+        return ConnectionGene(self.innovation, self.src, self.dst, self.weight, self.enabled)
 
 
 @dataclass
@@ -48,7 +52,7 @@ class Genome:
 
     def copy(self) -> "Genome":
         return Genome(self.n_inputs, self.n_outputs, list(self.hidden),
-                      {k: replace(c) for k, c in self.connections.items()})
+                      {k: c.copy() for k, c in self.connections.items()})
 
     def enabled(self) -> list[ConnectionGene]:
         return [c for _, c in sorted(self.connections.items()) if c.enabled]
@@ -151,14 +155,15 @@ def mutate_add_node(genome: Genome, tracker: InnovationTracker,
 
 
 def mutate_weights(genome: Genome, rng: np.random.Generator, params: NEATParams) -> None:
-    """Each weight: perturbed by N(0, sigma) with prob weight_perturb_prob, else replaced."""
-    conns = [c for _, c in sorted(genome.connections.items())]
-    perturb = rng.random(len(conns)) < params.weight_perturb_prob
-    noise = rng.normal(0.0, 1.0, len(conns))
-    lim = params.weight_limit
+    """Each weight: perturbed by N(0, sigma) with prob weight_perturb_prob, else replaced.
+    Genes are visited in insertion order (deterministic, and no sort per child)."""
+    conns = list(genome.connections.values())
+    perturb = (rng.random(len(conns)) < params.weight_perturb_prob).tolist()
+    noise = rng.normal(0.0, 1.0, len(conns)).tolist()
+    lim, sigma, init_std = params.weight_limit, params.weight_sigma, params.weight_init_std
     for c, p, z in zip(conns, perturb, noise):
-        w = c.weight + params.weight_sigma * z if p else params.weight_init_std * z
-        c.weight = float(min(lim, max(-lim, w)))
+        w = c.weight + sigma * z if p else init_std * z
+        c.weight = min(lim, max(-lim, w))
 
 
 def _toggle(genome: Genome, rng: np.random.Generator, to: bool) -> None:
@@ -194,31 +199,50 @@ def crossover(a: Genome, fitness_a: float, b: Genome, fitness_b: float,
     for innov in sorted(a.connections):
         mine, other = a.connections[innov], b.connections.get(innov)
         if other is None:
-            child.connections[innov] = replace(mine)
+            child.connections[innov] = mine.copy()
             continue
-        gene = replace(mine if rng.random() < 0.5 else other)
+        gene = (mine if rng.random() < 0.5 else other).copy()
         if not (mine.enabled and other.enabled):
             gene.enabled = not rng.random() < params.inherit_disabled_prob
         child.connections[innov] = gene
     return child
 
 
-def distance(a: Genome, b: Genome, params: NEATParams) -> float:
-    """delta = c1*E/N + c2*D/N + c3*W (N = genes of the larger genome, 1 if both small)."""
-    ka, kb = a.connections, b.connections
-    if not ka and not kb:
+class GeneKey:
+    """A genome's genes as the distance needs them, built once per speciation: weights by
+    innovation and the sorted innovations. Speciation compares every child with up to
+    every representative, so this is the hot loop of reproduction."""
+
+    __slots__ = ("weights", "innovations", "last")
+
+    def __init__(self, genome: Genome):
+        self.weights = {i: c.weight for i, c in genome.connections.items()}
+        self.innovations = sorted(self.weights)
+        self.last = self.innovations[-1] if self.innovations else -1
+
+
+def key_distance(a: GeneKey, b: GeneKey, params: NEATParams) -> float:
+    """delta = c1*E/N + c2*D/N + c3*W (N = genes of the larger genome, 1 if both small).
+    Excess genes lie beyond the other genome's last innovation, so they are counted by
+    bisection; all other unmatched genes are disjoint."""
+    wa, wb = a.weights, b.weights
+    if not wa and not wb:
         return 0.0
-    matching = ka.keys() & kb.keys()
-    w = (sum(abs(ka[i].weight - kb[i].weight) for i in matching) / len(matching)
-         if matching else 0.0)
-    cut = min(max(ka, default=-1), max(kb, default=-1))
-    unmatched = (ka.keys() | kb.keys()) - matching
-    excess = sum(1 for i in unmatched if i > cut)
-    disjoint = len(unmatched) - excess
-    n = max(len(ka), len(kb))
+    matching = wa.keys() & wb.keys()
+    w = sum([abs(wa[i] - wb[i]) for i in matching]) / len(matching) if matching else 0.0
+    if a.last > b.last:
+        excess = len(a.innovations) - bisect_right(a.innovations, b.last)
+    else:
+        excess = len(b.innovations) - bisect_right(b.innovations, a.last)
+    disjoint = len(wa) + len(wb) - 2 * len(matching) - excess
+    n = max(len(wa), len(wb))
     if n < params.normalize_min_genes:
         n = 1
     return params.c1 * excess / n + params.c2 * disjoint / n + params.c3 * w
+
+
+def distance(a: Genome, b: Genome, params: NEATParams) -> float:
+    return key_distance(GeneKey(a), GeneKey(b), params)
 
 
 def genome_to_dict(genome: Genome) -> dict:

@@ -6,9 +6,7 @@ Index layout (per genome g, padded to the population's largest genome):
                                              appends a bias input, n_in counts it)
                  n_in .. n_in+n_out-1        outputs
                  n_in+n_out .. max_nodes-1   hidden nodes in ascending node id, then padding
-    src, dst     [G, max_conns] long         enabled connections as node indices
-    weight       [G, max_conns]              padding entries have weight 0 at (0, 0)
-    W            [G, max_nodes, max_nodes]   W[g, src, dst] = weight (dense, built from above)
+    W            [G, max_nodes, max_nodes]   W[g, src, dst] = weight of an enabled connection
 
 Every non-input node computes act(sum_in w * x_src); a node without incoming enabled
 connections outputs act(0) (no node biases, as in the paper). Hidden nodes use
@@ -31,7 +29,7 @@ from __future__ import annotations
 import torch
 
 from nas.evolution.neat.genome import Genome
-from nas.evolution.neat.params import ACTIVATIONS, NEATParams
+from nas.evolution.neat.params import SLOPES, UNIT, NEATParams
 
 
 def _local_indices(genome: Genome) -> dict[int, int]:
@@ -58,69 +56,90 @@ def _longest_path(n_nodes: int, edges: list[tuple[int, int]]) -> int:
     return max(depth, default=0)
 
 
-def pack(genomes: list[Genome], n_inputs: int, n_outputs: int, feed_forward: bool = True):
-    """(src, dst, weight [G, max_conns], max_nodes, depth) for enabled connections."""
+def dense_weights(genomes: list[Genome], n_inputs: int, n_outputs: int,
+                  feed_forward: bool = True) -> tuple[torch.Tensor, int]:
+    """(W [G, max_nodes, max_nodes] float64 with W[g, src, dst] = weight, depth) from the
+    enabled connections; genes are gathered in Python lists and scattered in one call."""
     if not genomes:
         raise ValueError("compile_population needs at least one genome")
     max_nodes = max(g.n_nodes for g in genomes)
-    max_conns = max(1, max(len(g.enabled()) for g in genomes))
-    src = torch.zeros(len(genomes), max_conns, dtype=torch.long)
-    dst = torch.zeros(len(genomes), max_conns, dtype=torch.long)
-    weight = torch.zeros(len(genomes), max_conns, dtype=torch.float64)
+    rows: list[int] = []
+    src: list[int] = []
+    dst: list[int] = []
+    weight: list[float] = []
     depth = 0
     for row, g in enumerate(genomes):
-        if (g.n_inputs, g.n_outputs) != (n_inputs, n_outputs):
+        if g.n_inputs != n_inputs or g.n_outputs != n_outputs:
             raise ValueError("genome inputs/outputs do not match compile_population's")
         index = _local_indices(g)
-        edges = [(index[c.src], index[c.dst]) for c in g.enabled()]
-        if edges:
-            src[row, :len(edges)] = torch.tensor([e[0] for e in edges])
-            dst[row, :len(edges)] = torch.tensor([e[1] for e in edges])
-            weight[row, :len(edges)] = torch.tensor([c.weight for c in g.enabled()],
-                                                    dtype=torch.float64)
+        enabled = g.enabled()
+        edges = [(index[c.src], index[c.dst]) for c in enabled]
+        rows += [row] * len(edges)
+        src += [e[0] for e in edges]
+        dst += [e[1] for e in edges]
+        weight += [c.weight for c in enabled]
         if feed_forward and edges:
-            depth = max(depth, _longest_path(g.n_nodes, edges))
-    return src, dst, weight, max_nodes, depth
+            direct = all(e[0] < n_inputs for e in edges)  # inputs -> outputs only: depth 1
+            depth = max(depth, 1 if direct else _longest_path(g.n_nodes, edges))
+    dense = torch.zeros(len(genomes), max_nodes, max_nodes, dtype=torch.float64)
+    dense.index_put_((torch.tensor(rows, dtype=torch.long), torch.tensor(src, dtype=torch.long),
+                      torch.tensor(dst, dtype=torch.long)),
+                     torch.tensor(weight, dtype=torch.float64), accumulate=True)
+    return dense, depth
 
 
 class NEATPolicy:
-    """A `Policy` over compiled NEAT genomes: `[rows, n_in] -> [rows, n_out]`."""
+    """A `Policy` over compiled NEAT genomes: `[rows, n_in] -> [rows, n_out]`.
+
+    Built for few tensor ops per control step, since small batches are bound by per-op
+    overhead, not arithmetic: the dense matrix is split into the input block `w_in`
+    [rows, n_in, K] and the non-input block `w_rest` [rows, K, K] (K = non-input nodes);
+    the steep sigmoid's slope is folded into the columns, so each node's activation is a
+    plain function; the inputs' contribution `obs @ w_in` is computed once per step and
+    reused by every propagation; the first feed-forward propagation, from the constant
+    act(0) start, adds a precomputed `start` term.
+    """
 
     def __init__(self, weights: torch.Tensor, n_inputs: int, n_outputs: int,
                  params: NEATParams, depth: int):
-        self.weights = weights  # [rows, max_nodes, max_nodes]
         self.n_in, self.n_out = n_inputs, n_outputs
         self.recurrent, self.depth = params.recurrent, depth
-        self.act = ACTIVATIONS[params.activation]
-        self.out_act = ACTIVATIONS[params.output_activation or params.activation]
-        self.values = None  # recurrent node values [rows, max_nodes]
+        out_name, hid_name = params.output_activation or params.activation, params.activation
+        k = weights.shape[1] - n_inputs
+        slope = torch.ones(k, dtype=weights.dtype, device=weights.device)
+        slope[:n_outputs] = SLOPES[out_name]
+        slope[n_outputs:] = SLOPES[hid_name]
+        self.w_in = weights[:, :n_inputs, n_inputs:] * slope
+        self.w_rest = (weights[:, n_inputs:, n_inputs:] * slope).contiguous()
+        self.out_fn, self.hid_fn = UNIT[out_name], UNIT[hid_name]
+        self.is_output = torch.arange(k, device=weights.device) < n_outputs
+        if not self.recurrent:
+            act0 = self._act(weights.new_zeros(1, 1, k))
+            self.start = torch.matmul(act0, self.w_rest)  # [rows, 1, K]
+        self.values = None  # recurrent node values [rows, 1, K]
 
-    def _activate(self, pre: torch.Tensor) -> torch.Tensor:
-        """Pre-activations of the non-input nodes -> their values."""
-        out = self.out_act(pre[:, :self.n_out])
-        return torch.cat([out, self.act(pre[:, self.n_out:])], dim=1)
-
-    def _propagate(self, x: torch.Tensor) -> torch.Tensor:
-        pre = torch.bmm(x.unsqueeze(1), self.weights).squeeze(1)
-        return self._activate(pre[:, self.n_in:])
+    def _act(self, pre: torch.Tensor) -> torch.Tensor:
+        if self.out_fn is self.hid_fn or pre.shape[-1] == self.n_out:  # one function for all
+            return self.out_fn(pre)
+        return torch.where(self.is_output, self.out_fn(pre), self.hid_fn(pre))
 
     def __call__(self, obs: torch.Tensor) -> torch.Tensor:
-        obs = obs.to(self.weights.dtype)
-        rows, n_nodes = self.weights.shape[0], self.weights.shape[1]
+        drive = torch.bmm(obs.to(self.w_in.dtype).unsqueeze(1), self.w_in)  # [rows, 1, K]
         if self.recurrent:
             if self.values is None:
-                self.values = obs.new_zeros(rows, n_nodes)
-            x = torch.cat([obs, self.values[:, self.n_in:]], dim=1)
-            self.values = torch.cat([obs, self._propagate(x)], dim=1)
-            return self.values[:, self.n_in:self.n_in + self.n_out]
-        rest = self._activate(obs.new_zeros(rows, n_nodes - self.n_in))
-        for _ in range(self.depth):
-            rest = self._propagate(torch.cat([obs, rest], dim=1))
-        return rest[:, :self.n_out]
+                self.values = torch.zeros_like(drive)
+            self.values = self._act(torch.baddbmm(drive, self.values, self.w_rest))
+            return self.values[:, 0, :self.n_out]
+        rest = self._act(drive + self.start)
+        for _ in range(self.depth - 1):
+            rest = self._act(torch.baddbmm(drive, rest, self.w_rest))
+        return rest[:, 0, :self.n_out]
 
     def keep(self, rows: torch.Tensor) -> None:
-        rows = rows.to(self.weights.device)
-        self.weights = self.weights[rows]
+        rows = rows.to(self.w_in.device)
+        self.w_in, self.w_rest = self.w_in[rows], self.w_rest[rows]
+        if not self.recurrent:
+            self.start = self.start[rows]
         if self.values is not None:
             self.values = self.values[rows]
 
@@ -129,8 +148,5 @@ def compile_population(genomes: list[Genome], n_inputs: int, n_outputs: int,
                        params: NEATParams, device: str | torch.device = "cpu",
                        dtype: torch.dtype = torch.float32) -> NEATPolicy:
     """All genomes (of any seeds) as one batch: row i of the policy is genomes[i]."""
-    src, dst, weight, max_nodes, depth = pack(genomes, n_inputs, n_outputs, not params.recurrent)
-    rows = torch.arange(len(genomes)).unsqueeze(1).expand_as(src)
-    dense = torch.zeros(len(genomes), max_nodes, max_nodes, dtype=torch.float64)
-    dense.index_put_((rows, src, dst), weight, accumulate=True)
+    dense, depth = dense_weights(genomes, n_inputs, n_outputs, not params.recurrent)
     return NEATPolicy(dense.to(device=device, dtype=dtype), n_inputs, n_outputs, params, depth)

