@@ -134,12 +134,12 @@ def ask_latency(url: str, sizes: list[int]) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 4, 16, 64])
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 4, 16, 64])
     parser.add_argument("--per-worker", type=int, default=15)
     parser.add_argument("--paced-workers", type=int, nargs="*", default=[16, 64])
     parser.add_argument("--trial-seconds", type=float, default=6.0)
     parser.add_argument("--paced-per-worker", type=int, default=5)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 5000])
     args = parser.parse_args()
     with throwaway_postgres() as url:
         nas(url, "db", "upgrade", "--storage", url)
@@ -152,12 +152,12 @@ def main() -> None:
     print("coordination: no-op trials, all workers claiming at once")
     print(f"{'workers':>8} {'trials':>7} {'trials/s':>9} {'bookkeeping median ms':>22} "
           f"{'p99 ms':>8} {'% of 60 s trial':>16} {'PG conns/worker':>16}")
-    base = pool[0]["per_s"]
     for r in pool:
         print(f"{r['workers']:>8} {r['trials']:>7} {r['per_s']:>9.1f} {r['median_ms']:>22.1f} "
               f"{r['p99_ms']:>8.1f} {100 * r['median_ms'] / 60000:>15.3f}% {r['conn_per_worker']:>16.2f}")
     for r in pool[1:]:
-        print(f"trials/s at {r['workers']} workers / at {pool[0]['workers']} = {r['per_s'] / base:.2f}")
+        print(f"trials/s at {r['workers']} workers / at {pool[0]['workers']} = "
+              f"{r['per_s'] / pool[0]['per_s']:.2f}")
     if paced:
         print(f"paced: each trial sleeps {args.trial_seconds:g} s (a 60 s trial at 64 workers offers 1.1/s)")
         print(f"{'workers':>8} {'offered/s':>10} {'trials/s':>9} {'bookkeeping median ms':>22} "

@@ -69,21 +69,31 @@ def evolved_genomes(params, n_in=3, n_out=2, pop=30, gens=6, seed=0):
     return algo.ask(state)
 
 
+def feeds_from_output(genome):
+    outputs = range(genome.n_inputs, genome.n_inputs + genome.n_outputs)
+    return any(c.src in outputs for c in genome.enabled())
+
+
+@pytest.mark.parametrize("outputs_feed", [True, False])
 @pytest.mark.parametrize("output_activation", [None, "identity"])
-def test_compiled_feed_forward_equals_reference(output_activation):
+def test_compiled_feed_forward_equals_reference(output_activation, outputs_feed):
+    """Both propagation paths: outputs as read-outs, and outputs feeding other nodes."""
     params = NEATParams(**WILD, output_activation=output_activation)
-    genomes = evolved_genomes(params)
+    genomes = evolved_genomes(params, pop=60)
+    if not outputs_feed:
+        genomes = [g for g in genomes if not feeds_from_output(g)]
     assert any(g.hidden for g in genomes)
     assert any(not c.enabled for g in genomes for c in g.connections.values())
     obs = torch.randn(len(genomes), 3, generator=torch.Generator().manual_seed(1),
                       dtype=torch.float64)
     policy = compile_population(genomes, 3, 2, params, dtype=torch.float64)
+    assert policy.outputs_feed == outputs_feed
     out = policy(obs)
     assert out.shape == (len(genomes), 2)
     for i, g in enumerate(genomes):
         ref = reference_ff(genome_to_dict(g), obs[i].tolist(), params)
         assert out[i].tolist() == pytest.approx(ref, abs=1e-9)
-    rows = torch.tensor([4, 0, 17])
+    rows = torch.tensor([4, 0, len(genomes) - 1])
     policy.keep(rows)
     assert torch.allclose(policy(obs[rows]), out[rows])
 

@@ -97,7 +97,8 @@ class NEATPolicy:
     the steep sigmoid's slope is folded into the columns, so each node's activation is a
     plain function; the inputs' contribution `obs @ w_in` is computed once per step and
     reused by every propagation; the first feed-forward propagation, from the constant
-    act(0) start, adds a precomputed `start` term.
+    act(0) start, adds a precomputed `start` term; when no connection leaves an output
+    node, outputs are read out once after the last propagation.
     """
 
     def __init__(self, weights: torch.Tensor, n_inputs: int, n_outputs: int,
@@ -116,6 +117,9 @@ class NEATPolicy:
         if not self.recurrent:
             act0 = self._act(weights.new_zeros(1, 1, k))
             self.start = torch.matmul(act0, self.w_rest)  # [rows, 1, K]
+            # Usually no connection leaves an output: outputs are then read-outs, and the
+            # propagation can apply the hidden function to every column.
+            self.outputs_feed = bool(self.w_rest[:, :n_outputs, :].any())
         self.values = None  # recurrent node values [rows, 1, K]
 
     def _act(self, pre: torch.Tensor) -> torch.Tensor:
@@ -130,10 +134,14 @@ class NEATPolicy:
                 self.values = torch.zeros_like(drive)
             self.values = self._act(torch.baddbmm(drive, self.values, self.w_rest))
             return self.values[:, 0, :self.n_out]
-        rest = self._act(drive + self.start)
+        pre = drive + self.start
+        if not self.outputs_feed:
+            for _ in range(self.depth - 1):
+                pre = torch.baddbmm(drive, self.hid_fn(pre), self.w_rest)
+            return self.out_fn(pre[:, 0, :self.n_out])
         for _ in range(self.depth - 1):
-            rest = self._act(torch.baddbmm(drive, rest, self.w_rest))
-        return rest[:, 0, :self.n_out]
+            pre = torch.baddbmm(drive, self._act(pre), self.w_rest)
+        return self._act(pre)[:, 0, :self.n_out]
 
     def keep(self, rows: torch.Tensor) -> None:
         rows = rows.to(self.w_in.device)
