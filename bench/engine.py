@@ -47,7 +47,8 @@ def batched(task, spec, params, starts, device: str = "cpu") -> tuple[float, int
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    fitness = task.evaluate(BatchedNetwork(spec, params.to(device)), starts.to(device))
+    with torch.inference_mode():  # as run_evolution evaluates
+        fitness = task.evaluate(BatchedNetwork(spec, params.to(device)), starts.to(device))
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     return time.perf_counter() - t0, int(fitness.sum())  # fitness = steps survived

@@ -95,7 +95,9 @@ def nas_neat(population: int, generations: int) -> tuple[list[float], list[float
     for _ in range(generations):
         t0 = time.perf_counter()
         genomes = mode.algorithm.ask(state)
-        fitness = task.evaluate(mode.policy([genomes], "cpu"), task.initial_states(gen, population))
+        with torch.inference_mode():  # as run_evolution evaluates
+            fitness = task.evaluate(mode.policy([genomes], "cpu"), task.initial_states(gen, population))
+        fitness = fitness.clone()
         t1 = time.perf_counter()
         state = mode.algorithm.tell(state, fitness, gen)
         evals.append(t1 - t0)
