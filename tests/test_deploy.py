@@ -110,7 +110,7 @@ def test_supervisorctl_stop_all_leaves_no_running_trial(nas_env, db_url, supervi
         "-n", "6", "-g", "40", "-p", "100", "-s", "1", "--pruner", "none", env=nas_env, check=True)
     env = supervisord("svstop")
     wait_until(lambda: query(db_url, "SELECT count(*) FROM trials WHERE state = 'RUNNING'")[0][0] == 3,
-               120, what="three running trials")
+               300, what="three running trials")
     out = supervisorctl(env, "stop", "all")
     assert out.count("stopped") == 3
     assert query(db_url, "SELECT count(*) FROM trials WHERE state = 'RUNNING'") == [(0,)]
@@ -144,7 +144,7 @@ def test_nas_workers_up_ps_down(nas_env, db_url, tmp_path, via):
     up = nas("workers", "up", "2", "--via", via, "--threads", "1", "--study", "fleet", env=env, check=True)
     assert up.stdout.strip()
     wait_until(lambda: query(db_url, "SELECT count(*) FROM trials WHERE state = 'RUNNING'")[0][0] == 2,
-               120, what="two running trials")
+               300, what="two running trials")
     listing = nas("workers", "ps", "--via", via, env=env, check=True).stdout
     assert listing.count("\n") == 2 and "RUNNING" in listing.upper()
     down = nas("workers", "down", "--via", via, env=env, check=True, timeout=200)

@@ -68,7 +68,7 @@ def test_kill_nine_two_of_four_workers(nas_env, db_url, tmp_path):
     rng = random.Random(7)
     killed_running = []
     for victim in procs[:2]:
-        wait_until(lambda: running_with_progress(db_url, victim.pid), 120,
+        wait_until(lambda: running_with_progress(db_url, victim.pid), 300,
                    what="the victim mid-evolution")
         time.sleep(rng.uniform(0.0, 0.2))
         victim.kill()
@@ -130,7 +130,7 @@ def test_worker_started_while_the_database_is_down_waits_for_it(private_pg, nas_
     log = tmp_path / "w.log"
     proc = start_nas("worker", "--study", "late", "--threads", "1", env=env, log=log)
     wait_until(lambda: log.exists() and "database unavailable during worker start" in log.read_text(),
-               60, what="the worker saying the database is down")
+               300, what="the worker saying the database is down")
     private_pg.spawn()
     private_pg.wait_ready()
     assert proc.wait(timeout=300) == 0
@@ -142,7 +142,7 @@ def test_sigterm_all_workers_then_resume(nas_env, db_url, tmp_path):
         env=nas_env, check=True)
     procs = [start_nas("worker", "--study", "term", "--threads", "1", env=nas_env,
                        log=tmp_path / f"w{i}.log") for i in range(3)]
-    wait_until(lambda: trial_states(db_url, "term").get("RUNNING") == 3, 120, what="three running trials")
+    wait_until(lambda: trial_states(db_url, "term").get("RUNNING") == 3, 300, what="three running trials")
     for p in procs:
         p.send_signal(signal.SIGTERM)
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]

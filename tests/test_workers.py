@@ -42,7 +42,7 @@ def test_worker_os_threads_stay_within_the_cap(nas_env, db_url, tmp_path, thread
     proc = start_nas("worker", "--study", "threads", "--threads", str(threads), env=nas_env,
                      log=tmp_path / "w.log")
     try:
-        wait_until(lambda: trial_states(db_url, "threads").get("RUNNING"), 60, what="a running trial")
+        wait_until(lambda: trial_states(db_url, "threads").get("RUNNING"), 300, what="a running trial")
         counts = []
         deadline = time.monotonic() + 4
         while time.monotonic() < deadline and proc.poll() is None:
@@ -65,7 +65,7 @@ def test_search_ctrl_c_leaves_no_running_trial_and_resumes_exactly(nas_env, db_u
     args = ["search", "stop-me", *SLOW, "-n", "2", "-g", "40", "-p", "200", "-s", "1", "-j", "2"]
     proc = subprocess.Popen([sys.executable, "-m", "nas", *args], env=nas_env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until(lambda: trial_states(db_url, "stop-me").get("RUNNING") == 2, 120,
+    wait_until(lambda: trial_states(db_url, "stop-me").get("RUNNING") == 2, 300,
                what="both workers running a trial")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
