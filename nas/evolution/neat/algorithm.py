@@ -65,7 +65,7 @@ def speciate(genomes: list[Genome], representatives: list[tuple[Species, Genome]
     for i, genome in enumerate(genomes):
         key = GeneKey(genome)
         for sp, rep in groups:
-            if key_distance(key, rep, params) < threshold:
+            if key_distance(key, rep, params, threshold) < threshold:
                 sp.members.append(i)
                 break
         else:

@@ -15,6 +15,7 @@ caller's torch.Generator, so runs are reproducible per seed.
 """
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
@@ -221,15 +222,16 @@ class GeneKey:
         self.last = self.innovations[-1] if self.innovations else -1
 
 
-def key_distance(a: GeneKey, b: GeneKey, params: NEATParams) -> float:
+def key_distance(a: GeneKey, b: GeneKey, params: NEATParams, bound: float = math.inf) -> float:
     """delta = c1*E/N + c2*D/N + c3*W (N = genes of the larger genome, 1 if both small).
     Excess genes lie beyond the other genome's last innovation, so they are counted by
-    bisection; all other unmatched genes are disjoint."""
+    bisection; all other unmatched genes are disjoint. When the gene counts alone reach
+    `bound`, that part is returned without the weight term (speciation only asks whether
+    delta < threshold, and the weight term can only add)."""
     wa, wb = a.weights, b.weights
     if not wa and not wb:
         return 0.0
     matching = wa.keys() & wb.keys()
-    w = sum([abs(wa[i] - wb[i]) for i in matching]) / len(matching) if matching else 0.0
     if a.last > b.last:
         excess = len(a.innovations) - bisect_right(a.innovations, b.last)
     else:
@@ -238,7 +240,10 @@ def key_distance(a: GeneKey, b: GeneKey, params: NEATParams) -> float:
     n = max(len(wa), len(wb))
     if n < params.normalize_min_genes:
         n = 1
-    return params.c1 * excess / n + params.c2 * disjoint / n + params.c3 * w
+    structural = params.c1 * excess / n + params.c2 * disjoint / n
+    if structural >= bound or not matching:
+        return structural
+    return structural + params.c3 * sum([abs(wa[i] - wb[i]) for i in matching]) / len(matching)
 
 
 def distance(a: Genome, b: Genome, params: NEATParams) -> float:
