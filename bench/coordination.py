@@ -35,12 +35,14 @@ def nas(url: str, *args: str) -> None:
                    capture_output=True)
 
 
-def pool_run(url: str, workers: int, per_worker: int, logdir: Path, trial_seconds: float = 0.0) -> dict:
+def pool_run(url: str, workers: int, per_worker: int, logdir: Path,
+             trial_seconds: float = 0.0) -> dict:
     name, budget = f"{'paced' if trial_seconds else 'noop'}-{workers}", workers * per_worker
     nas(url, "study", "create", name, "--objective", SLEEPING if trial_seconds else NOOP,
         "-n", str(budget), "--sampler", "random", "--pruner", "none")
     nas(url, "study", "pause", name)
-    env = nas_env(url, NAS_SERVE_POLL="0.2", NAS_THREADS="1", NAS_BENCH_TRIAL_SECONDS=str(trial_seconds))
+    env = nas_env(url, NAS_SERVE_POLL="0.2", NAS_THREADS="1",
+                  NAS_BENCH_TRIAL_SECONDS=str(trial_seconds))
     procs = []
     for i in range(workers):
         with open(logdir / f"{name}-{i}.log", "wb") as log:
