@@ -80,8 +80,8 @@ def supervisorctl(env, *args) -> str:
 def supervisord(nas_env, tmp_path):
     started = []
 
-    def start(study: str) -> dict:
-        env = supervisor_env(nas_env, traversable(tmp_path) / "sv", 3, study)
+    def start(study: str, **extra: str) -> dict:
+        env = {**supervisor_env(nas_env, traversable(tmp_path) / "sv", 3, study), **extra}
         subprocess.run([str(BIN / "supervisord"), "-c", str(ROOT / "deploy/supervisord.conf")],
                        env=env, check=True, cwd=ROOT)
         started.append(env)
@@ -106,9 +106,9 @@ def test_supervisord_runs_three_workers_to_the_exact_budget(nas_env, db_url, sup
 
 
 def test_supervisorctl_stop_all_leaves_no_running_trial(nas_env, db_url, supervisord):
-    nas("study", "create", "svstop", "--objective", "tests.fixtures.objectives:evolve_unsolved",
+    nas("study", "create", "svstop", "--objective", "tests.fixtures.objectives:evolve_paced",
         "-n", "6", "-g", "40", "-p", "100", "-s", "1", "--pruner", "none", env=nas_env, check=True)
-    env = supervisord("svstop")
+    env = supervisord("svstop", NAS_TEST_GENERATION_SECONDS="1")  # trials outlast the stop
     wait_until(lambda: query(db_url, "SELECT count(*) FROM trials WHERE state = 'RUNNING'")[0][0] == 3,
                300, what="three running trials")
     out = supervisorctl(env, "stop", "all")
@@ -138,8 +138,8 @@ def test_container_spec_for_docker_workers(tmp_path):
 @pytest.mark.parametrize("via", ["local", "supervisor"])
 def test_nas_workers_up_ps_down(nas_env, db_url, tmp_path, via):
     home = traversable(tmp_path) / ("fleet-" + via)
-    env = {**nas_env, "NAS_HOME": str(home)}
-    nas("study", "create", "fleet", "--objective", "tests.fixtures.objectives:evolve_unsolved",
+    env = {**nas_env, "NAS_HOME": str(home), "NAS_TEST_GENERATION_SECONDS": "1"}
+    nas("study", "create", "fleet", "--objective", "tests.fixtures.objectives:evolve_paced",
         "-n", "4", "-g", "40", "-p", "100", "-s", "1", "--pruner", "none", env=env, check=True)
     up = nas("workers", "up", "2", "--via", via, "--threads", "1", "--study", "fleet", env=env, check=True)
     assert up.stdout.strip()

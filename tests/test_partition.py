@@ -73,14 +73,16 @@ def test_partitioned_worker_is_failed_by_heartbeat_and_its_late_tell_dropped(tes
         base.update({"NAS_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1",
                      "NAS_HEARTBEAT_INTERVAL": "1", "NAS_HEARTBEAT_GRACE": "4",
                      "NAS_DB_RETRY_SECONDS": "300"})
-        nas("study", "create", "part", "--objective", "tests.fixtures.objectives:evolve_unsolved",
+        nas("study", "create", "part", "--objective", "tests.fixtures.objectives:evolve_paced",
             "-n", "3", "-g", "60", "-p", "100", "-s", "1", "--sampler", "random", "--pruner", "none",
             env={**base, "NAS_DATABASE_URL": local}, check=True)
         far_log = tmp_path / "far.log"
         with open(far_log, "wb") as log:
             far = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "nas", "worker",
                                     "--study", "part", "--threads", "1", "--max-trials", "1"],
-                                   env={**base, "NAS_DATABASE_URL": remote}, cwd=ROOT,
+                                   env={**base, "NAS_DATABASE_URL": remote,
+                                        # its trial must outlast the partition
+                                        "NAS_TEST_GENERATION_SECONDS": "1"}, cwd=ROOT,
                                    stdout=log, stderr=subprocess.STDOUT)
         trial_id = wait_until(lambda: query(local, "SELECT current_trial_id FROM nas.workers "
                                                    "WHERE current_trial_id IS NOT NULL")[:1], 300,

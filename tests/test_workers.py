@@ -9,6 +9,9 @@ from nas.worker.threads import os_thread_count
 
 SLOW = ["--objective", "tests.fixtures.objectives:evolve_unsolved", "--pruner", "none",
         "--sampler", "random", "-m", "pure", "-t", "cartpole"]
+# Trials that outlast any interruption: a second per generation (unset on resume).
+PACED = ["--objective", "tests.fixtures.objectives:evolve_paced", *SLOW[2:]]
+PAUSE = {"NAS_TEST_GENERATION_SECONDS": "1"}
 
 
 def test_four_workers_finish_exactly_the_budget(nas_env, db_url, tmp_path):
@@ -62,8 +65,8 @@ def test_search_ctrl_c_leaves_no_running_trial_and_resumes_exactly(nas_env, db_u
 
     from conftest import ROOT
 
-    args = ["search", "stop-me", *SLOW, "-n", "2", "-g", "40", "-p", "200", "-s", "1", "-j", "2"]
-    proc = subprocess.Popen([sys.executable, "-m", "nas", *args], env=nas_env, cwd=ROOT,
+    args = ["search", "stop-me", *PACED, "-n", "2", "-g", "40", "-p", "200", "-s", "1", "-j", "2"]
+    proc = subprocess.Popen([sys.executable, "-m", "nas", *args], env={**nas_env, **PAUSE}, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until(lambda: trial_states(db_url, "stop-me").get("RUNNING") == 2, 300,
                what="both workers running a trial")
