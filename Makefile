@@ -51,6 +51,7 @@ bench: install postgres  ## benchmarks; each prints ratios against a baseline
 	$(PY) bench/views.py
 	$(PY) bench/paper.py
 	$(PY) bench/pruning.py
+	$(PY) bench/memory.py
 
 up:  ## compose: db + migrate + WORKERS workers (docker compose up --scale)
 	@test -s deploy/secrets/db_password || (umask 022 && openssl rand -hex 16 > deploy/secrets/db_password)

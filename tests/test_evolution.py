@@ -1,4 +1,6 @@
 """run_evolution: determinism per seed, batching independence, stopping rules, counts."""
+import math
+
 import pytest
 import torch
 
@@ -85,6 +87,42 @@ def test_batched_network_equals_per_individual_forward():
         torch.testing.assert_close(out[i], ref)
 
 
+def reference_recurrent(kind, layers, xs):
+    """Per-individual, per-step loops over the equations in networks.py's docstring."""
+    n = len((layers["w_in"] if kind == "full" else layers["w0"])[0])
+    state, outs = [0.0] * n, []
+    for x in xs:
+        if kind == "full":
+            pre = [layers["b"][j] + sum(x[i] * layers["w_in"][i][j] for i in range(len(x)))
+                   + sum(state[k] * layers["w_rec"][k][j] for k in range(n)) for j in range(n)]
+            state = [1 / (1 + math.exp(-p)) for p in pre]
+            outs.append(pre[0])
+        else:
+            pre = [layers["b0"][j] + sum(x[i] * layers["w0"][i][j] for i in range(len(x)))
+                   + sum(state[k] * layers["context"][k][j] for k in range(n)) for j in range(n)]
+            state = [1 / (1 + math.exp(-p)) for p in pre]
+            outs.append(layers["b1"][0] + sum(state[k] * layers["w1"][k][0] for k in range(n)))
+    return outs
+
+
+@pytest.mark.parametrize("kind", ["elman", "full"])
+def test_recurrent_network_equals_per_step_reference_and_keeps_state_of_kept_rows(kind):
+    spec = NetworkSpec(3, 1, (4,), "sigmoid", kind)
+    params = torch.randn(5, spec.n_params, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    xs = torch.randn(6, 5, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    net, rows, outs = BatchedNetwork(spec, params), torch.arange(5), []
+    for t in range(6):
+        if t == 3:  # episodes 1 and 3 end: the others keep their own state
+            rows = torch.tensor([0, 2, 4])
+            net.keep(torch.tensor([0, 2, 4]))
+        outs.append(dict(zip(rows.tolist(), net(xs[t, rows])[:, 0].tolist())))
+    for i in range(5):
+        layers = {k: v[0].tolist() for k, v in spec.unflatten(params[i:i + 1]).items()}
+        steps = 6 if i in (0, 2, 4) else 3
+        ref = reference_recurrent(kind, layers, xs[:steps, i].tolist())
+        assert [outs[t][i] for t in range(steps)] == pytest.approx(ref, rel=1e-12, abs=1e-12)
+
+
 def test_ga_keeps_elites_and_draws_only_from_its_generator():
     ga = GA(3, 10, GAParams(elite_fraction=0.2, sigma=0.5))
     state = ga.init(torch.Generator().manual_seed(0))
@@ -100,6 +138,9 @@ def test_ga_keeps_elites_and_draws_only_from_its_generator():
     ({"population": 1}, "population"),
     ({"colour": "red"}, "unknown evolution config keys"),
     ({"activation": "swish"}, "unknown activation"),
+    ({"recurrent": "lstm", "hidden": [4]}, "unknown recurrence"),
+    ({"recurrent": "full", "hidden": [4, 2]}, "fully recurrent network is one layer"),
+    ({"recurrent": "elman", "hidden": []}, "needs at least one hidden layer"),
 ])
 def test_bad_config_is_a_clear_error(bad, message):
     with pytest.raises(NasError, match=message):
@@ -128,7 +169,8 @@ def test_stored_genome_rebuilds_the_same_network():
 
     task = get_task("cartpole")
     obs = torch.randn(7, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    for config in (CONFIG, NEAT):
+    full = {**CONFIG, "hidden": [3], "recurrent": "full"}
+    for config in (CONFIG, full, NEAT):
         cfg = EvolutionConfig.from_dict(config)
         mode = MODES[cfg.mode](cfg, task)
         state = mode.algorithm.init(torch.Generator().manual_seed(0))

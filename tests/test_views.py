@@ -18,7 +18,8 @@ def test_views_show_what_the_tables_hold(nas_env, db_url):
     assert {r[0]: r[2] for r in rows} == optuna_values
     for _, _, _, params, *_ in rows:
         assert params["activation"] in ("tanh", "relu", "sigmoid", "elu")
-        assert isinstance(params["hidden_layers"], int)
+        assert isinstance(params.get("hidden_layers", params.get("neurons")), int)
+        assert params["recurrence"] in ("none", "elman", "full")
         assert isinstance(params["sigma"], float)
     progress = query(db_url, "SELECT budget, finished, complete, running, waiting, best, eta "
                              "FROM nas.progress WHERE study = 'v'")[0]

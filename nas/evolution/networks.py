@@ -8,6 +8,18 @@ layer is linear: each task maps raw outputs to actions itself.
 Layout of one genome: for each layer in order, its weights (row-major `in x out`) then
 its biases; for an Elman network the first hidden layer also has a `hidden x hidden`
 context matrix, stored right after its input weights.
+
+Recurrence, `recurrent`:
+  "none"   feed-forward.
+  "elman"  the first hidden layer also sees its own previous activations (a context
+           layer); the linear output layer sees only the last hidden layer.
+  "full"   one layer of N neurons, each seeing the inputs and the previous activations
+           of all N (the fully recurrent nets of ESP and CoSyNE's non-Markov pole
+           balancing); the first `n_out` neurons are the outputs, read before their
+           activation (tasks map raw outputs, e.g. double pole applies the sigmoid), so
+           with sigmoid neurons the action is exactly the neuron's output. Layout:
+           input weights `n_in x N`, recurrent weights `N x N`, biases `N`.
+`True`/`False` (stored genomes from before "full" existed) mean "elman"/"none".
 """
 from __future__ import annotations
 
@@ -16,6 +28,8 @@ from dataclasses import dataclass
 import torch
 
 from nas.errors import NasError
+
+RECURRENCE = ("none", "elman", "full")
 
 ACTIVATIONS = {
     "tanh": torch.tanh,
@@ -31,27 +45,34 @@ class NetworkSpec:
     n_out: int
     hidden: tuple[int, ...] = ()
     activation: str = "tanh"
-    recurrent: bool = False
+    recurrent: bool | str = "none"
 
     def __post_init__(self):
+        object.__setattr__(self, "recurrent", recurrence(self.recurrent))
         if self.activation not in ACTIVATIONS:
             raise NasError(f"unknown activation {self.activation!r}; "
                            f"choose from {', '.join(sorted(ACTIVATIONS))}")
         if any(h < 1 for h in self.hidden):
             raise NasError("hidden layer sizes must be at least 1")
-        if self.recurrent and not self.hidden:
+        if self.recurrent == "elman" and not self.hidden:
             raise NasError("a recurrent (Elman) network needs at least one hidden layer")
+        if self.recurrent == "full" and (len(self.hidden) != 1 or self.hidden[0] < self.n_out):
+            raise NasError(f"a fully recurrent network is one layer of at least {self.n_out} "
+                           f"neuron(s) (hidden=[N]), got hidden={list(self.hidden)}")
 
     @property
     def sizes(self) -> list[int]:
         return [self.n_in, *self.hidden, self.n_out]
 
     def shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        if self.recurrent == "full":
+            n = self.hidden[0]
+            return [("w_in", (self.n_in, n)), ("w_rec", (n, n)), ("b", (n,))]
         out = []
         sizes = self.sizes
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
             out.append((f"w{i}", (a, b)))
-            if i == 0 and self.recurrent:
+            if i == 0 and self.recurrent == "elman":
                 out.append(("context", (b, b)))
             out.append((f"b{i}", (b,)))
         return out
@@ -70,6 +91,15 @@ class NetworkSpec:
         return tensors
 
 
+def recurrence(value: bool | str) -> str:
+    """The recurrence name for a config or stored value (bools are the old spelling)."""
+    if isinstance(value, bool):
+        return "elman" if value else "none"
+    if value not in RECURRENCE:
+        raise NasError(f"unknown recurrence {value!r}; choose from {', '.join(RECURRENCE)}")
+    return value
+
+
 def _numel(shape: tuple[int, ...]) -> int:
     n = 1
     for s in shape:
@@ -86,10 +116,12 @@ class BatchedNetwork:
         self.act = ACTIVATIONS[spec.activation]
         self.n_layers = len(spec.sizes) - 1
         self.context = None
-        if spec.recurrent:
+        if spec.recurrent != "none":
             self.context = params.new_zeros(params.shape[0], spec.hidden[0])
 
     def __call__(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.spec.recurrent == "full":
+            return self._full_step(obs)
         h = obs.to(self.layers["w0"].dtype)
         for i in range(self.n_layers):
             pre = torch.baddbmm(self.layers[f"b{i}"].unsqueeze(1), h.unsqueeze(1),
@@ -100,6 +132,13 @@ class BatchedNetwork:
             if i == 0 and self.context is not None:
                 self.context = h
         return h
+
+    def _full_step(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.to(self.layers["w_in"].dtype).unsqueeze(1)
+        pre = torch.baddbmm(self.layers["b"].unsqueeze(1), x, self.layers["w_in"])
+        pre = torch.baddbmm(pre, self.context.unsqueeze(1), self.layers["w_rec"]).squeeze(1)
+        self.context = self.act(pre)
+        return pre[:, :self.spec.n_out]
 
     def keep(self, rows: torch.Tensor) -> None:
         self.layers = {k: v[rows] for k, v in self.layers.items()}

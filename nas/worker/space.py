@@ -9,16 +9,23 @@ from nas.evolution.networks import ACTIVATIONS
 from nas.store.studies import StudySpec
 
 MAX_HIDDEN_LAYERS = 3
+RECURRENT = ["elman", "full"]
 
 
 def suggest_pure(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
-    """Architecture (layers, units per layer, activation, recurrence) and the algorithm."""
-    nv = spec.task.endswith("-nv")  # without velocities a network needs memory: Elman
-    n_layers = trial.suggest_int("hidden_layers", 1 if nv else 0, MAX_HIDDEN_LAYERS)
-    hidden = [trial.suggest_int(f"units_{i}", 2, 32, log=True) for i in range(n_layers)]
-    recurrent = nv or (n_layers > 0 and trial.suggest_categorical("recurrent", [False, True]))
+    """Architecture (recurrence, layers, units per layer, activation) and the algorithm.
+
+    A fully recurrent net is one layer of `neurons`; the other kinds are layered."""
+    nv = spec.task.endswith("-nv")  # without velocities a network needs memory
+    recurrence = trial.suggest_categorical("recurrence", RECURRENT if nv else ["none", *RECURRENT])
+    if recurrence == "full":
+        hidden = [trial.suggest_int("neurons", 1, 16, log=True)]
+    else:
+        n_layers = trial.suggest_int("hidden_layers", 1 if recurrence == "elman" else 0,
+                                     MAX_HIDDEN_LAYERS)
+        hidden = [trial.suggest_int(f"units_{i}", 2, 32, log=True) for i in range(n_layers)]
     return {
-        "recurrent": bool(recurrent),
+        "recurrent": recurrence,
         "mode": "pure",
         "task": spec.task,
         "population": spec.population,
