@@ -16,7 +16,7 @@ GENERATIONS ?= 50
 SEEDS   ?= 3
 POP     ?= 300
 
-.PHONY: help install postgres test demo bench clean up down study workers psql logs report
+.PHONY: help install postgres test test-docker demo bench clean up down study workers psql logs report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ postgres:  ## PostgreSQL server binaries (apt as root, else instructions)
 
 test: install postgres  ## the whole suite; starts its own PostgreSQL servers
 	$(PY) -m pytest
+
+test-docker: install  ## root: private dockerd, image build, db + migrate + 3 workers to a finished study
+	bash deploy/test-docker.sh
 
 demo: install postgres  ## a small study on the embedded database with 2 workers
 	$(NAS) search demo -m pure -t cartpole -n 8 -g 15 -s 2 -p 200 -j 2 --stagnation-limit 5
