@@ -299,9 +299,9 @@ def test_champion_test_runs_fresh_batches_and_decides():
 
     assert nv.generalization_score(make(list(LQR))) >= 200
     assert nv.champion_solved(make(list(LQR)))
-    assert asked[-2:] == [1, 625]
+    assert asked[-2:] == [625, 1]
     asked.clear()
     assert not nv.champion_solved(make([0.0] * 6))
-    assert asked == [1]  # failing the long run skips the generalization batch
+    assert asked == [625]  # failing the (cheap, batched) generalization skips the long run
     # doing nothing only "balances" the 5 starts already at rest (x_dot = th1 = th1_dot = 0)
     assert nv.generalization_score(make([0.0] * 6)) == 5

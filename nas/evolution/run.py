@@ -56,7 +56,7 @@ class _SeedRun:
         self.mode, self.algorithm = mode, mode.algorithm
         self.state = self.algorithm.init(self.generator)
         self.result = SeedResult(seed=seed)
-        self.champion_tested = float("-inf")  # best candidate fitness already tested
+        self.champion_tested = None  # the last genome given the champion test
 
     def record(self, generation, genomes, fitness, solved, stagnation_limit, stop_when_solved):
         res, best_i = self.result, int(torch.argmax(torch.nan_to_num(fitness, nan=-torch.inf)))
@@ -136,15 +136,17 @@ def _evaluate_generation(task, mode, active, generation, stagnation_limit, devic
 
 def _champion_test(task, mode, run, genome, fitness, candidates, device) -> torch.Tensor:
     """For tasks whose fitness cannot prove solving (double-pole-nv): test the generation's
-    best candidate as the paper does, only when it beats the best candidate tested so far
-    for this seed (the long run is 100,000 steps). Solved only at that index, if it passes."""
+    champion (its best candidate) as the NEAT and CoSyNE papers do, unless it is the very
+    genome tested last (an elite kept unchanged would fail the same 100,000-step test
+    again). Solved only at that index, if it passes."""
     verdict = torch.zeros_like(candidates)
     if not bool(candidates.any()):
         return verdict
     best = int(torch.argmax(torch.where(candidates, fitness, torch.tensor(-torch.inf, dtype=fitness.dtype))))
-    if float(fitness[best]) <= run.champion_tested:
+    data = mode.genome(genome, best)
+    if data == run.champion_tested:
         return verdict
-    run.champion_tested = float(fitness[best])
+    run.champion_tested = data
     with torch.inference_mode():
         verdict[best] = bool(task.champion_solved(lambda n: mode.copies(genome, best, n, device)))
     return verdict
