@@ -29,12 +29,12 @@ def status_kb(pid: int) -> dict[str, int]:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             key, _, rest = line.partition(":")
-            if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
+            if key in ("VmRSS", "RssAnon", "RssFile"):
                 fields[key] = int(rest.split()[0])
     return fields
 
 
-def peak_of(url: str, name: str, args) -> dict[str, int]:
+def peak_of(url: str, name: str) -> dict[str, int]:
     cmd = [sys.executable, "-m", "nas", "worker", "--study", name, "--threads", "1", "--max-trials", "1"]
     proc = subprocess.Popen(cmd, env=nas_env(url), cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -66,7 +66,7 @@ def main() -> None:
                             "-n", "1", "-g", str(args.generations), "-s", str(args.seeds),
                             "-p", str(args.population), "--sampler", "random", "--pruner", "none"],
                            env=nas_env(url), cwd=ROOT, check=True, capture_output=True)
-            peak = peak_of(url, kind, args)
+            peak = peak_of(url, kind)
             print(f"{kind:10} {peak['VmRSS'] / 1024:>12.0f} {peak['RssAnon'] / 1024:>8.0f} "
                   f"{peak['RssFile'] / 1024:>8.0f}", flush=True)
 

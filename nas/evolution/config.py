@@ -21,7 +21,7 @@ class EvolutionConfig:
     population: int = 100
     hidden: tuple[int, ...] = ()
     activation: str = "tanh"
-    recurrent: bool | str = False  # none | elman | full (bools: the old spelling)
+    recurrent: bool | str = "none"  # none | elman | full (bools: the old spelling)
     algorithm: str = "ga"
     algorithm_params: dict[str, Any] = field(default_factory=dict)
 
