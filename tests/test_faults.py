@@ -138,9 +138,12 @@ def test_worker_started_while_the_database_is_down_waits_for_it(private_pg, nas_
 
 
 def test_sigterm_all_workers_then_resume(nas_env, db_url, tmp_path):
-    nas("study", "create", "term", *UNSOLVED, "-n", "6", "-g", "30", "-p", "100", "-s", "1",
+    paced = ["--objective", "tests.fixtures.objectives:evolve_paced", *UNSOLVED[2:]]
+    nas("study", "create", "term", *paced, "-n", "6", "-g", "30", "-p", "100", "-s", "1",
         env=nas_env, check=True)
-    procs = [start_nas("worker", "--study", "term", "--threads", "1", env=nas_env,
+    # a second per generation: no trial can finish before the SIGTERM lands (unset below)
+    slow = {**nas_env, "NAS_TEST_GENERATION_SECONDS": "1"}
+    procs = [start_nas("worker", "--study", "term", "--threads", "1", env=slow,
                        log=tmp_path / f"w{i}.log") for i in range(3)]
     wait_until(lambda: trial_states(db_url, "term").get("RUNNING") == 3, 300, what="three running trials")
     for p in procs:
