@@ -1,3 +1,3 @@
-from nas.coordinator.cli import main
+from nas.cli import main
 
 main()

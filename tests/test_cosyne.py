@@ -22,15 +22,14 @@ def test_permutation_only_shuffles_within_columns_and_keeps_unmarked_entries():
     assert not torch.equal(out, rows)
 
 
-def test_tell_keeps_size_replaces_the_worst_with_offspring_and_is_deterministic():
+def test_tell_replaces_the_worst_with_offspring_and_depends_on_the_generator():
+    # Size, shape and "same generator, same result" are test_contracts.py's, for every algorithm.
     algo = CoSyNE(5, 16, CoSyNEParams(elite_fraction=0.25))
     state = algo.init(gen(0))
     fitness = torch.arange(16, dtype=torch.float64)
     a = algo.tell(state, fitness, gen(3))
-    b = algo.tell(state, fitness, gen(3))
     c = algo.tell(state, fitness, gen(4))
-    assert a.population.shape == (16, 5) and algo.n_elite == 4
-    torch.testing.assert_close(a.population, b.population)
+    assert algo.n_elite == 4
     assert not torch.equal(a.population, c.population)
     # the best network (fitness 15) survives as row 0: permutation probability 0
     torch.testing.assert_close(a.population[0], state.population[15])

@@ -10,8 +10,8 @@ import optuna
 import pytest
 
 from conftest import nas, query, start_nas, trial_states, traversable, wait_until
+from nas.store import Store
 from nas.store.embedded import Cluster
-from nas.store.session import optuna_storage
 
 UNSOLVED = ["--objective", "tests.fixtures.objectives:evolve_unsolved", "--pruner", "none",
             "--sampler", "random"]
@@ -20,15 +20,14 @@ FAST_HEARTBEAT = {"NAS_HEARTBEAT_INTERVAL": "1", "NAS_HEARTBEAT_GRACE": "4"}
 
 def replay_value(url: str, study: str, params: dict) -> float:
     """The value the same params give in this process, with no database involved."""
-    from nas.store import studies
     from tests.fixtures.objectives import evolve_unsolved
 
-    spec = studies.require(url, study).spec
+    spec = Store(url).require_study(study).spec
     return evolve_unsolved(optuna.trial.FixedTrial(params), spec).value
 
 
 def assert_exact_budget(url: str, study: str, budget: int) -> list:
-    trials = optuna.load_study(study_name=study, storage=optuna_storage(url)).get_trials(deepcopy=False)
+    trials = optuna.load_study(study_name=study, storage=Store(url).optuna_storage()).get_trials(deepcopy=False)
     numbers = [t.number for t in trials]
     assert len(numbers) == len(set(numbers))
     assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
@@ -47,7 +46,7 @@ def assert_exact_budget(url: str, study: str, budget: int) -> list:
 def running_with_progress(url: str, pid: int):
     """The trial this worker runs once it has reported a generation: mid-evolution."""
     rows = query(url, "SELECT t.trial_id FROM nas.workers w JOIN trials t ON t.trial_id = w.current_trial_id "
-                      "WHERE w.pid = :p AND w.state = 'running' AND t.state = 'RUNNING' AND EXISTS "
+                      "WHERE w.pid = :p AND w.state = 'busy' AND t.state = 'RUNNING' AND EXISTS "
                       "(SELECT 1 FROM trial_intermediate_values v WHERE v.trial_id = t.trial_id)", p=pid)
     return rows[0][0] if rows else None
 

@@ -33,14 +33,14 @@ def test_priority_then_pause_then_resume(nas_env, db_url, tmp_path):
 
 def test_equal_priorities_share_the_workers(db_url):
     """With two equal-priority studies, claims alternate instead of draining the older one."""
-    from nas.store import claims, schema, studies
-    from nas.store.studies import StudySpec
+    from nas.store import Store
+    from nas.spec import StudySpec
 
-    schema.upgrade(db_url)
+    Store(db_url).upgrade()
     spec = StudySpec(mode="pure", task="cartpole", generations=1, seeds=1, population=20, budget=10)
-    a, _ = studies.create_or_resume(db_url, "a", spec)
-    b, _ = studies.create_or_resume(db_url, "b", spec)
-    taken = [claims.claim(db_url, [a.id, b.id], None).study_name for _ in range(6)]
+    a, _ = Store(db_url).create_or_resume_study("a", spec)
+    b, _ = Store(db_url).create_or_resume_study("b", spec)
+    taken = [Store(db_url).claim([a.id, b.id], None).study_name for _ in range(6)]
     assert sorted(taken) == ["a", "a", "a", "b", "b", "b"]
 
 

@@ -297,8 +297,7 @@ def test_genome_dict_round_trip_and_nan_fitness_ranks_worst():
     fit[4] = -5.0
     nxt = algo.tell(state, fit, gen)
     champion = genome_to_dict(state.population[4])
-    assert champion in [genome_to_dict(g) for g in nxt.population]
-    assert len(nxt.population) == 10
+    assert champion in [genome_to_dict(g) for g in nxt.population]  # size kept: test_contracts.py
 
 
 def test_params_are_validated():

@@ -3,26 +3,25 @@
 import optuna
 
 from conftest import query
-from nas.store import claims, reaper, schema, studies
-from nas.store.session import optuna_storage
-from nas.store.studies import StudySpec
+from nas.store import Store
+from nas.spec import StudySpec
 
 SPEC = StudySpec(mode="pure", task="cartpole", generations=1, seeds=1, population=20, budget=5)
 
 
 def setup(db_url):
-    schema.upgrade(db_url)
-    row, _ = studies.create_or_resume(db_url, "r", SPEC)
+    Store(db_url).upgrade()
+    row, _ = Store(db_url).create_or_resume_study("r", SPEC)
     worker = query(db_url, "INSERT INTO nas.workers (host, pid, threads, version) "
                            "VALUES ('dead', 1, 1, 'x') RETURNING id")[0][0]
-    return row, worker, optuna.load_study(study_name="r", storage=optuna_storage(db_url))
+    return row, worker, optuna.load_study(study_name="r", storage=Store(db_url).optuna_storage())
 
 
 def claim_for(db_url, row, worker, study, state):
-    claim = claims.claim(db_url, [row.id], worker)
+    claim = Store(db_url).claim([row.id], worker)
     trial = study.ask()
     trial.suggest_float("x", 0, 1)
-    claims.bind_trial(db_url, claim.id, trial._trial_id)
+    Store(db_url).bind_trial(claim.id, trial._trial_id)
     if state != "RUNNING":
         study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState[state],
                                               [1.0] if state == "COMPLETE" else None)
@@ -42,10 +41,10 @@ def test_dead_claims_settle_by_trial_state(db_url):
     row, worker, study = setup(db_url)
     running, _ = claim_for(db_url, row, worker, study, "RUNNING")
     complete, _ = claim_for(db_url, row, worker, study, "COMPLETE")
-    no_trial = claims.claim(db_url, [row.id], worker)
-    assert reaper.reap_dead_claims(db_url, [row.id], 60, 3) == ({"released": 0, "done": 0}, [])
+    no_trial = Store(db_url).claim([row.id], worker)
+    assert Store(db_url).reap_dead_claims([row.id], 60, 3) == ({"released": 0, "done": 0}, [])
     age(db_url, 120)
-    counts, retry = reaper.reap_dead_claims(db_url, [row.id], 60, 3)
+    counts, retry = Store(db_url).reap_dead_claims([row.id], 60, 3)
     assert counts == {"released": 1, "done": 1} and retry == []
     assert (state_of(db_url, running), state_of(db_url, complete), state_of(db_url, no_trial)) == \
         ("active", "done", "released")
@@ -56,12 +55,12 @@ def test_fail_without_its_retry_waits_then_is_retried_once(db_url):
     claim, trial = claim_for(db_url, row, worker, study, "FAIL")
     query(db_url, "UPDATE nas.workers SET last_seen = now() - interval '120 seconds'")
     # just failed: its failer may be about to queue the retry -> leave it
-    assert reaper.reap_dead_claims(db_url, [row.id], 60, 3) == ({"released": 0, "done": 0}, [])
+    assert Store(db_url).reap_dead_claims([row.id], 60, 3) == ({"released": 0, "done": 0}, [])
     age(db_url, 120)
-    counts, retry = reaper.reap_dead_claims(db_url, [row.id], 60, 3)
+    counts, retry = Store(db_url).reap_dead_claims([row.id], 60, 3)
     assert counts == {"released": 1, "done": 0} and retry == [(row.optuna_study_id, trial._trial_id)]
     assert state_of(db_url, claim) == "released"
-    assert reaper.reap_dead_claims(db_url, [row.id], 60, 3) == ({"released": 0, "done": 0}, [])
+    assert Store(db_url).reap_dead_claims([row.id], 60, 3) == ({"released": 0, "done": 0}, [])
 
 
 def test_fail_out_of_retries_counts_as_done(db_url):
@@ -70,7 +69,7 @@ def test_fail_out_of_retries_counts_as_done(db_url):
     study._storage.set_trial_system_attr(trial._trial_id, "retry_history", [7, 8, 9])  # three attempts before it
     study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
     age(db_url, 120)
-    counts, retry = reaper.reap_dead_claims(db_url, [row.id], 60, 3)
+    counts, retry = Store(db_url).reap_dead_claims([row.id], 60, 3)
     assert counts == {"released": 0, "done": 1} and retry == []
 
 
@@ -78,6 +77,6 @@ def test_orphaned_running_trials_are_found_after_the_grace(db_url):
     row, worker, study = setup(db_url)
     orphan = study.ask()  # created, never bound to a claim, no heartbeat
     bound_claim, bound = claim_for(db_url, row, worker, study, "RUNNING")
-    assert reaper.orphan_trials(db_url, [row.optuna_study_id], 60) == []
+    assert Store(db_url).orphan_trials([row.optuna_study_id], 60) == []
     query(db_url, "UPDATE trials SET datetime_start = datetime_start - interval '120 seconds'")
-    assert reaper.orphan_trials(db_url, [row.optuna_study_id], 60) == [orphan._trial_id]
+    assert Store(db_url).orphan_trials([row.optuna_study_id], 60) == [orphan._trial_id]

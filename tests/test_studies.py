@@ -3,8 +3,9 @@ import pytest
 
 from conftest import SMALL, nas, query
 from nas.errors import NasError
-from nas.store import schema, studies
-from nas.store.studies import StudySpec
+from nas.store import Store
+from nas.store import schema
+from nas.spec import StudySpec
 
 
 def test_create_then_resume_with_the_same_spec(nas_env, db_url):
@@ -27,24 +28,24 @@ def test_different_spec_is_an_error_and_changes_nothing(nas_env, db_url):
 
 
 def test_store_create_or_resume_contract(db_url):
-    schema.upgrade(db_url)
+    Store(db_url).upgrade()
     spec = StudySpec(mode="pure", task="cartpole", generations=3, seeds=1, population=20, budget=4)
-    row, created = studies.create_or_resume(db_url, "a", spec)
+    row, created = Store(db_url).create_or_resume_study("a", spec)
     assert created and row.spec == spec
-    row2, created2 = studies.create_or_resume(db_url, "a", spec)
+    row2, created2 = Store(db_url).create_or_resume_study("a", spec)
     assert not created2 and row2.id == row.id
     with pytest.raises(NasError, match="different spec"):
-        studies.create_or_resume(db_url, "a", StudySpec(**{**spec.__dict__, "seeds": 2}))
+        Store(db_url).create_or_resume_study("a", StudySpec(**{**spec.__dict__, "seeds": 2}))
 
 
 def test_plain_optuna_study_of_the_same_name_is_not_adopted(db_url):
     import optuna
 
-    schema.upgrade(db_url)
+    Store(db_url).upgrade()
     optuna.create_study(study_name="plain", storage=db_url)
     spec = StudySpec(mode="pure", task="cartpole", generations=3, seeds=1, population=20, budget=4)
     with pytest.raises(NasError, match="not created by nas"):
-        studies.create_or_resume(db_url, "plain", spec)
+        Store(db_url).create_or_resume_study("plain", spec)
     assert query(db_url, "SELECT count(*) FROM nas.studies") == [(0,)]
 
 
@@ -52,6 +53,6 @@ def test_upgrade_is_idempotent_and_concurrent(db_url):
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda _: schema.upgrade(db_url), range(4)))
-    schema.upgrade(db_url)
-    assert schema.current_revision(db_url) == schema.head_revision()
+        list(pool.map(lambda _: Store(db_url).upgrade(), range(4)))
+    Store(db_url).upgrade()
+    assert Store(db_url).current_revision() == schema.head_revision()

@@ -3,11 +3,14 @@ and the migration path from the previous revision."""
 import pytest
 
 from conftest import SMALL, nas, query
+from nas.store import Store
 from nas.store import schema
 
 
-def test_views_show_what_the_tables_hold(nas_env, db_url):
-    nas("study", "create", "v", *SMALL, "-n", "5", env=nas_env, check=True)
+@pytest.mark.parametrize("metric, best_of", [("evaluations", min), ("fitness", max)])
+def test_views_show_what_the_tables_hold(nas_env, db_url, metric, best_of):
+    """Ranked the way the study's metric points: evaluations minimized, fitness maximized."""
+    nas("study", "create", "v", *SMALL, "-n", "5", "--metric", metric, env=nas_env, check=True)
     nas("worker", "--study", "v", "--threads", "1", env=nas_env, check=True)
     rows = query(db_url, "SELECT number, state, value, params, worker_host, retry_of, retries "
                          "FROM nas.trials WHERE study = 'v' ORDER BY number")
@@ -24,33 +27,40 @@ def test_views_show_what_the_tables_hold(nas_env, db_url):
     progress = query(db_url, "SELECT budget, finished, complete, running, waiting, best, eta "
                              "FROM nas.progress WHERE study = 'v'")[0]
     assert progress[:5] == (5, 5, 5, 0, 0)
-    assert progress[5] == max(optuna_values.values())
+    assert progress[5] == best_of(optuna_values.values())
     assert progress[6].total_seconds() == 0
-    top = query(db_url, "SELECT rank, value FROM nas.leaderboard WHERE study = 'v'")
-    assert len(top) == 5 and top[0] == (1, max(optuna_values.values()))
+    top = query(db_url, "SELECT rank, value, metric FROM nas.leaderboard WHERE study = 'v'")
+    assert len(top) == 5 and top[0] == (1, best_of(optuna_values.values()), metric)
+    assert [v for _, v, _ in top] == sorted(optuna_values.values(), reverse=best_of is max)
 
 
-def test_upgrade_from_the_previous_revision_keeps_data(db_url):
-    schema.upgrade(db_url, revision="0001")
-    assert schema.current_revision(db_url) == "0001"
+def test_upgrade_from_earlier_revisions_keeps_data(db_url):
+    """A study written at revision 0004 (before metrics) keeps its rows and its meaning:
+    it maximized mean best fitness, so its metric becomes `fitness`."""
+    import optuna
+
+    store = Store(db_url)
+    store.upgrade(revision="0001")
+    assert store.current_revision() == "0001"
     assert query(db_url, "SELECT to_regclass('nas.trials')") == [(None,)]
-    from nas.store import studies
-    from nas.store.studies import StudySpec
-
-    spec = StudySpec(mode="pure", task="cartpole", generations=3, seeds=1, population=20, budget=3)
-    studies.create_or_resume(db_url, "old", spec)
-    schema.upgrade(db_url)
-    assert schema.current_revision(db_url) == schema.head_revision()
-    assert query(db_url, "SELECT study, budget, finished FROM nas.progress") == [("old", 3, 0)]
+    store.upgrade(revision="0004")
+    old = optuna.create_study(study_name="old", storage=store.optuna_storage(), direction="maximize")
+    query(db_url, "INSERT INTO nas.studies (name, optuna_study_id, mode, task, generations, seeds, "
+                  "population, budget, sampler, pruner) VALUES ('old', :s, 'pure', 'cartpole', 3, 1, "
+                  "20, 3, 'tpe', 'median')", s=old._study_id)
+    store.upgrade()
+    assert store.current_revision() == schema.head_revision()
+    assert query(db_url, "SELECT study, budget, finished, metric, direction FROM nas.progress") == \
+        [("old", 3, 0, "fitness", "maximize")]
+    assert store.require_study("old").spec.metric == "fitness"
 
 
 def test_retries_are_visible(nas_env, db_url):
     import optuna
 
-    from nas.store.session import optuna_storage
-
+    
     nas("study", "create", "r", *SMALL, "-n", "2", env=nas_env, check=True)
-    study = optuna.load_study(study_name="r", storage=optuna_storage(db_url))
+    study = optuna.load_study(study_name="r", storage=Store(db_url).optuna_storage())
     trial = study.ask()
     x = trial.suggest_float("x", 0.0, 1.0)
     frozen = study._storage.get_trial(trial._trial_id)
@@ -78,6 +88,19 @@ def test_result_rows_best_and_status(nas_env, db_url):
         genome = query(db_url, "SELECT fitness, genome FROM nas.genomes WHERE trial_id = :t AND seed = :s",
                        t=trial_id, s=seed)[0]
         assert genome[0] == best and len(genome[1]["params"]) > 0
+    rates = query(db_url, "SELECT t.success_rate, avg((s.solved_evaluations IS NOT NULL)::int)::float8 "
+                          "FROM nas.trials t JOIN nas.seed_runs s USING (trial_id) "
+                          "GROUP BY t.trial_id, t.success_rate")
+    assert len(rates) == 3 and all(shown == counted for shown, counted in rates)
+    import optuna
+
+    from nas.store import Store
+
+    for trial in optuna.load_study(study_name="res", storage=Store(db_url).optuna_storage()).trials:
+        seeds = trial.user_attrs["seeds"]
+        assert [s["seed"] for s in seeds] == [0, 1] and "success_rate" in trial.user_attrs
+        assert trial.user_attrs["success_rate"] == sum(s["solved_evaluations"] is not None
+                                                       for s in seeds) / 2
     best_out = nas("best", "res", env=nas_env, check=True).stdout
     top = query(db_url, "SELECT number, value FROM nas.leaderboard WHERE study = 'res' AND rank = 1")[0]
     assert f"best trial {top[0]}" in best_out and best_out.count("\n") >= 4

@@ -8,30 +8,21 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from nas.errors import NasError
-from nas.store import studies
-from nas.store.session import session_scope
+from nas.store import Store
 
 MAX_FRAMES = 400
 FILMSTRIP = 8
 
 
-def load_genome(url: str, name: str, trial: int | None, seed: int | None) -> tuple[dict, int, int]:
-    row = studies.require(url, name)
-    with session_scope(url) as session:
-        found = session.execute(sa.text("""
-            SELECT t.number, g.seed, g.genome FROM nas.genomes g JOIN trials t ON t.trial_id = g.trial_id
-            LEFT JOIN trial_values v ON v.trial_id = t.trial_id
-            WHERE t.study_id = :s AND (:n IS NULL OR t.number = :n) AND (:seed IS NULL OR g.seed = :seed)
-            ORDER BY v.value DESC NULLS LAST, g.fitness DESC LIMIT 1"""),
-            {"s": row.optuna_study_id, "n": trial, "seed": seed}).first()
+def load_genome(store: Store, name: str, trial: int | None, seed: int | None) -> tuple[dict, int, int]:
+    row = store.require_study(name)
+    found = store.best_genome(row.optuna_study_id, trial, seed)
     if found is None:
         what = f"trial {trial}" if trial is not None else "any trial"
         raise NasError(f"no stored genome for {what} of study {name!r}"
                        + (f" and seed {seed}" if seed is not None else ""))
-    return found.genome, found.number, found.seed
+    return found
 
 
 def episode(task_name: str, genome: dict, seed: int) -> tuple[object, list, list]:

@@ -8,29 +8,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from nas.errors import NasError
-from nas.store import studies
-from nas.store.session import optuna_storage, session_scope
+from nas.store import Store
 
 TOP_TRIALS = 5
 
 
-def make_report(url: str, name: str, out: Path) -> list[Path]:
+def make_report(store: Store, name: str, out: Path) -> list[Path]:
     import optuna
     from optuna.trial import TrialState
 
-    row = studies.require(url, name)
-    study = optuna.load_study(study_name=name, storage=optuna_storage(url))
+    row = store.require_study(name)
+    study = optuna.load_study(study_name=name, storage=store.optuna_storage())
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         counts = {s.name: n for s, n in _state_counts(study).items() if n}
         raise NasError(f"study {name!r} has no completed trial to report on yet ({counts or 'no trials'})")
     out.mkdir(parents=True, exist_ok=True)
     files = [_html(study, row, out / f"{name}.html")]
-    files.append(_best_so_far_png(complete, out / f"{name}-best-so-far.png"))
-    curves = _top_curves(url, row.optuna_study_id)
+    minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
+    files.append(_best_so_far_png(complete, out / f"{name}-best-so-far.png", minimize,
+                                  row.spec.metric))
+    curves = store.top_curves(row.optuna_study_id, TOP_TRIALS)
     if curves:
         files.append(_curves_png(curves, out / f"{name}-curves.png"))
     return files
@@ -69,40 +68,27 @@ def _html(study, row, path: Path) -> Path:
     return path
 
 
-def _best_so_far_png(complete, path: Path) -> Path:
+def _best_so_far_png(complete, path: Path, minimize: bool, metric: str) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     ordered = sorted(complete, key=lambda t: t.number)
-    best, running = [], float("-inf")
+    better = min if minimize else max
+    best, running = [], ordered[0].value
     for t in ordered:
-        running = max(running, t.value)
+        running = better(running, t.value)
         best.append(running)
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.scatter([t.number for t in ordered], [t.value for t in ordered], s=10, alpha=0.5, label="trial")
     ax.step([t.number for t in ordered], best, where="post", color="C3", label="best so far")
-    ax.set(xlabel="trial number", ylabel="value", title="Best value so far")
+    ax.set(xlabel="trial number", ylabel=f"value ({metric}, {'lower' if minimize else 'higher'} is better)",
+           title="Best value so far")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def _top_curves(url: str, optuna_study_id: int) -> dict[int, dict[int, list[tuple[float, float]]]]:
-    with session_scope(url) as session:
-        rows = session.execute(sa.text("""
-            WITH top AS (
-                SELECT t.trial_id, t.number FROM trials t JOIN trial_values v USING (trial_id)
-                WHERE t.study_id = :s AND t.state = 'COMPLETE' ORDER BY v.value DESC LIMIT :k)
-            SELECT top.number, g.seed, g.generation, g.best, g.mean
-            FROM top JOIN nas.generations g ON g.trial_id = top.trial_id
-            ORDER BY top.number, g.seed, g.generation"""), {"s": optuna_study_id, "k": TOP_TRIALS}).all()
-    curves: dict[int, dict[int, list]] = {}
-    for number, seed, _, best, mean in rows:
-        curves.setdefault(number, {}).setdefault(seed, []).append((best, mean))
-    return curves
 
 
 def _curves_png(curves, path: Path) -> Path:

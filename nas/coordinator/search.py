@@ -8,20 +8,22 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from nas.coordinator.fleet import Fleet
-from nas.coordinator.studies import ensure_study
+from nas.coordinator.fleets import SearchFleet
+from nas.coordinator.study_setup import ensure_study
 from nas.errors import NasError
-from nas.store import claims
-from nas.store.status import Progress, study_progress
-from nas.store.session import optuna_storage
-from nas.store.studies import StudyRow, StudySpec
+from nas.numbers import duration, readable
+from nas.spec import StudySpec
+from nas.store import Store
+from nas.store.status import Progress
+from nas.store.studies import StudyRow
 
 POLL_SECONDS = 1.0
 
 
-def run_search(url: str, name: str, spec: StudySpec, jobs: int, threads: int, logdir: Path) -> int:
-    row, created = ensure_study(url, name, spec)
-    done = claims.counts(url, row.id).get("done", 0)
+def run_search(store: Store, name: str, spec: StudySpec, jobs: int, threads: int,
+               logdir: Path) -> int:
+    row, created = ensure_study(store, name, spec)
+    done = store.claim_counts(row.id).get("done", 0)
     if jobs > 0 and done >= spec.budget:
         raise NasError(f"study {name!r} has already finished its budget of {spec.budget} trials: "
                        "see `nas best`, or start a new study with a larger -n")
@@ -29,10 +31,10 @@ def run_search(url: str, name: str, spec: StudySpec, jobs: int, threads: int, lo
                f"{spec.mode}/{spec.task}, budget {spec.budget} trials")
     if jobs == 0:
         return 0
-    fleet = Fleet(url, name, jobs, threads, logdir)
-    interrupted = _watch(url, row, fleet)
+    fleet = SearchFleet(store.url, name, jobs, threads, logdir)
+    interrupted = _watch(store, row, fleet)
     codes = fleet.exit_codes()
-    _summary(url, row)
+    _summary(store, row)
     if interrupted:
         click.echo("interrupted: workers stopped, their trials queued for retry", err=True)
         return 130
@@ -42,8 +44,11 @@ def run_search(url: str, name: str, spec: StudySpec, jobs: int, threads: int, lo
     return 0
 
 
-def _watch(url: str, row: StudyRow, fleet: Fleet) -> bool:
-    """Start the fleet and follow it until every worker exits; True if interrupted."""
+def _watch(store: Store, row: StudyRow, fleet: SearchFleet) -> bool:
+    """Start the fleet and follow it until every worker exits; True if interrupted.
+
+    The bar counts generations (every seed's, of every trial in the budget), so it moves
+    inside long trials; the trial counts sit beside it."""
     stop = {"requested": False}
 
     def on_signal(signum, frame):
@@ -51,39 +56,65 @@ def _watch(url: str, row: StudyRow, fleet: Fleet) -> bool:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     fleet.start()
+    spec = row.spec
     try:
-        with tqdm(total=row.spec.budget, unit="trial", dynamic_ncols=True) as bar:
+        with tqdm(total=spec.budget * spec.generations * spec.seeds, unit="gen",
+                  dynamic_ncols=True) as bar:
             while fleet.alive() and not stop["requested"]:
-                _update(bar, study_progress(url, row.name))
+                _update(bar, store.study_progress(row.name), spec.budget)
                 time.sleep(POLL_SECONDS)
             if stop["requested"]:
                 fleet.stop()
-            _update(bar, study_progress(url, row.name))
+            _update(bar, store.study_progress(row.name), spec.budget)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return stop["requested"]
 
 
-def _update(bar: tqdm, prog: Progress) -> None:
-    bar.n = prog.finished
-    best = "-" if prog.best is None else f"{prog.best:.4g}"
-    bar.set_postfix_str(f"complete={prog.complete} pruned={prog.pruned} failed={prog.failed} "
-                        f"running={prog.running} best={best}", refresh=False)
+def _update(bar: tqdm, prog: Progress, budget: int) -> None:
+    bar.n = prog.generations_done
+    eta = "-" if prog.eta is None else duration(prog.eta.total_seconds())
+    bar.set_postfix_str(f"trials {prog.finished}/{budget} running={prog.running} "
+                        f"best={readable(prog.best)} eta={eta}", refresh=False)
     bar.refresh()
 
 
-def _summary(url: str, row: StudyRow) -> None:
+def budget_line(prog: Progress, budget: int) -> str:
+    """The budget rule in words: retried failures are attempts, not finished trials."""
+    line = (f"finished {prog.finished} of {budget} trials ({prog.complete} complete, "
+            f"{prog.pruned} pruned, {prog.counted_failures} failed)")
+    if prog.retried:
+        many = prog.retried > 1
+        line += (f"; {prog.retried} more failed attempt{'s were' if many else ' was'} retried "
+                 f"and {'do' if many else 'does'} not count toward the budget")
+    return line
+
+
+def _summary(store: Store, row: StudyRow) -> None:
     import optuna
 
-    prog = study_progress(url, row.name)
-    click.echo(f"finished trials: {prog.finished} of {row.spec.budget} "
-               f"(complete {prog.complete}, pruned {prog.pruned}, failed {prog.failed})")
+    prog = store.study_progress(row.name)
+    click.echo(budget_line(prog, row.spec.budget))
     if prog.best is None:
         click.echo("no completed trial yet")
         return
-    best = optuna.load_study(study_name=row.name, storage=optuna_storage(url)).best_trial
-    click.echo(f"best value {best.value:.6g} (trial {best.number})")
+    values = store.completed_values(row.optuna_study_id)
+    best = optuna.load_study(study_name=row.name, storage=store.optuna_storage()).best_trial
+    rate = best.user_attrs.get("success_rate")
+    solved = "" if rate is None else f", {rate:.0%} of seeds solved"
+    click.echo(f"best value {readable(best.value)} (trial {best.number}, {row.spec.metric}, "
+               f"{'lower' if row.spec.direction == 'minimize' else 'higher'} is better{solved})")
+    click.echo(spread_line(values))
     for key, value in sorted(best.params.items()):
         click.echo(f"  {key} = {value}")
 
+
+def spread_line(values: list[float]) -> str:
+    """Best, median and worst of the completed trials: does the search tell them apart?"""
+    ordered = sorted(values)
+    median = ordered[len(ordered) // 2] if len(ordered) % 2 else \
+        (ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2]) / 2
+    return (f"spread over {len(values)} completed trials: min {readable(ordered[0])}, "
+            f"median {readable(median)}, max {readable(ordered[-1])}, "
+            f"{len(set(values))} distinct values")

@@ -12,11 +12,14 @@ from typing import Any, Callable
 
 import torch
 
+from nas.evolution import metrics
 from nas.evolution.config import EvolutionConfig
 from nas.evolution.modes import MODES
 from nas.evolution.tasks import get_task
 
-OnGeneration = Callable[[int, float], None]
+# Called after every generation with the results so far (`.score(metric)` is the trial's
+# value so far); it may raise to stop the run, and keeps whatever of the results it needs.
+OnGeneration = Callable[[int, "EvolutionResult"], None]
 
 
 @dataclass
@@ -42,12 +45,25 @@ class SeedResult:
 
 @dataclass
 class EvolutionResult:
+    """Every seed's result, with what the metrics need to score them: each seed's whole
+    evaluation budget, the task's target fitness and the generations asked for."""
     seeds: list[SeedResult]
+    budget: int = 0  # evaluations per seed: population x generations
+    target: float | None = None
+    generations: int = 0
 
     @property
     def value(self) -> float:
-        """The trial's objective: mean over seeds of the best fitness found."""
+        """Mean over seeds of the best fitness found (the `fitness` metric)."""
         return sum(s.best_fitness for s in self.seeds) / len(self.seeds)
+
+    def score(self, metric: str) -> float:
+        """The trial's value under `metric` (nas.evolution.metrics)."""
+        return metrics.score(metric, self.seeds, self.budget, self.target, self.generations)
+
+    @property
+    def success_rate(self) -> float:
+        return metrics.success_rate(self.seeds)
 
 
 class _SeedRun:
@@ -85,8 +101,8 @@ def run_evolution(config: EvolutionConfig | dict, generations: int, seeds: int |
                   stagnation_limit: int | None = None, device: str = "cpu",
                   on_generation: OnGeneration | None = None,
                   stop_when_solved: bool = True) -> EvolutionResult:
-    """Evolve every seed for up to `generations`; `on_generation(g, value)` may raise to stop
-    (the exception then carries the results so far as `.evolution_result`).
+    """Evolve every seed for up to `generations`; `on_generation(g, so_far)` sees the
+    results after each generation and may raise to stop (the exception propagates as is).
 
     `stop_when_solved=False` keeps solved seeds evolving (full curves, fixed cost per trial).
     """
@@ -95,6 +111,7 @@ def run_evolution(config: EvolutionConfig | dict, generations: int, seeds: int |
     mode = MODES[cfg.mode](cfg, task)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     runs = [_SeedRun(s, mode) for s in seed_list]
+    budget = cfg.population * generations
     for generation in range(generations):
         active = [r for r in runs if r.result.active]
         if not active:
@@ -106,13 +123,12 @@ def run_evolution(config: EvolutionConfig | dict, generations: int, seeds: int |
         for run in active:
             run.result.seconds += elapsed
         if on_generation is not None:
-            so_far = EvolutionResult([r.result for r in runs])
-            try:
-                on_generation(generation, so_far.value)
-            except BaseException as exc:
-                exc.evolution_result = so_far  # a pruned trial still keeps its seeds' rows
-                raise
-    return EvolutionResult([r.result for r in runs])
+            on_generation(generation, _result(runs, budget, task, generations))
+    return _result(runs, budget, task, generations)
+
+
+def _result(runs: list[_SeedRun], budget: int, task, generations: int) -> EvolutionResult:
+    return EvolutionResult([r.result for r in runs], budget, task.target_fitness, generations)
 
 
 def _evaluate_generation(task, mode, active, generation, stagnation_limit, device,
@@ -125,7 +141,7 @@ def _evaluate_generation(task, mode, active, generation, stagnation_limit, devic
         fitness = task.evaluate(policy, starts.to(device))
     fitness = fitness.cpu().clone().view(len(active), pop)  # a plain tensor again
     solved = task.solved(fitness)
-    if hasattr(task, "champion_solved"):
+    if task.champion_test:
         solved = torch.stack([_champion_test(task, mode, run, genome, fit, sol, device)
                               for run, genome, fit, sol in zip(active, genomes, fitness, solved)])
     for run, genome, fit, sol in zip(active, genomes, fitness, solved):

@@ -10,15 +10,20 @@ queued for retry: released slots are free again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import sqlalchemy as sa
-
-from nas.store.session import session_scope
 
 _TAKEN = "(SELECT count(*) FROM nas.claims c WHERE c.study_id = s.id AND c.state <> 'released')"
 # Within one priority, the study with the fewest running trials goes first: every study
 # of that priority gets workers, none starves behind an older one.
 _RUNNING = "(SELECT count(*) FROM nas.claims c WHERE c.study_id = s.id AND c.state = 'active')"
+
+
+class ClaimEnd(str, Enum):
+    """How a claim ends; stored as the plain string in `nas.claims.state`."""
+    DONE = "done"          # its trial finished: counts toward the budget
+    RELEASED = "released"  # interrupted, its trial re-queued (or never asked): slot free again
 
 
 @dataclass(frozen=True)
@@ -28,55 +33,50 @@ class Claim:
     study_name: str
 
 
-def claim(url: str, study_ids: list[int], worker_id: int | None) -> Claim | None:
-    """Take one slot from these studies: highest priority first, then the least served."""
-    with session_scope(url) as session:
-        candidates = session.execute(sa.text(
-            f"SELECT s.id, s.name FROM nas.studies s WHERE s.id = ANY(:ids) AND NOT s.paused "
-            f"AND s.budget > {_TAKEN} ORDER BY s.priority DESC, {_RUNNING}, s.created_at, s.id"),
-            {"ids": study_ids}).all()
-        for study_id, name in candidates:
-            # The row lock serialises claimers of one study. Recount in a *separate*
-            # statement: under READ COMMITTED it takes a fresh snapshot after the lock
-            # is granted, so it sees the claim the previous holder committed.
-            session.execute(sa.text("SELECT 1 FROM nas.studies WHERE id = :id FOR UPDATE"),
-                            {"id": study_id})
-            has_room = session.execute(sa.text(
-                f"SELECT NOT s.paused AND s.budget > {_TAKEN} FROM nas.studies s WHERE s.id = :id"),
-                {"id": study_id}).scalar()
-            if has_room:
-                claim_id = session.execute(sa.text(
-                    "INSERT INTO nas.claims (study_id, worker_id) VALUES (:s, :w) RETURNING id"),
-                    {"s": study_id, "w": worker_id}).scalar_one()
-                return Claim(claim_id, study_id, name)
-    return None
+class ClaimQueries:
+    def claim(self, study_ids: list[int], worker_id: int | None) -> Claim | None:
+        """Take one slot from these studies: highest priority first, then the least served."""
+        with self.transaction() as session:
+            candidates = session.execute(sa.text(
+                f"SELECT s.id, s.name FROM nas.studies s WHERE s.id = ANY(:ids) AND NOT s.paused "
+                f"AND s.budget > {_TAKEN} ORDER BY s.priority DESC, {_RUNNING}, s.created_at, s.id"),
+                {"ids": study_ids}).all()
+            for study_id, name in candidates:
+                # The row lock serialises claimers of one study. Recount in a *separate*
+                # statement: under READ COMMITTED it takes a fresh snapshot after the lock
+                # is granted, so it sees the claim the previous holder committed.
+                session.execute(sa.text("SELECT 1 FROM nas.studies WHERE id = :id FOR UPDATE"),
+                                {"id": study_id})
+                has_room = session.execute(sa.text(
+                    f"SELECT NOT s.paused AND s.budget > {_TAKEN} FROM nas.studies s WHERE s.id = :id"),
+                    {"id": study_id}).scalar()
+                if has_room:
+                    claim_id = session.execute(sa.text(
+                        "INSERT INTO nas.claims (study_id, worker_id) VALUES (:s, :w) RETURNING id"),
+                        {"s": study_id, "w": worker_id}).scalar_one()
+                    return Claim(claim_id, study_id, name)
+        return None
 
+    def bind_trial(self, claim_id: int, trial_id: int) -> None:
+        with self.transaction() as session:
+            session.execute(sa.text("UPDATE nas.claims SET trial_id = :t WHERE id = :c"),
+                            {"t": trial_id, "c": claim_id})
 
-def bind_trial(url: str, claim_id: int, trial_id: int) -> None:
-    with session_scope(url) as session:
-        session.execute(sa.text("UPDATE nas.claims SET trial_id = :t WHERE id = :c"),
-                        {"t": trial_id, "c": claim_id})
+    def finish_claim(self, claim_id: int, end: ClaimEnd) -> None:
+        with self.transaction() as session:
+            session.execute(sa.text(
+                "UPDATE nas.claims SET state = :st, finished_at = now() "
+                "WHERE id = :c AND state = 'active'"), {"st": ClaimEnd(end).value, "c": claim_id})
 
+    def claim_counts(self, study_id: int) -> dict[str, int]:
+        with self.transaction() as session:
+            rows = session.execute(sa.text(
+                "SELECT state, count(*) FROM nas.claims WHERE study_id = :s GROUP BY state"),
+                {"s": study_id}).all()
+        return {state: n for state, n in rows}
 
-def finish(url: str, claim_id: int, state: str) -> None:
-    """Close a claim: 'done' (counts toward the budget) or 'released' (slot freed)."""
-    assert state in ("done", "released")
-    with session_scope(url) as session:
-        session.execute(sa.text(
-            "UPDATE nas.claims SET state = :st, finished_at = now() WHERE id = :c AND state = 'active'"),
-            {"st": state, "c": claim_id})
-
-
-def counts(url: str, study_id: int) -> dict[str, int]:
-    with session_scope(url) as session:
-        rows = session.execute(sa.text(
-            "SELECT state, count(*) FROM nas.claims WHERE study_id = :s GROUP BY state"),
-            {"s": study_id}).all()
-    return {state: n for state, n in rows}
-
-
-def active_count(url: str, study_ids: list[int]) -> int:
-    with session_scope(url) as session:
-        return session.execute(sa.text(
-            "SELECT count(*) FROM nas.claims WHERE state = 'active' AND study_id = ANY(:ids)"),
-            {"ids": study_ids}).scalar_one()
+    def active_claims(self, study_ids: list[int]) -> int:
+        with self.transaction() as session:
+            return session.execute(sa.text(
+                "SELECT count(*) FROM nas.claims WHERE state = 'active' AND study_id = ANY(:ids)"),
+                {"ids": study_ids}).scalar_one()

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import psycopg2
 
+from nas import defaults
 from nas.errors import NasError
 from nas.store.session import is_permanent
 
@@ -219,7 +220,7 @@ class EmbeddedDB:
     """The long-lived cluster under `$NAS_HOME`, shared by every `nas` command there."""
 
     def __init__(self, home: Path | str | None = None):
-        self.home = Path(home or os.environ.get("NAS_HOME") or ".nas").absolute()
+        self.home = Path(home).absolute() if home else defaults.home()
         self.cluster = Cluster(self.home / "pg", settings={"max_connections": "300"})
 
     @contextmanager

@@ -10,11 +10,24 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from nas.store.session import session_scope
+_SEED_RUNS = sa.text(
+    "INSERT INTO nas.seed_runs (trial_id, seed, study_id, trial_number, best_fitness, "
+    "generations, evaluations, solved_generation, solved_evaluations, seconds, "
+    "worker_host, worker_pid) VALUES (:trial_id, :seed, :study_id, :trial_number, "
+    ":best_fitness, :generations, :evaluations, :solved_generation, :solved_evaluations, "
+    ":seconds, :worker_host, :worker_pid)")
+_GENERATIONS = sa.text(
+    "INSERT INTO nas.generations (trial_id, seed, generation, best, mean, species, "
+    "nodes, connections) VALUES (:trial_id, :seed, :generation, :best, :mean, "
+    ":species, :nodes, :connections)")
+_GENOMES = sa.table("genomes", sa.column("trial_id"), sa.column("seed"), sa.column("fitness"),
+                    sa.column("genome", sa.JSON), schema="nas")
 
 
-def record(url: str, study_id: int, trial_id: int, trial_number: int, seeds: list[Any]) -> None:
-    """`seeds` are evolution SeedResults (duck-typed: store never imports evolution)."""
+def result_rows(study_id: int, trial_id: int, trial_number: int,
+                seeds: list[Any]) -> tuple[list[dict], list[dict], list[dict]]:
+    """(seed runs, generation curves, best genomes) as rows. `seeds` are evolution
+    SeedResults, duck-typed: the store never imports the engine."""
     host, pid = socket.gethostname(), os.getpid()
     runs, curves, genomes = [], [], []
     for s in seeds:
@@ -32,28 +45,24 @@ def record(url: str, study_id: int, trial_id: int, trial_number: int, seeds: lis
         if s.best_genome is not None:
             genomes.append({"trial_id": trial_id, "seed": s.seed, "fitness": s.best_fitness,
                             "genome": s.best_genome})
-    with session_scope(url) as session:
-        session.execute(sa.text(
-            "INSERT INTO nas.seed_runs (trial_id, seed, study_id, trial_number, best_fitness, "
-            "generations, evaluations, solved_generation, solved_evaluations, seconds, "
-            "worker_host, worker_pid) VALUES (:trial_id, :seed, :study_id, :trial_number, "
-            ":best_fitness, :generations, :evaluations, :solved_generation, :solved_evaluations, "
-            ":seconds, :worker_host, :worker_pid)"), runs)
-        if curves:
-            session.execute(sa.text(
-                "INSERT INTO nas.generations (trial_id, seed, generation, best, mean, species, "
-                "nodes, connections) VALUES (:trial_id, :seed, :generation, :best, :mean, "
-                ":species, :nodes, :connections)"), curves)
-        if genomes:
-            table = sa.table("genomes", sa.column("trial_id"), sa.column("seed"),
-                             sa.column("fitness"), sa.column("genome", sa.JSON), schema="nas")
-            session.execute(sa.insert(table), genomes)
+    return runs, curves, genomes
 
 
-def seed_runs(url: str, trial_id: int) -> list[dict]:
-    with session_scope(url) as session:
-        rows = session.execute(sa.text(
-            "SELECT seed, best_fitness, generations, evaluations, solved_generation, "
-            "solved_evaluations, seconds, worker_host FROM nas.seed_runs WHERE trial_id = :t "
-            "ORDER BY seed"), {"t": trial_id}).mappings().all()
-    return [dict(r) for r in rows]
+class ResultQueries:
+    def record_results(self, study_id: int, trial_id: int, trial_number: int,
+                       seeds: list[Any]) -> None:
+        runs, curves, genomes = result_rows(study_id, trial_id, trial_number, seeds)
+        with self.transaction() as session:
+            session.execute(_SEED_RUNS, runs)
+            if curves:
+                session.execute(_GENERATIONS, curves)
+            if genomes:
+                session.execute(sa.insert(_GENOMES), genomes)
+
+    def seed_runs(self, trial_id: int) -> list[dict]:
+        with self.transaction() as session:
+            rows = session.execute(sa.text(
+                "SELECT seed, best_fitness, generations, evaluations, solved_generation, "
+                "solved_evaluations, seconds, worker_host FROM nas.seed_runs WHERE trial_id = :t "
+                "ORDER BY seed"), {"t": trial_id}).mappings().all()
+        return [dict(r) for r in rows]

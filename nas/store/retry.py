@@ -7,7 +7,6 @@ violation, a bug) is raised at once.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
@@ -16,13 +15,11 @@ from typing import Callable, TypeVar
 import psycopg2
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from nas import defaults
 from nas.store.session import DatabaseUnavailable, describe, is_permanent
 
 log = logging.getLogger("nas.store")
 T = TypeVar("T")
-
-RETRY_SECONDS = float(os.environ.get("NAS_DB_RETRY_SECONDS", "600"))
-
 
 def is_unavailable(exc: BaseException) -> bool:
     """True for 'cannot reach / lost the server', whoever raised it. Optuna wraps driver
@@ -54,7 +51,7 @@ def backoff(attempt: int, base: float = 0.25, cap: float = 10.0) -> float:
 def retrying(call: Callable[[], T], what: str, limit: float | None = None,
              stop: threading.Event | None = None) -> T:
     """Run `call`, retrying while the database is unavailable, for at most `limit` seconds."""
-    limit = RETRY_SECONDS if limit is None else limit
+    limit = defaults.DB_RETRY_SECONDS if limit is None else limit
     started, attempt = time.monotonic(), 0
     while True:
         try:

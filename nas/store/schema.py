@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import SQLAlchemyError
 
 from nas.errors import NasError
-from nas.store.session import engine_for, optuna_storage, translate
+from nas.store.session import translate
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 LOCK_KEY = 0x6E6173  # "nas": one advisory-lock key for every schema change
@@ -30,34 +30,32 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Idempotent and safe to run concurrently from several processes."""
-    engine = engine_for(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
-            optuna_storage(url)  # creates Optuna's tables on first use
-            cfg = _alembic_config()
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
-    except SQLAlchemyError as exc:
-        raise translate(exc, url) from exc
+class SchemaQueries:
+    def upgrade(self, revision: str = "head") -> None:
+        """Idempotent and safe to run concurrently from several processes."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+                self.optuna_storage()  # creates Optuna's tables on first use
+                cfg = _alembic_config()
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+        except SQLAlchemyError as exc:
+            raise translate(exc, self.url) from exc
 
+    def current_revision(self) -> str | None:
+        try:
+            with self.engine.connect() as conn:
+                exists = conn.execute(sa.text("SELECT to_regclass('nas.alembic_version')")).scalar()
+                if exists is None:
+                    return None
+                return conn.execute(sa.text("SELECT version_num FROM nas.alembic_version")).scalar()
+        except SQLAlchemyError as exc:
+            raise translate(exc, self.url) from exc
 
-def current_revision(url: str) -> str | None:
-    try:
-        with engine_for(url).connect() as conn:
-            exists = conn.execute(sa.text("SELECT to_regclass('nas.alembic_version')")).scalar()
-            if exists is None:
-                return None
-            return conn.execute(sa.text("SELECT version_num FROM nas.alembic_version")).scalar()
-    except SQLAlchemyError as exc:
-        raise translate(exc, url) from exc
-
-
-def require_current(url: str) -> None:
-    """Workers never migrate; they refuse a database that the coordinator has not set up."""
-    found = current_revision(url)
-    if found != head_revision():
-        state = "has no nas schema" if found is None else f"is at schema revision {found}"
-        raise NasError(f"the database {state}; run `nas db upgrade` first")
+    def require_current(self) -> None:
+        """Workers never migrate; they refuse a database the coordinator has not set up."""
+        found = self.current_revision()
+        if found != head_revision():
+            state = "has no nas schema" if found is None else f"is at schema revision {found}"
+            raise NasError(f"the database {state}; run `nas db upgrade` first")

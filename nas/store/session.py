@@ -1,19 +1,16 @@
-"""Engines and the one transaction helper everything in nas goes through.
+"""Engines, one pool per URL per process, and what a database error means to a user.
 
-`session_scope()` commits, rolls back, closes, and turns SQLAlchemy/psycopg2 errors into
-`DatabaseError` (a NasError) with a one-line, password-free message: the CLI prints it and
-exits non-zero instead of showing a traceback.
+`translate()` turns SQLAlchemy/psycopg2 errors into `DatabaseError` (a NasError) with a
+one-line, password-free message: the CLI prints it and exits non-zero instead of showing
+a traceback. Transactions are `Store.transaction()` (nas.store.store).
 """
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
-from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
 from nas.errors import NasError
 from nas.store import url as urls
@@ -37,6 +34,7 @@ def optuna_storage(url: str, **kwargs):
     import optuna
 
     return optuna.storages.RDBStorage(url, engine_kwargs=dict(ENGINE_OPTIONS), **kwargs)
+
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -91,29 +89,6 @@ def translate(exc: SQLAlchemyError, url: str | None = None) -> DatabaseError:
             isinstance(exc, DBAPIError) and exc.connection_invalidated):
         return DatabaseUnavailable(f"cannot reach the database{where}: {describe(exc)}")
     return DatabaseError(f"database error{where}: {describe(exc)}")
-
-
-@contextmanager
-def session_scope(url: str) -> Iterator[Session]:
-    """A transaction: commit on success, roll back on any error, always close."""
-    session = sessionmaker(bind=engine_for(url))()
-    try:
-        yield session
-        session.commit()
-    except SQLAlchemyError as exc:
-        session.rollback()
-        raise translate(exc, url) from exc
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
-def check_connection(url: str) -> None:
-    """Fail fast, in one line, when the database is unreachable or refuses us."""
-    with session_scope(url) as session:
-        session.execute(sa.text("SELECT 1"))
 
 
 def adopt_engine(url: str, engine: Engine) -> None:

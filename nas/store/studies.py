@@ -7,34 +7,14 @@ name; if the row cannot be written the Optuna study is removed again.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 
 from nas.errors import NasError
-from nas.store.session import optuna_storage, session_scope
+from nas.spec import StudySpec
 
-SPEC_COLUMNS = ("mode", "task", "generations", "seeds", "population", "stagnation_limit",
-                "budget", "sampler", "pruner", "objective", "base_seed")
-
-
-@dataclass(frozen=True)
-class StudySpec:
-    mode: str
-    task: str
-    generations: int
-    seeds: int
-    population: int
-    budget: int
-    stagnation_limit: int | None = None
-    sampler: str = "tpe"
-    pruner: str = "median"
-    objective: str | None = None
-    base_seed: int = 0
-
-    def differences(self, other: "StudySpec") -> list[str]:
-        return [f"{f.name}: {getattr(other, f.name)!r} -> {getattr(self, f.name)!r}"
-                for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+COLUMNS = StudySpec.columns()
 
 
 @dataclass(frozen=True)
@@ -48,70 +28,67 @@ class StudyRow:
 
 
 def _row(mapping) -> StudyRow:
-    spec = StudySpec(**{c: mapping[c] for c in SPEC_COLUMNS})
-    return StudyRow(mapping["id"], mapping["name"], mapping["optuna_study_id"], spec,
-                    mapping["priority"], mapping["paused"])
+    return StudyRow(mapping["id"], mapping["name"], mapping["optuna_study_id"],
+                    StudySpec.from_mapping(mapping), mapping["priority"], mapping["paused"])
 
 
 _SELECT = sa.text("SELECT * FROM nas.studies WHERE name = :name")
+_INSERT = sa.text(
+    "INSERT INTO nas.studies (name, optuna_study_id, priority, " + ", ".join(COLUMNS)
+    + ") VALUES (:name, :sid, :priority, " + ", ".join(f":{c}" for c in COLUMNS) + ") RETURNING id")
 
 
-def get(url: str, name: str) -> StudyRow | None:
-    with session_scope(url) as session:
-        found = session.execute(_SELECT, {"name": name}).mappings().first()
-    return _row(found) if found else None
+class StudyQueries:
+    def study(self, name: str) -> StudyRow | None:
+        with self.transaction() as session:
+            found = session.execute(_SELECT, {"name": name}).mappings().first()
+        return _row(found) if found else None
 
+    def require_study(self, name: str) -> StudyRow:
+        row = self.study(name)
+        if row is None:
+            raise NasError(f"no study named {name!r} in this database")
+        return row
 
-def require(url: str, name: str) -> StudyRow:
-    row = get(url, name)
-    if row is None:
-        raise NasError(f"no study named {name!r} in this database")
-    return row
+    def list_studies(self) -> list[StudyRow]:
+        with self.transaction() as session:
+            rows = session.execute(sa.text(
+                "SELECT * FROM nas.studies ORDER BY priority DESC, created_at, id")).mappings().all()
+        return [_row(r) for r in rows]
 
+    def create_or_resume_study(self, name: str, spec: StudySpec,
+                               priority: int = 0) -> tuple[StudyRow, bool]:
+        """Returns (row, created). Raises NasError on a spec mismatch."""
+        import optuna
 
-def list_all(url: str) -> list[StudyRow]:
-    with session_scope(url) as session:
-        rows = session.execute(sa.text(
-            "SELECT * FROM nas.studies ORDER BY priority DESC, created_at, id")).mappings().all()
-    return [_row(r) for r in rows]
+        storage = self.optuna_storage()
+        with self.transaction() as session:
+            session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('nas.study:' || :n))"),
+                            {"n": name})
+            found = session.execute(_SELECT, {"name": name}).mappings().first()
+            if found is not None:
+                existing = _row(found)
+                diff = spec.differences(existing.spec)
+                if diff:
+                    raise NasError(f"study {name!r} exists with a different spec ({'; '.join(diff)}); "
+                                   "use a new name or the same flags")
+                return existing, False
+            try:
+                study = optuna.create_study(study_name=name, storage=storage, direction=spec.direction)
+            except optuna.exceptions.DuplicatedStudyError:
+                raise NasError(f"an Optuna study named {name!r} exists but was not created by nas") from None
+            try:
+                new_id = session.execute(_INSERT, {"name": name, "sid": study._study_id,
+                                                   "priority": priority, **asdict(spec)}).scalar_one()
+            except BaseException:
+                optuna.delete_study(study_name=name, storage=storage)
+                raise
+        return StudyRow(new_id, name, study._study_id, spec, priority, False), True
 
-
-def create_or_resume(url: str, name: str, spec: StudySpec, priority: int = 0) -> tuple[StudyRow, bool]:
-    """Returns (row, created). Raises NasError on a spec mismatch."""
-    import optuna
-
-    storage = optuna_storage(url)
-    with session_scope(url) as session:
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('nas.study:' || :n))"),
-                        {"n": name})
-        found = session.execute(_SELECT, {"name": name}).mappings().first()
-        if found is not None:
-            existing = _row(found)
-            diff = spec.differences(existing.spec)
-            if diff:
-                raise NasError(f"study {name!r} exists with a different spec ({'; '.join(diff)}); "
-                               "use a new name or the same flags")
-            return existing, False
-        try:
-            study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
-        except optuna.exceptions.DuplicatedStudyError:
-            raise NasError(f"an Optuna study named {name!r} exists but was not created by nas") from None
-        try:
-            new_id = session.execute(sa.text(
-                "INSERT INTO nas.studies (name, optuna_study_id, priority, "
-                + ", ".join(SPEC_COLUMNS) + ") VALUES (:name, :sid, :priority, "
-                + ", ".join(f":{c}" for c in SPEC_COLUMNS) + ") RETURNING id"),
-                {"name": name, "sid": study._study_id, "priority": priority, **asdict(spec)}).scalar_one()
-        except BaseException:
-            optuna.delete_study(study_name=name, storage=storage)
-            raise
-    return StudyRow(new_id, name, study._study_id, spec, priority, False), True
-
-
-def set_paused(url: str, name: str, paused: bool) -> None:
-    """Paused studies get no new claims; running trials finish normally."""
-    with session_scope(url) as session:
-        found = session.execute(sa.text("UPDATE nas.studies SET paused = :p WHERE name = :n"),
-                                {"p": paused, "n": name}).rowcount
-    if not found:
-        raise NasError(f"no study named {name!r} in this database")
+    def set_paused(self, name: str, paused: bool) -> None:
+        """Paused studies get no new claims; running trials finish normally."""
+        with self.transaction() as session:
+            found = session.execute(sa.text("UPDATE nas.studies SET paused = :p WHERE name = :n"),
+                                    {"p": paused, "n": name}).rowcount
+        if not found:
+            raise NasError(f"no study named {name!r} in this database")

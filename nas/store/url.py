@@ -12,9 +12,9 @@ import re
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from nas.defaults import ENV_PASSWORD_FILE, ENV_URL
 from nas.errors import NasError
 
-ENV_URL = "NAS_DATABASE_URL"
 _SCHEMES = ("postgresql", "postgresql+psycopg2", "postgres")
 DRIVER = "postgresql+psycopg2"
 
@@ -59,9 +59,6 @@ _PASSWORD_IN_URL = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)([^@\s]*)(@)")
 def mask_text(text: str) -> str:
     """Mask every user:password@ found in free text (error messages, command lines)."""
     return _PASSWORD_IN_URL.sub(r"\1***\3", text)
-
-
-ENV_PASSWORD_FILE = "NAS_DATABASE_PASSWORD_FILE"
 
 
 def explicit_url(storage: str | None) -> str | None:

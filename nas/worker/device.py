@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import os
 
+from nas import defaults
 from nas.errors import NasError
-
-ENV_DEVICE = "NAS_DEVICE"
 
 
 def resolve_device(flag: str | None) -> str:
     """Validate early, in one line: asking for a GPU on a CPU-only machine is an error."""
     import torch
 
-    device = flag or os.environ.get(ENV_DEVICE) or "cpu"
+    device = flag or defaults.device()
     try:
         parsed = torch.device(device)
     except (RuntimeError, ValueError):
@@ -25,5 +24,5 @@ def resolve_device(flag: str | None) -> str:
             raise NasError(f"--device {device}: only {torch.cuda.device_count()} CUDA devices")
     elif parsed.type != "cpu":
         raise NasError(f"unsupported device {device!r}; use cpu, cuda or cuda:N")
-    os.environ[ENV_DEVICE] = device  # user objectives read it from here
+    os.environ[defaults.ENV_DEVICE] = device  # user objectives read it from here
     return device

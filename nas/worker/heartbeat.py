@@ -12,15 +12,16 @@ import threading
 import time
 from pathlib import Path
 
+from nas.defaults import ENV_HEALTH_FILE
 from nas.errors import NasError
-from nas.store import workers
 
 log = logging.getLogger("nas.worker")
 
 
 class WorkerHeartbeat:
-    def __init__(self, url: str, worker_id: int, interval: float):
-        self.url, self.worker_id, self.interval = url, worker_id, interval
+    def __init__(self, store, worker_id: int, interval: float, stopping: threading.Event):
+        self.store, self.worker_id, self.interval = store, worker_id, interval
+        self.stopping = stopping
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="nas-heartbeat", daemon=True)
 
@@ -35,7 +36,7 @@ class WorkerHeartbeat:
     def _run(self) -> None:
         while True:
             try:
-                workers.beat(self.url, self.worker_id)
+                self.store.worker_beat(self.worker_id, self.stopping.is_set())
                 touch_health_file()
             except NasError as exc:  # an outage: the next beat tries again
                 log.warning("heartbeat missed: %s", exc)
@@ -44,7 +45,7 @@ class WorkerHeartbeat:
 
 
 def health_file() -> Path | None:
-    name = os.environ.get("NAS_HEALTH_FILE")
+    name = os.environ.get(ENV_HEALTH_FILE)
     return Path(name) if name else None
 
 

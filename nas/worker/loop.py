@@ -20,53 +20,42 @@ import logging
 import os
 import signal
 import time
-from enum import Enum
 
 import optuna
 
-from nas import __version__
+from nas import __version__, defaults
 from nas.errors import NasError
-from nas.store import claims, reaper, schema, session, studies, workers
+from nas.references import load_user_objective
+from nas.store import Store
+from nas.store.claims import Claim, ClaimEnd
 from nas.store.retry import retrying
+from nas.store.studies import StudyRow
 from nas.store.url import mask
+from nas.store.workers import WorkerState
 from nas.worker.heartbeat import WorkerHeartbeat
-from nas.worker.objective import STOP, load_user_objective
+from nas.worker.objective import STOP
+from nas.worker.retries import requeue_interrupted, retry_callback
 
 log = logging.getLogger("nas.worker")
 
-HEARTBEAT_INTERVAL = int(os.environ.get("NAS_HEARTBEAT_INTERVAL", "10"))
-HEARTBEAT_GRACE = int(os.environ.get("NAS_HEARTBEAT_GRACE", "60"))
-MAX_RETRY = int(os.environ.get("NAS_MAX_RETRY", "3"))
-SERVE_POLL = float(os.environ.get("NAS_SERVE_POLL", "5"))
 
-
-class State(str, Enum):
-    STARTING = "starting"
-    IDLE = "idle"
-    BUSY = "busy"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-
-
-def make_storage(url: str) -> optuna.storages.RDBStorage:
+def make_storage(store: Store) -> optuna.storages.RDBStorage:
     """One RDB storage per process, whose small pre-pinged pool nas shares."""
-    storage = session.optuna_storage(
-        url, skip_table_creation=True,
-        heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=HEARTBEAT_GRACE,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(MAX_RETRY))
-    session.adopt_engine(url, storage.engine)
+    storage = store.optuna_storage(
+        skip_table_creation=True, heartbeat_interval=defaults.HEARTBEAT_INTERVAL,
+        grace_period=defaults.HEARTBEAT_GRACE, heartbeat_stale_trial_callback=retry_callback())
+    store.adopt_engine(storage.engine)
     return storage
 
 
 class Worker:
-    def __init__(self, url: str, study_names: list[str], threads: int,
+    def __init__(self, store: Store, study_names: list[str], threads: int,
                  max_trials: int | None = None, serve: bool = False):
-        self.url, self.study_names, self.threads = url, study_names, threads
+        self.store, self.study_names, self.threads = store, study_names, threads
         self.max_trials, self.serve = max_trials, serve
         self.stop = STOP
-        self.state = State.STARTING
         self.worker_id: int | None = None
-        self.studies: dict[int, studies.StudyRow] = {}
+        self.studies: dict[int, StudyRow] = {}
         self.trials_run = 0
         self._optuna_studies: dict[int, optuna.Study] = {}
         self._next_reap = 0.0
@@ -77,7 +66,7 @@ class Worker:
         self._install_signal_handlers()
         retrying(self.bootstrap, "worker start", stop=self.stop)
         try:
-            with WorkerHeartbeat(self.url, self.worker_id, HEARTBEAT_INTERVAL):
+            with WorkerHeartbeat(self.store, self.worker_id, defaults.HEARTBEAT_INTERVAL, self.stop):
                 self._loop()
         finally:
             self.teardown()
@@ -97,89 +86,93 @@ class Worker:
                 if not self.serve and not self._others_still_running():
                     log.info("no budget left in %d studies: exiting", len(self.studies))
                     break
-                self.stop.wait(SERVE_POLL if self.serve else min(1.0, HEARTBEAT_INTERVAL / 2))
+                self.stop.wait(defaults.SERVE_POLL if self.serve
+                               else min(1.0, defaults.HEARTBEAT_INTERVAL / 2))
                 continue
             self.objective_seconds.clear()
             self.run_trial(claim)
             self.bookkeeping.append(time.perf_counter() - started - sum(self.objective_seconds))
 
     def bootstrap(self) -> None:
-        session.check_connection(self.url)
-        schema.require_current(self.url)
+        self.store.check_connection()
+        self.store.require_current()
         self._refresh_studies()
         for row in self.studies.values():
             if row.spec.objective:
                 load_user_objective(row.spec.objective)  # fail at start, in one line
-        self.storage = make_storage(self.url)
-        self.worker_id = workers.register(self.url, os.getpid(), self.threads, __version__)
-        log.info("worker %d started (threads=%d) on %s", self.worker_id, self.threads, mask(self.url))
+        self.storage = make_storage(self.store)
+        self.worker_id = self.store.register_worker(os.getpid(), self.threads, __version__)
+        log.info("worker %d started (threads=%d) on %s", self.worker_id, self.threads,
+                 mask(self.store.url))
 
     def _refresh_studies(self) -> None:
-        rows = ([studies.require(self.url, n) for n in self.study_names]
-                if self.study_names else studies.list_all(self.url))
+        rows = ([self.store.require_study(n) for n in self.study_names]
+                if self.study_names else self.store.list_studies())
         self.studies = {r.id: r for r in rows}
 
-    def _next_claim(self) -> claims.Claim | None:
+    def _next_claim(self) -> Claim | None:
         """Fail stale trials and settle dead workers' claims everywhere we serve (at most
         once per heartbeat interval: nothing can go stale faster), then claim."""
         if time.monotonic() >= self._next_reap:
             self._reap()
-        return claims.claim(self.url, list(self.studies), self.worker_id)
+        return self.store.claim(list(self.studies), self.worker_id)
 
     def _reap(self) -> None:
         if not self.study_names:
             self._refresh_studies()  # studies may be added while workers run
         for row in self.studies.values():
             optuna.storages.fail_stale_trials(self.optuna_study(row))
-        settled, to_retry = reaper.reap_dead_claims(self.url, list(self.studies), HEARTBEAT_GRACE,
-                                                    MAX_RETRY)
+        settled, to_retry = self.store.reap_dead_claims(list(self.studies), defaults.HEARTBEAT_GRACE,
+                                                        defaults.MAX_RETRY)
         by_optuna_id = {r.optuna_study_id: r for r in self.studies.values()}
         for study_id, trial_id in to_retry:  # its failer died between FAIL and the retry
-            study = self.optuna_study(by_optuna_id[study_id])
-            optuna.storages.RetryHeartbeatStaleTrialCallback(MAX_RETRY)(
-                study, self.storage.get_trial(trial_id))
-            log.info("queued the retry a dead worker left undone (trial id %d)", trial_id)
+            log.info("queueing the retry a dead worker left undone (trial id %d)", trial_id)
+            requeue_interrupted(self.optuna_study(by_optuna_id[study_id]),
+                                self.storage.get_trial(trial_id))
         if any(settled.values()):
             log.info("settled claims of dead workers: %s", settled)
-        for trial_id in reaper.orphan_trials(self.url, list(by_optuna_id), HEARTBEAT_GRACE):
+        self._fail_orphans(list(by_optuna_id))
+        self._next_reap = time.monotonic() + defaults.HEARTBEAT_INTERVAL
+
+    def _fail_orphans(self, optuna_study_ids: list[int]) -> None:
+        for trial_id in self.store.orphan_trials(optuna_study_ids, defaults.HEARTBEAT_GRACE):
             try:
                 self.storage.set_trial_system_attr(trial_id, "nas_orphan", True)
                 self.storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
                 log.info("failed an orphaned trial (trial id %d) created during an outage", trial_id)
             except optuna.exceptions.UpdateFinishedTrialError:
                 pass  # another worker got there first
-        self._next_reap = time.monotonic() + HEARTBEAT_INTERVAL
 
-    def optuna_study(self, row: studies.StudyRow) -> optuna.Study:
+    def optuna_study(self, row: StudyRow) -> optuna.Study:
         """One Study object per study for the worker's life: Optuna's cached storage and
         the sampler stay warm between trials."""
-        from nas.worker.trial import sampler_for, pruner_for
-
         if row.id not in self._optuna_studies:
             self._optuna_studies[row.id] = optuna.load_study(
-                study_name=row.name, storage=self.storage, sampler=sampler_for(row.spec.sampler),
-                pruner=pruner_for(row.spec.pruner))
+                study_name=row.name, storage=self.storage, sampler=row.spec.build_sampler(),
+                pruner=row.spec.build_pruner())
         return self._optuna_studies[row.id]
 
     def _others_still_running(self) -> bool:
         """Claims still held, or trials that may turn out orphaned: wait to settle them."""
         optuna_ids = [r.optuna_study_id for r in self.studies.values()]
-        return retrying(lambda: claims.active_count(self.url, list(self.studies)) > 0
-                        or reaper.unbound_running(self.url, optuna_ids) > 0,
+        return retrying(lambda: self.store.active_claims(list(self.studies)) > 0
+                        or self.store.unbound_running(optuna_ids) > 0,
                         "counting claims", stop=self.stop)
 
-    def run_trial(self, claim: claims.Claim) -> None:
+    def run_trial(self, claim: Claim) -> None:
         from nas.worker.trial import run_one_trial
 
-        self.state = State.BUSY
-        outcome = run_one_trial(self, claim)
-        retrying(lambda: claims.finish(self.url, claim.id, outcome), "closing a claim")
-        self.trials_run += outcome == "done"
-        retrying(lambda: workers.seen(self.url, self.worker_id), "worker status")
-        self.state = State.IDLE
+        end = run_one_trial(self, claim)
+        after = WorkerState.STOPPING if self.stop.is_set() else WorkerState.IDLE
+
+        def close() -> None:
+            with self.store.transaction():  # the claim and the registry change together
+                self.store.finish_claim(claim.id, end)
+                self.store.worker_seen(self.worker_id, after)
+        retrying(close, "closing a claim")
+        self.trials_run += end is ClaimEnd.DONE
 
     def teardown(self) -> None:
-        self.state = State.STOPPED
         if self.bookkeeping:
             cost = sorted(self.bookkeeping)
             log.info("worker summary: trials=%d bookkeeping_ms median=%.1f p99=%.1f",
@@ -187,10 +180,10 @@ class Worker:
                      1000 * cost[min(len(cost) - 1, int(0.99 * len(cost)))])
         if self.worker_id is not None:
             try:
-                workers.stopped(self.url, self.worker_id)
+                self.store.worker_seen(self.worker_id, WorkerState.STOPPED)
             except NasError as exc:
                 log.warning("could not mark worker stopped: %s", exc)
-        session.dispose_all()
+        self.store.dispose()
 
     def _install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self._request_stop)
@@ -199,8 +192,7 @@ class Worker:
     def _request_stop(self, signum, frame) -> None:
         log.info("%s: finishing at the next generation boundary (again to force)",
                  signal.Signals(signum).name)
-        self.stop.set()
-        self.state = State.STOPPING
+        self.stop.set()  # the heartbeat thread records the state as `stopping`
         signal.signal(signal.SIGTERM, self._force_stop)
         signal.signal(signal.SIGINT, self._force_stop)
 

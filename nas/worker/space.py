@@ -6,7 +6,8 @@ from typing import Any
 import optuna
 
 from nas.evolution.networks import ACTIVATIONS
-from nas.store.studies import StudySpec
+from nas.evolution.tasks import TASKS
+from nas.spec import StudySpec
 
 MAX_HIDDEN_LAYERS = 3
 RECURRENT = ["elman", "full"]
@@ -16,8 +17,8 @@ def suggest_pure(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
     """Architecture (recurrence, layers, units per layer, activation) and the algorithm.
 
     A fully recurrent net is one layer of `neurons`; the other kinds are layered."""
-    nv = spec.task.endswith("-nv")  # without velocities a network needs memory
-    recurrence = trial.suggest_categorical("recurrence", RECURRENT if nv else ["none", *RECURRENT])
+    memory = TASKS[spec.task].needs_memory  # e.g. without velocities
+    recurrence = trial.suggest_categorical("recurrence", RECURRENT if memory else ["none", *RECURRENT])
     if recurrence == "full":
         hidden = [trial.suggest_int("neurons", 1, 16, log=True)]
     else:
@@ -55,7 +56,7 @@ def _pure_algorithm(trial: optuna.Trial) -> dict[str, Any]:
 
 def suggest_neat(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
     """NEAT's speciation, mutation and reproduction hyperparameters (the topology evolves)."""
-    recurrent = spec.task.endswith("-nv") or trial.suggest_categorical("recurrent", [False, True])
+    recurrent = TASKS[spec.task].needs_memory or trial.suggest_categorical("recurrent", [False, True])
     return {
         "mode": "neat",
         "task": spec.task,

@@ -14,11 +14,8 @@ from __future__ import annotations
 import os
 import sys
 
+from nas.defaults import ENV_THREADS, thread_env
 from nas.errors import NasError
-
-ENV_THREADS = "NAS_THREADS"
-TORCH_POOL_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
-SINGLE_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
 
 def resolve_threads(flag: int | None, workers: int = 1) -> int:
@@ -34,13 +31,6 @@ def resolve_threads(flag: int | None, workers: int = 1) -> int:
     if flag < 1:
         raise NasError(f"threads must be at least 1, got {flag}")
     return flag
-
-
-def thread_env(threads: int) -> dict[str, str]:
-    env = {name: str(threads) for name in TORCH_POOL_ENV}
-    env.update({name: "1" for name in SINGLE_THREAD_ENV})
-    env[ENV_THREADS] = str(threads)
-    return env
 
 
 def cap_threads(threads: int) -> None:

@@ -2,10 +2,11 @@
 
 Settling looks at what the database says happened, not at what this process believes:
 
-    finished normally (COMPLETE, PRUNED, or FAIL from the objective) -> claim 'done'
+    finished normally (COMPLETE, PRUNED, or FAIL from the objective) -> claim done
     interrupted (stop signal, or the database was lost mid-trial)      -> the trial is
         marked FAIL if still RUNNING, a retry with the same params is queued unless one
-        already was (by another worker's heartbeat check), and the claim is 'released'
+        already was (by another worker's heartbeat check), and the claim is released
+        (done instead when the trial is out of retries)
     our late tell refused because the trial was failed meanwhile     -> logged, dropped
 """
 from __future__ import annotations
@@ -15,46 +16,39 @@ import logging
 import optuna
 from optuna.trial import TrialState
 
-from nas.store import claims, reaper, results, workers
+from nas.store.claims import Claim, ClaimEnd
 from nas.store.retry import is_unavailable, retrying
-from nas.store.session import session_scope
+from nas.store.workers import WorkerState
 from nas.worker.objective import StopRequested, build_objective
+from nas.worker.retries import requeue_interrupted
 
 log = logging.getLogger("nas.worker")
 
 
-def sampler_for(name: str):
-    samplers = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
-    return samplers[name]()
-
-
-def pruner_for(name: str):
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5)
-
-
-def run_one_trial(worker, claim: claims.Claim) -> str:
-    """Returns the claim's end state: 'done' or 'released'."""
-    row = worker.studies[claim.study_id]
+def run_one_trial(worker, claim: Claim) -> ClaimEnd:
+    """Run the claimed slot's trial; returns how its claim ends."""
+    store, row = worker.store, worker.studies[claim.study_id]
     study = retrying(lambda: worker.optuna_study(row), "loading the study", stop=worker.stop)
     started: list[int] = []
 
     def on_start(trial: optuna.Trial) -> None:
         started.append(trial._trial_id)
-        retrying(lambda: claims.bind_trial(worker.url, claim.id, trial._trial_id), "binding the claim")
-        workers.seen(worker.url, worker.worker_id, claim.study_id, trial._trial_id)
+
+        def bind() -> None:
+            with store.transaction():  # the claim and the registry say the same, together
+                store.bind_trial(claim.id, trial._trial_id)
+                store.worker_seen(worker.worker_id, WorkerState.BUSY, claim.study_id, trial._trial_id)
+        retrying(bind, "binding the claim")
 
     def record(trial: optuna.Trial, result) -> None:
-        retrying(lambda: results.record(worker.url, claim.study_id, trial._trial_id, trial.number,
-                                        result.seeds), "recording results")
+        retrying(lambda: store.record_results(claim.study_id, trial._trial_id, trial.number,
+                                              result.seeds), "recording results")
+        retrying(lambda: set_result_attrs(trial, result), "recording user attributes")
 
     interrupted = False
     try:
-        study.optimize(build_objective(row.spec, on_start, record, worker.objective_seconds), n_trials=1,
-                       gc_after_trial=False)
+        study.optimize(build_objective(row.spec, on_start, record, worker.objective_seconds),
+                       n_trials=1, gc_after_trial=False)
     except StopRequested:
         interrupted = True
     except Exception as exc:
@@ -66,6 +60,16 @@ def run_one_trial(worker, claim: claims.Claim) -> str:
         what = "database lost during a trial" if interrupted else "trial failed"
         log.error("%s of %s: %s: %s", what, row.name, type(exc).__name__, str(exc).splitlines()[0])
     return _settle_retrying(worker, study, row, started, interrupted)
+
+
+def set_result_attrs(trial: optuna.Trial, result) -> None:
+    """Per-seed results and the success rate as trial user attributes, so Optuna's own
+    tools (optuna-dashboard, `study.trials_dataframe()`) show them beside the value."""
+    trial.set_user_attr("success_rate", result.success_rate)
+    trial.set_user_attr("seeds", [
+        {"seed": s.seed, "best_fitness": s.best_fitness, "evaluations": s.evaluations,
+         "solved_generation": s.solved_generation, "solved_evaluations": s.solved_evaluations,
+         "generations": s.generations} for s in result.seeds])
 
 
 def _late(exc: BaseException | None) -> bool:
@@ -81,32 +85,32 @@ def _late(exc: BaseException | None) -> bool:
     return False
 
 
-def _settle_retrying(worker, study, row, started: list[int], interrupted: bool) -> str:
+def _settle_retrying(worker, study, row, started: list[int], interrupted: bool) -> ClaimEnd:
     if not started:
-        return "released"
-    return retrying(lambda: settle(worker.url, worker.storage, study, row.optuna_study_id,
+        return ClaimEnd.RELEASED
+    return retrying(lambda: settle(worker.store, worker.storage, study, row.optuna_study_id,
                                    started[0], interrupted), "settling a trial")
 
 
-def settle(url: str, storage, study: optuna.Study, optuna_study_id: int, trial_id: int,
-           interrupted: bool) -> str:
+def settle(store, storage, study: optuna.Study, optuna_study_id: int, trial_id: int,
+           interrupted: bool) -> ClaimEnd:
     frozen = storage.get_trial(trial_id)
     if frozen.state == TrialState.RUNNING or (interrupted and frozen.state == TrialState.FAIL):
-        _fail_for_retry(url, storage, study, optuna_study_id, frozen)
-        return "released"
-    with session_scope(url) as session:
-        return reaper.claim_outcome(session, frozen.state.name, optuna_study_id, frozen.number)
+        return _fail_for_retry(store, storage, study, optuna_study_id, frozen)
+    return store.claim_end_for(frozen.state.name, optuna_study_id, frozen.number)
 
 
-def _fail_for_retry(url: str, storage, study, optuna_study_id: int, frozen) -> None:
+def _fail_for_retry(store, storage, study, optuna_study_id: int, frozen) -> ClaimEnd:
+    """Fail an interrupted trial (unless someone did) and make sure exactly one retry of
+    it is queued; released, or done when it is out of retries."""
     if frozen.state == TrialState.RUNNING:
         try:
             storage.set_trial_state_values(frozen._trial_id, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # another worker's heartbeat check failed it first
         frozen = storage.get_trial(frozen._trial_id)
-    with session_scope(url) as session:
-        already = reaper.was_retried(session, optuna_study_id, frozen.number)
-    if frozen.state == TrialState.FAIL and not already:
-        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)(study, frozen)
-        log.info("trial %d of %s interrupted: queued for retry", frozen.number, study.study_name)
+    if frozen.state != TrialState.FAIL:
+        return store.claim_end_for(frozen.state.name, optuna_study_id, frozen.number)
+    if store.was_retried(optuna_study_id, frozen.number) or requeue_interrupted(study, frozen):
+        return ClaimEnd.RELEASED
+    return ClaimEnd.DONE

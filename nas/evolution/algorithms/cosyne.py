@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from nas.errors import NasError
-from nas.evolution.algorithms.base import clean_fitness
+from nas.evolution.algorithms.base import TensorAlgorithm
 
 
 @dataclass(frozen=True)
@@ -50,28 +50,24 @@ class CoSyNEState:
     generation: int = 0
 
 
-class CoSyNE:
+class CoSyNE(TensorAlgorithm[CoSyNEState]):
+    min_population = 4  # two elite parents and room for the offspring beside them
+
     def __init__(self, n_params: int, population: int, params: CoSyNEParams, dtype=torch.float32):
-        if population < 4:
-            raise NasError("CoSyNE needs a population of at least 4")
-        self.n_params, self.size, self.params, self.dtype = n_params, population, params, dtype
+        super().__init__(n_params, population, params, dtype)
         self.n_elite = max(2, round(params.elite_fraction * population))
 
-    def init(self, generator: torch.Generator) -> CoSyNEState:
-        pop = torch.randn(self.size, self.n_params, generator=generator, dtype=self.dtype)
-        return CoSyNEState(pop * self.params.init_std)
+    def _state(self, population: torch.Tensor) -> CoSyNEState:
+        return CoSyNEState(population)
 
-    def ask(self, state: CoSyNEState) -> torch.Tensor:
-        return state.population
-
-    def tell(self, state: CoSyNEState, fitness: torch.Tensor, generator: torch.Generator) -> CoSyNEState:
-        order = torch.argsort(clean_fitness(fitness), descending=True, stable=True)
-        ranked, fit = state.population[order], clean_fitness(fitness)[order]
+    def _tell(self, state: CoSyNEState, fitness: torch.Tensor,
+              generator: torch.Generator) -> CoSyNEState:
+        order = torch.argsort(fitness, descending=True, stable=True)
+        ranked, fit = state.population[order], fitness[order]
         offspring = self._offspring(ranked[:self.n_elite], generator)
         keep = self.size - len(offspring)
         survivors = self._permute(ranked[:keep], fit[:keep], generator)
-        return replace(state, population=torch.cat([survivors, offspring]),
-                       generation=state.generation + 1)
+        return replace(state, population=torch.cat([survivors, offspring]))
 
     def _offspring(self, elite: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         k, n = len(elite), self.n_params

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from nas.errors import NasError
-from nas.evolution.algorithms.base import clean_fitness
+from nas.evolution.algorithms.base import TensorAlgorithm
 
 
 @dataclass(frozen=True)
@@ -42,21 +42,16 @@ class GAState:
     generation: int = 0
 
 
-class GA:
+class GA(TensorAlgorithm[GAState]):
     def __init__(self, n_params: int, population: int, params: GAParams, dtype=torch.float32):
-        self.n_params, self.size, self.params, self.dtype = n_params, population, params, dtype
+        super().__init__(n_params, population, params, dtype)
         self.n_elite = min(population - 1, max(1, round(params.elite_fraction * population))) \
             if params.elite_fraction > 0 else 0
 
-    def init(self, generator: torch.Generator) -> GAState:
-        pop = torch.randn(self.size, self.n_params, generator=generator, dtype=self.dtype)
-        return GAState(pop * self.params.init_std, self.params.sigma)
+    def _state(self, population: torch.Tensor) -> GAState:
+        return GAState(population, self.params.sigma)
 
-    def ask(self, state: GAState) -> torch.Tensor:
-        return state.population
-
-    def tell(self, state: GAState, fitness: torch.Tensor, generator: torch.Generator) -> GAState:
-        fitness = clean_fitness(fitness)
+    def _tell(self, state: GAState, fitness: torch.Tensor, generator: torch.Generator) -> GAState:
         pop, n_child = state.population, self.size - self.n_elite
         elite = pop[torch.argsort(fitness, descending=True, stable=True)[:self.n_elite]]
         parents = pop[self._tournament(fitness, n_child, generator)]
@@ -65,8 +60,7 @@ class GA:
         noise = torch.randn(n_child, self.n_params, generator=generator, dtype=self.dtype)
         children = parents + state.sigma * noise
         sigma = max(self.params.sigma_min, state.sigma * self.params.sigma_decay)
-        return replace(state, population=torch.cat([elite, children]), sigma=sigma,
-                       generation=state.generation + 1)
+        return replace(state, population=torch.cat([elite, children]), sigma=sigma)
 
     def _tournament(self, fitness: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
         entrants = torch.randint(0, self.size, (n, self.params.tournament_size), generator=generator)

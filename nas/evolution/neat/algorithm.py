@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from nas.errors import NasError
+from nas.evolution.algorithms.base import Algorithm
 from nas.evolution.neat.genome import (GeneKey, Genome, InnovationTracker, crossover,
                                        initial_genome, key_distance, mutate)
 from nas.evolution.neat.params import NEATParams
@@ -38,7 +39,7 @@ class Species:
     last_improved: int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class NEATState:
     population: list[Genome]
     species: list[Species]
@@ -96,7 +97,9 @@ def allocate(shares: np.ndarray, total: int, must_have: int) -> list[int]:
     return [int(c) for c in counts]
 
 
-class NEAT:
+class NEAT(Algorithm[NEATState, list[Genome]]):
+    """The `Algorithm` protocol with graph genomes: `ask` returns `list[Genome]` of `size`."""
+
     def __init__(self, n_inputs: int, n_outputs: int, population: int,
                  params: NEATParams | None = None):
         if n_inputs < 1 or n_outputs < 1:

@@ -6,7 +6,8 @@ finished episodes from the batch as they end, so they stop costing compute.
 """
 from __future__ import annotations
 
-from typing import Protocol
+import math
+from typing import Callable, Protocol
 
 import torch
 
@@ -20,12 +21,31 @@ class Policy(Protocol):
 
 
 class Task:
+    """A batched environment. Sizes, limits and the flags below are class attributes, so a
+    caller can read them from `TASKS[name]` without building the task.
+
+    fitness_range   (low, high): every fitness `evaluate` returns lies in it, inclusive.
+    needs_memory    True when observations leave out part of the state (double-pole-nv has
+                    no velocities), so a feed-forward network cannot solve it: the search
+                    space then only offers recurrent networks.
+    target_fitness  the fitness of a solving episode (cartpole 500 steps), or None when the task
+                    has no solved criterion: the `evaluations` and `auc` metrics measure how
+                    close a run came as best fitness / target (nas.evolution.metrics).
+    champion_test   True when fitness cannot prove solving: `solved(fitness)` then only marks
+                    candidates, and `run_evolution` tests each generation's best candidate with
+                    `champion_solved(make_policy)`, which decides. False: `solved` decides.
+    """
+
     name: str
     obs_size: int
     act_size: int
     state_size: int
     max_steps: int
     dtype = torch.float64  # physics in double precision; networks cast to their own dtype
+    fitness_range: tuple[float, float] = (-math.inf, math.inf)
+    needs_memory: bool = False
+    champion_test: bool = False
+    target_fitness: float | None = None
 
     def initial_states(self, generator: torch.Generator, n: int) -> torch.Tensor:
         raise NotImplementedError
@@ -38,7 +58,15 @@ class Task:
         raise NotImplementedError
 
     def solved(self, fitness: torch.Tensor) -> torch.Tensor:
+        """A bool mask of fitness's shape: solved, or (`champion_test`) worth the test."""
         raise NotImplementedError
+
+    def champion_solved(self, make_policy: Callable[[int], Policy]) -> bool:
+        """The verdict on one network, for tasks with `champion_test`; `make_policy(n)`
+        returns a fresh policy of n copies of it (recurrent state reset)."""
+        raise NotImplementedError(
+            f"task {getattr(self, 'name', type(self).__name__)!r} has no champion test: "
+            "set champion_test = True and override champion_solved, or decide in solved()")
 
     # For pictures (`nas replay`): where the cart and poles are in the state vector.
     cart_index = 0

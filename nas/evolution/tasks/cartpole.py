@@ -65,6 +65,8 @@ class CartPole(Task):
     act_size = 1
     state_size = 4
     max_steps = 500
+    fitness_range = (1.0, 500.0)
+    target_fitness = 500.0
 
     def initial_states(self, generator: torch.Generator, n: int) -> torch.Tensor:
         return torch.rand(n, 4, generator=generator, dtype=torch.float64) * 0.1 - 0.05

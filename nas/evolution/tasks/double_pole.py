@@ -55,6 +55,7 @@ START_ANGLE = 0.07
 # Generalization test (Gruau; NEAT paper): a 5^4 grid of starts; th2 = th2_dot = 0.
 GRID_FRACTIONS = (0.05, 0.25, 0.5, 0.75, 0.95)
 GRID_LIMITS = (2.16, 1.35, 0.06283152, 0.15009752)  # x, x_dot, th1, th1_dot (3.6 and 8.6 deg)
+WOBBLE_FLOOR = 1e-300  # damping_fitness divides by at least this: huge but finite
 
 
 _CONSTANTS: dict = {}
@@ -202,6 +203,8 @@ class DoublePole(_DoublePoleBase):
     name = "double-pole"
     obs_size = 7
     max_steps = 100_000
+    fitness_range = (1.0, 100_000.0)
+    target_fitness = 100_000.0
 
     _scale = (1 / 4.8, 1 / 2, 1 / 0.52, 1 / 2, 1 / 0.52, 1 / 2)
 
@@ -225,6 +228,10 @@ class DoublePoleNV(_DoublePoleBase):
     name = "double-pole-nv"
     obs_size = 4
     max_steps = 1_000
+    fitness_range = (0.0, 0.1 + 0.9 * (0.75 / WOBBLE_FLOOR))  # damping_fitness's extremes
+    needs_memory = True  # positions only: velocities must be remembered
+    champion_test = True  # fitness only nominates; champion_solved decides
+    target_fitness = 0.1  # what a run that balanced all 1,000 steps reaches: the test's gate
     long_steps = 100_000  # test (a)
     generalization_steps = 1_000  # test (b), per start
     generalization_needed = 200  # of 625
@@ -270,7 +277,8 @@ def damping_fitness(survived: torch.Tensor, wobble: torch.Tensor,
 
     A wobble of exactly 0 (a start already at rest, held there) gives a huge finite
     fitness (0.675e300) rather than inf."""
-    f2 = torch.where(survived >= 100, 0.75 / wobble.clamp_min(1e-300), torch.zeros_like(wobble))
+    f2 = torch.where(survived >= 100, 0.75 / wobble.clamp_min(WOBBLE_FLOOR),
+                     torch.zeros_like(wobble))
     return 0.1 * survived / max_steps + 0.9 * f2
 
 

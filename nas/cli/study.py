@@ -1,10 +1,10 @@
-"""`nas study ...`: create or resume a study from its spec, list studies."""
+"""`nas study ...`: create or resume a study from its spec, list, pause, resume."""
 from __future__ import annotations
 
 import click
 
-from nas.coordinator.spec import spec_options, spec_from_options
-from nas.coordinator.storage import STORAGE, resolve
+from nas.cli.options import STORAGE, connect, spec_from_options, spec_options
+from nas.numbers import readable
 
 
 @click.group("study")
@@ -20,9 +20,9 @@ def study() -> None:
 @STORAGE
 def create(name: str, priority: int, storage: str | None, **flags) -> None:
     """Create study NAME, or resume it if it exists with the same spec."""
-    from nas.coordinator.studies import ensure_study
+    from nas.coordinator.study_setup import ensure_study
 
-    row, created = ensure_study(resolve(storage), name, spec_from_options(flags), priority)
+    row, created = ensure_study(connect(storage), name, spec_from_options(flags), priority)
     verb = "created" if created else "resumed"
     click.echo(f"{verb} study {row.name!r} (budget {row.spec.budget} trials)")
 
@@ -31,29 +31,24 @@ def create(name: str, priority: int, storage: str | None, **flags) -> None:
 @STORAGE
 def list_(storage: str | None) -> None:
     """List studies with their spec and progress."""
-    from nas.store import studies
-    from nas.store.status import study_progress
-
-    target = resolve(storage)
-    rows = studies.list_all(target)
+    store = connect(storage)
+    rows = store.list_studies()
     if not rows:
         click.echo("no studies")
         return
-    click.echo(f"{'name':24} {'mode':6} {'task':14} {'budget':>6} {'done':>6} {'best':>10}")
+    click.echo(f"{'name':24} {'mode':6} {'task':14} {'metric':11} {'budget':>6} {'done':>6} "
+               f"{'best':>10}")
     for row in rows:
-        prog = study_progress(target, row.name)
-        best = "-" if prog.best is None else f"{prog.best:.4g}"
-        click.echo(f"{row.name:24} {row.spec.mode:6} {row.spec.task:14} {row.spec.budget:>6} "
-                   f"{prog.finished:>6} {best:>10}")
+        prog = store.study_progress(row.name)
+        click.echo(f"{row.name:24} {row.spec.mode:6} {row.spec.task:14} {row.spec.metric:11} "
+                   f"{row.spec.budget:>6} {prog.finished:>6} {readable(prog.best):>10}")
 
 
 def _pausing(paused: bool, doc: str):
     @click.argument("name")
     @STORAGE
     def command(name: str, storage: str | None) -> None:
-        from nas.store import studies
-
-        studies.set_paused(resolve(storage), name, paused)
+        connect(storage).set_paused(name, paused)
         click.echo(f"{'paused' if paused else 'resumed'} study {name!r}")
 
     command.__doc__ = doc

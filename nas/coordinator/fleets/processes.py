@@ -1,4 +1,5 @@
-"""Local worker processes for `nas search -j J`: start, stop on signal, reap.
+"""Worker processes on this machine: the ones `nas search -j J` follows, and the detached
+ones of `nas workers up --via local` (PIDs kept in $NAS_HOME/workers.local).
 
 Workers run in their own sessions so that a terminal's Ctrl-C reaches only the
 coordinator, which then sends each worker exactly one SIGTERM (graceful stop). The
@@ -6,6 +7,7 @@ database URL travels in the environment, never on the command line (`ps` shows a
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,10 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from nas.store.url import ENV_URL
-from nas.worker.threads import thread_env
-
-STOP_GRACE = 120.0  # one generation plus database round trips; compose/supervisord match it
+from nas import defaults
 
 
 def worker_argv(threads: int, studies: list[str], serve: bool = False) -> list[str]:
@@ -27,7 +26,7 @@ def worker_argv(threads: int, studies: list[str], serve: bool = False) -> list[s
 
 
 def worker_env(url: str, threads: int) -> dict[str, str]:
-    return {**os.environ, **thread_env(threads), ENV_URL: url}
+    return {**os.environ, **defaults.thread_env(threads), defaults.ENV_URL: url}
 
 
 def spawn_worker(url: str, threads: int, studies: list[str], log: Path,
@@ -39,7 +38,7 @@ def spawn_worker(url: str, threads: int, studies: list[str], log: Path,
                                 start_new_session=True)
 
 
-def terminate(pids: list[int], grace: float = STOP_GRACE, reap=None) -> None:
+def terminate(pids: list[int], grace: float = defaults.STOP_GRACE, reap=None) -> None:
     """SIGTERM each process once, wait up to `grace` seconds, then SIGKILL the rest."""
     for pid in pids:
         try:
@@ -64,8 +63,8 @@ def _alive(pid: int, reap) -> bool:
     return True
 
 
-class Fleet:
-    """J child worker processes of one coordinator (reaped by it)."""
+class SearchFleet:
+    """J child worker processes of one `nas search` (reaped by it)."""
 
     def __init__(self, url: str, study: str, count: int, threads: int, logdir: Path):
         self.url, self.study, self.count, self.threads = url, study, count, threads
@@ -79,7 +78,7 @@ class Fleet:
     def alive(self) -> int:
         return sum(p.poll() is None for p in self.procs)
 
-    def stop(self, grace: float = STOP_GRACE) -> None:
+    def stop(self, grace: float = defaults.STOP_GRACE) -> None:
         by_pid = {p.pid: p for p in self.procs}
         live = [p.pid for p in self.procs if p.poll() is None]
         terminate(live, grace, reap=lambda pid: by_pid[pid].poll() is None)
@@ -88,3 +87,40 @@ class Fleet:
 
     def exit_codes(self) -> list[int | None]:
         return [p.poll() for p in self.procs]
+
+
+class LocalFleet:
+    """Detached `nas worker` processes that outlive the command that started them."""
+
+    def __init__(self):
+        self.state = defaults.home() / "workers.local"
+
+    def _pids(self) -> list[int]:
+        if not self.state.exists():
+            return []
+        return [p for p in json.loads(self.state.read_text()) if _is_worker(p)]
+
+    def up(self, count: int, url: str, threads: int, studies: list[str], serve: bool) -> list[str]:
+        existing = self._pids()
+        logs = defaults.home() / "logs"
+        new = [spawn_worker(url, threads, studies, logs / f"worker-local-{len(existing) + i:02d}.log",
+                            serve).pid for i in range(count)]
+        self.state.write_text(json.dumps(existing + new))
+        return [f"started worker pid {pid}" for pid in new]
+
+    def ps(self) -> list[str]:
+        return [f"worker pid {pid} running" for pid in self._pids()]
+
+    def down(self) -> list[str]:
+        pids = self._pids()
+        terminate(pids, defaults.STOP_GRACE)
+        self.state.write_text("[]")
+        return [f"stopped worker pid {pid}" for pid in pids]
+
+
+def _is_worker(pid: int) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"nas" in argv and b"worker" in argv

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import click
 
+from nas import defaults
+from nas.cli.options import STORAGE, THREADS, connect
 from nas.coordinator.fleets import FLEETS
-from nas.coordinator.storage import STORAGE, resolve
 
 VIA = click.option("--via", type=click.Choice(sorted(FLEETS)), default="local", show_default=True)
 
@@ -17,22 +18,20 @@ def workers() -> None:
 @workers.command()
 @click.argument("count", type=click.IntRange(min=1))
 @VIA
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="threads per worker (default: NAS_THREADS, else cores // COUNT)")
+@THREADS
 @click.option("--study", "studies", multiple=True, help="serve only these studies")
 @click.option("--serve", is_flag=True, help="keep waiting for work (always on for docker)")
-@click.option("--image", default="nas:0.1.0", show_default=True, help="image for --via docker")
+@click.option("--image", default=defaults.IMAGE, show_default=True, help="image for --via docker")
 @STORAGE
 def up(count: int, via: str, threads: int | None, studies: tuple[str, ...], serve: bool,
        image: str, storage: str | None) -> None:
     """Start COUNT workers."""
-    from nas.store import schema
     from nas.worker.threads import resolve_threads
 
-    url = resolve(storage)
-    schema.require_current(url)
+    store = connect(storage)
+    store.require_current()
     fleet = FLEETS[via](image) if via == "docker" else FLEETS[via]()
-    for line in fleet.up(count, url, resolve_threads(threads, count), list(studies), serve):
+    for line in fleet.up(count, store.url, resolve_threads(threads, count), list(studies), serve):
         click.echo(line)
 
 

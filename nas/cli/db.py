@@ -5,7 +5,7 @@ import os
 
 import click
 
-from nas.coordinator.storage import STORAGE, resolve
+from nas.cli.options import STORAGE, connect, resolve
 from nas.store.embedded import EmbeddedDB
 from nas.store.url import for_libpq, mask, parse
 
@@ -50,11 +50,9 @@ def url(storage: str | None) -> None:
 @STORAGE
 def upgrade(storage: str | None) -> None:
     """Create or upgrade Optuna's tables and the nas schema (safe to run concurrently)."""
-    from nas.store import schema
-
-    target = resolve(storage)
-    schema.upgrade(target)
-    click.echo(f"schema at revision {schema.current_revision(target)} on {mask(target)}")
+    store = connect(storage)
+    store.upgrade()
+    click.echo(f"schema at revision {store.current_revision()} on {mask(store.url)}")
 
 
 @db.command(context_settings={"ignore_unknown_options": True})

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import click
 
-from nas.coordinator.storage import STORAGE, resolve
-
+from nas.cli.options import STORAGE, connect
 
 
 @click.command()
@@ -18,7 +17,7 @@ def report(name: str, out_dir: Path, storage: str | None) -> None:
     """An HTML report (Optuna's figures) and PNG curves for study NAME."""
     from nas.coordinator.report import make_report
 
-    for path in make_report(resolve(storage), name, out_dir):
+    for path in make_report(connect(storage), name, out_dir):
         click.echo(str(path))
 
 
@@ -31,20 +30,17 @@ def report(name: str, out_dir: Path, storage: str | None) -> None:
 @STORAGE
 def replay(name: str, trial: int | None, seed: int | None, out: Path, storage: str | None) -> None:
     """Rebuild a stored best genome and render an episode of its task."""
-    from nas.coordinator.replay import episode, load_genome, render
+    from nas.coordinator.replay import draw_topology, episode, load_genome, render
     from nas.errors import NasError
-    from nas.store import studies
 
     if out.suffix not in (".gif", ".png"):
         raise NasError(f"--out must end in .gif or .png, got {out.name!r}")
-    url = resolve(storage)
-    genome, number, seed = load_genome(url, name, trial, seed)
-    task, states, forces = episode(studies.require(url, name).spec.task, genome, seed)
+    store = connect(storage)
+    genome, number, seed = load_genome(store, name, trial, seed)
+    task, states, forces = episode(store.require_study(name).spec.task, genome, seed)
     render(task, states, forces, out)
     click.echo(f"{out}: trial {number}, seed {seed}, {len(forces)} steps")
     if genome.get("kind") == "neat":
-        from nas.coordinator.replay import draw_topology
-
         topology = out.with_name(f"{out.stem}-topology.png")
         draw_topology(genome["genome"], topology)
         click.echo(f"{topology}: the network")

@@ -1,0 +1,29 @@
+"""`nas search`: create or resume a study and run it with local worker processes."""
+from __future__ import annotations
+
+import click
+
+from nas.cli.options import DEVICE, STORAGE, THREADS, connect, spec_from_options, spec_options
+
+
+@click.command()
+@click.argument("name")
+@spec_options
+@click.option("-j", "--n-jobs", "jobs", type=click.IntRange(min=0), default=1, show_default=True,
+              help="local worker processes to start (0: only create the study)")
+@THREADS
+@DEVICE
+@STORAGE
+def search(name: str, jobs: int, threads: int | None, device: str | None, storage: str | None,
+           **flags) -> None:
+    """Create or resume study NAME and run it with N-JOBS local worker processes."""
+    from nas import defaults
+    from nas.coordinator.search import run_search
+    from nas.worker.device import resolve_device
+    from nas.worker.threads import resolve_threads
+
+    resolve_device(device)  # sets NAS_DEVICE, which the local workers inherit
+    spec = spec_from_options(flags)
+    count = resolve_threads(threads, workers=max(1, jobs))
+    logdir = defaults.home() / "logs" / name
+    raise SystemExit(run_search(connect(storage), name, spec, jobs, count, logdir))

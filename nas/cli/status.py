@@ -1,0 +1,63 @@
+"""`nas status` and `nas best`: the live view and the best trial, from the database."""
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from nas.cli.options import STORAGE, connect
+from nas.numbers import readable
+
+
+@click.command()
+@click.argument("name", required=False)
+@click.option("--watch", is_flag=True, help="refresh in place every --interval seconds")
+@click.option("--interval", type=click.FloatRange(min=0.2), default=2.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@STORAGE
+def status(name: str | None, watch: bool, interval: float, as_json: bool, storage: str | None) -> None:
+    """Progress of every study (or NAME) and the live workers."""
+    from nas.coordinator.status_view import render, snapshot
+
+    store = connect(storage)
+    while True:
+        snap = snapshot(store, name)
+        text = json.dumps(snap, indent=2) if as_json else render(snap)
+        if watch:
+            click.clear()
+        click.echo(text)
+        if not watch:
+            return
+        time.sleep(interval)
+
+
+@click.command()
+@click.argument("name")
+@STORAGE
+def best(name: str, storage: str | None) -> None:
+    """The best trial of study NAME: value, params and per-seed results."""
+    import optuna
+
+    from nas.errors import NasError
+
+    store = connect(storage)
+    row = store.require_study(name)
+    study = optuna.load_study(study_name=name, storage=store.optuna_storage())
+    try:
+        trial = study.best_trial
+    except ValueError:
+        raise NasError(f"study {name!r} has no completed trial yet") from None
+    rate = trial.user_attrs.get("success_rate")
+    solved = "" if rate is None else f", {rate:.0%} of seeds solved"
+    click.echo(f"study {name}: best trial {trial.number}, value {readable(trial.value)} "
+               f"({row.spec.metric}{solved})")
+    for key, value in sorted(trial.params.items()):
+        click.echo(f"  {key} = {value}")
+    runs = store.seed_runs(trial._trial_id)
+    if runs:
+        click.echo(f"{'seed':>6} {'best':>10} {'gens':>5} {'evals':>9} {'solved@gen':>10} {'seconds':>8}")
+        for r in runs:
+            solved = "-" if r["solved_generation"] is None else r["solved_generation"]
+            click.echo(f"{r['seed']:>6} {readable(r['best_fitness']):>10} {r['generations']:>5} "
+                       f"{r['evaluations']:>9} {solved:>10} {r['seconds']:>8.2f}")

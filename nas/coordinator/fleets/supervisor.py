@@ -1,0 +1,62 @@
+"""Workers under supervisord with the packaged supervisord.conf (restarts crashed workers)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from nas import defaults
+from nas.errors import NasError
+from nas.store.url import mask
+
+SUPERVISOR_CONF = Path(__file__).with_name("supervisord.conf")
+
+
+class SupervisorFleet:
+    def _env(self, url: str | None = None, count: int = 1, threads: int = 1,
+             studies: list[str] = (), serve: bool = False) -> dict[str, str]:
+        home = defaults.home()
+        (home / "logs").mkdir(parents=True, exist_ok=True)
+        args = " ".join([*(f"--study {s}" for s in studies), *(["--serve"] if serve else [])])
+        env = {**os.environ, **defaults.thread_env(threads), defaults.ENV_HOME: str(home),
+               "NAS_WORKERS": str(count), "NAS_BIN": str(Path(sys.executable).with_name("nas")),
+               "NAS_WORKER_ARGS": args}
+        if url:
+            env[defaults.ENV_URL] = url
+        return env
+
+    def _ctl(self, *args: str) -> str:
+        out = subprocess.run([_tool("supervisorctl"), "-c", str(SUPERVISOR_CONF), *args],
+                             env=self._env(), capture_output=True, text=True)
+        return out.stdout.strip()
+
+    def up(self, count: int, url: str, threads: int, studies: list[str], serve: bool) -> list[str]:
+        if self._running() and self._ctl("pid").isdigit():
+            raise NasError("supervisord already runs a fleet here: `nas workers down --via supervisor` first")
+        out = subprocess.run([_tool("supervisord"), "-c", str(SUPERVISOR_CONF)],
+                             env=self._env(url, count, threads, studies, serve), capture_output=True, text=True)
+        if out.returncode != 0:
+            raise NasError(f"supervisord failed: {(out.stderr or out.stdout).strip().splitlines()[-1:]}")
+        return [f"supervisord started {count} workers on {mask(url)}"]
+
+    def _running(self) -> bool:
+        return (defaults.home() / "supervisor.sock").exists()
+
+    def ps(self) -> list[str]:
+        return self._ctl("status").splitlines() if self._running() else []
+
+    def down(self) -> list[str]:
+        if not self._running():
+            return []
+        stopped = self._ctl("stop", "all").splitlines()
+        self._ctl("shutdown")
+        return stopped
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name) or str(Path(sys.executable).with_name(name))
+    if not Path(path).exists():
+        raise NasError(f"{name} not found: pip install supervisor")
+    return path

@@ -1,0 +1,63 @@
+"""What `nas status` shows: a snapshot of every study's progress and the live workers,
+read from the database (so it works for workers on any machine), as text or JSON."""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+
+from nas import defaults
+from nas.errors import NasError
+from nas.numbers import duration, readable
+from nas.store import Store
+
+
+def _plain(value):
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return value
+
+
+def snapshot(store: Store, name: str | None) -> dict:
+    studies = store.progress(name)
+    if name is not None and not studies:
+        raise NasError(f"no study named {name!r} in this database")
+    workers = store.live_workers(defaults.HEARTBEAT_GRACE)
+    running = store.running_trials(name)
+    return {"studies": [{k: _plain(v) for k, v in s.items()} for s in studies],
+            "running": [{k: _plain(v) for k, v in r.items()} for r in running],
+            "workers": [{k: _plain(v) for k, v in w.items()} for w in workers]}
+
+
+def render(snap: dict) -> str:
+    lines = [f"{'study':20} {'metric':11} {'trials':>9} {'run':>4} {'pruned':>6} {'failed':>6} "
+             f"{'generations':>19} {'best':>10} {'trials/h':>9} {'eta':>10}"]
+    for s in snap["studies"]:
+        rate = "-" if s["trials_per_hour"] is None else f"{s['trials_per_hour']:.1f}"
+        gens = f"{s['generations_done']:,}/{s['generations_total']:,}"
+        pause = " (paused)" if s["paused"] else ""
+        lines.append(f"{s['study'][:20]:20} {s['metric'][:11]:11} "
+                     f"{s['finished']:>4}/{s['budget']:<4} {s['running']:>4} {s['pruned']:>6} "
+                     f"{s['failed']:>6} {gens:>19} {readable(s['best']):>10} {rate:>9} "
+                     f"{duration(s['eta']):>10}{pause}")
+    lines.append("(trials: finished of the budget; failed attempts that were retried are not "
+                 "in it. eta: from the generation rate of the running trials)")
+    if snap["running"]:
+        lines.append("")
+        lines.append(f"running trials: {len(snap['running'])}")
+    for r in snap["running"]:
+        generation = "-" if r["generation"] < 0 else f"{r['generation'] + 1}/{r['generations']}"
+        lines.append(f"  {r['study'][:20]:20} #{r['number']:<5} generation {generation:>9}  "
+                     f"value so far {readable(r['value']):>10}  {duration(r['seconds'])} "
+                     f"on {r['worker_host']}:{r['worker_pid']}")
+    lines.append("")
+    lines.append(f"workers: {len(snap['workers'])}")
+    for w in snap["workers"]:
+        mark = "  STALE" if w["stale"] else ""
+        doing = f"{w['study']} #{w['trial']}" if w["study"] else ""
+        lines.append(f"  {w['host']}:{w['pid']:<7} threads={w['threads']} {w['state']:<8} "
+                     f"seen {w['seen_seconds_ago']:.0f}s ago  {doing}{mark}")
+    return "\n".join(lines)

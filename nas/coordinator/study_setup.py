@@ -1,0 +1,15 @@
+"""Create or resume a study: schema first, then the spec, checked before anything is written."""
+from __future__ import annotations
+
+from nas.references import load_user_objective
+from nas.spec import StudySpec
+from nas.store import Store
+from nas.store.studies import StudyRow
+
+
+def ensure_study(store: Store, name: str, spec: StudySpec,
+                 priority: int = 0) -> tuple[StudyRow, bool]:
+    if spec.objective:
+        load_user_objective(spec.objective)  # a missing module fails here, not in every worker
+    store.upgrade()
+    return store.create_or_resume_study(name, spec, priority)

@@ -1,0 +1,76 @@
+"""Every tunable of nas, defined once and read by the CLI, the worker and the store alike
+(after rq's `defaults.py`).
+
+Environment variables are resolved here and nowhere else. Values are read when this
+module is imported, which for a worker is at process start: a fleet changes a setting by
+giving its workers a different environment, never by mutating it at run time.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from nas import __version__
+from nas.errors import NasError
+
+
+def _number(name: str, default: float, kind=float):
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return kind(default)
+    try:
+        return kind(raw)
+    except ValueError:
+        raise NasError(f"{name} must be a number, got {raw!r}") from None
+
+
+# --- environment variable names -------------------------------------------------------
+ENV_HOME = "NAS_HOME"
+ENV_URL = "NAS_DATABASE_URL"
+ENV_PASSWORD_FILE = "NAS_DATABASE_PASSWORD_FILE"
+ENV_THREADS = "NAS_THREADS"
+ENV_DEVICE = "NAS_DEVICE"
+ENV_HEALTH_FILE = "NAS_HEALTH_FILE"
+
+# --- worker lifecycle -----------------------------------------------------------------
+# Optuna's trial heartbeat and nas's worker heartbeat both beat every HEARTBEAT_INTERVAL
+# seconds; a worker unseen for HEARTBEAT_GRACE seconds is dead and its trial retried.
+HEARTBEAT_INTERVAL = _number("NAS_HEARTBEAT_INTERVAL", 10, int)
+HEARTBEAT_GRACE = _number("NAS_HEARTBEAT_GRACE", 60, int)
+# How often one trial may be re-queued after its worker died or was stopped.
+MAX_RETRY = _number("NAS_MAX_RETRY", 3, int)
+# `--serve` workers look for new studies this often when idle.
+SERVE_POLL = _number("NAS_SERVE_POLL", 5)
+# A worker rides out a database outage this long before giving up.
+DB_RETRY_SECONDS = _number("NAS_DB_RETRY_SECONDS", 600)
+# SIGTERM to exit: one generation plus database round trips. compose's
+# stop_grace_period, supervisord's stopwaitsecs and docker stop's timeout match it.
+STOP_GRACE = 120.0
+
+# --- images ---------------------------------------------------------------------------
+IMAGE = f"nas:{__version__}"
+
+# --- thread caps ----------------------------------------------------------------------
+# torch's OpenMP/MKL pool gets the worker's threads; every other numeric library one.
+TORCH_POOL_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+SINGLE_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """The environment that caps a worker's threads: for child processes, containers and
+    supervisord programs alike, so no caller spells the variables out by hand."""
+    env = {name: str(threads) for name in TORCH_POOL_ENV}
+    env.update({name: "1" for name in SINGLE_THREAD_ENV})
+    env[ENV_THREADS] = str(threads)
+    return env
+
+
+def home() -> Path:
+    """`$NAS_HOME` (default `./.nas`), always absolute: the embedded cluster, logs and
+    fleet state live here, and a child process started elsewhere must find the same one."""
+    return Path(os.environ.get(ENV_HOME) or ".nas").absolute()
+
+
+def device() -> str:
+    """The torch device a worker evolves on unless told otherwise (`--device`)."""
+    return os.environ.get(ENV_DEVICE) or "cpu"

@@ -1,0 +1,22 @@
+"""Numbers as people read them in a terminal: 23,929 evaluations, not 2.393e+04."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+
+def readable(value: float | None) -> str:
+    """Whole-looking values with thousands separators, small ones to 4 significant digits."""
+    if value is None:
+        return "-"
+    if not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return str(dt.timedelta(seconds=round(seconds)))

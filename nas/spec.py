@@ -1,0 +1,107 @@
+"""The study spec: the experiment's identity, shared by the CLI, the store and the worker.
+
+`StudySpec`'s fields are the one definition: the `nas.studies` columns, the CLI's flags
+(each field's metadata names its flag and help) and the comparison that refuses to resume
+a study with a different spec are all derived from them. Sampler and pruner names map to
+their builders here, the one registry of each (Optuna is imported only when one is built).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable
+
+from nas.evolution.catalog import MODES, TASKS
+from nas.evolution.metrics import METRICS
+
+
+def _tpe():
+    import optuna
+
+    return optuna.samplers.TPESampler()
+
+
+def _random():
+    import optuna
+
+    return optuna.samplers.RandomSampler()
+
+
+def _median():
+    import optuna
+
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5)
+
+
+def _hyperband():
+    import optuna
+
+    return optuna.pruners.HyperbandPruner()
+
+
+def _no_pruner():
+    import optuna
+
+    return optuna.pruners.NopPruner()
+
+
+SAMPLERS: dict[str, Callable[[], Any]] = {"tpe": _tpe, "random": _random}
+PRUNERS: dict[str, Callable[[], Any]] = {"median": _median, "hyperband": _hyperband,
+                                         "none": _no_pruner}
+
+
+def _flag(*names: str, help: str | None = None, choices=None, minimum: int | None = None,
+          kind: type = int):
+    """Metadata for a spec field: how the CLI spells it (see `nas.cli.options`)."""
+    return {"flags": names, "help": help, "choices": choices, "minimum": minimum, "kind": kind}
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    mode: str = field(default="pure", metadata=_flag(
+        "-m", "--mode", choices=MODES, kind=str,
+        help="pure: fixed topologies (GA or CoSyNE), architecture searched; neat: NEAT"))
+    task: str = field(default="cartpole", metadata=_flag("-t", "--task", choices=TASKS, kind=str))
+    budget: int = field(default=20, metadata=_flag(
+        "-n", "--trials", minimum=1, help="trial budget: finished trials the study ends with"))
+    generations: int = field(default=20, metadata=_flag("-g", "--generations", minimum=1))
+    seeds: int = field(default=2, metadata=_flag("-s", "--seeds", minimum=1))
+    population: int = field(default=100, metadata=_flag("-p", "--population", minimum=2))
+    stagnation_limit: int | None = field(default=None, metadata=_flag(
+        "--stagnation-limit", minimum=1,
+        help="stop a seed after this many generations without improvement"))
+    sampler: str = field(default="tpe", metadata=_flag("--sampler", choices=tuple(SAMPLERS), kind=str))
+    pruner: str = field(default="median", metadata=_flag("--pruner", choices=tuple(PRUNERS), kind=str))
+    metric: str | None = field(default=None, metadata=_flag(
+        "--metric", choices=tuple(METRICS), kind=str,
+        help="what a trial's value measures (default: evaluations; fitness with --objective)"))
+    objective: str | None = field(default=None, metadata=_flag(
+        "--objective", kind=str, help="your own objective: package.module:function"))
+    base_seed: int = field(default=0, metadata=_flag("--base-seed", minimum=0))
+
+    def __post_init__(self):
+        if self.metric is None:  # a user objective's float is maximized, as before metrics
+            object.__setattr__(self, "metric", "fitness" if self.objective else "evaluations")
+
+    @property
+    def direction(self) -> str:
+        """Optuna's study direction, which follows the metric."""
+        return METRICS[self.metric].direction
+
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        """The `nas.studies` columns that hold a spec (one per field)."""
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_mapping(cls, mapping) -> "StudySpec":
+        return cls(**{name: mapping[name] for name in cls.columns()})
+
+    def differences(self, other: "StudySpec") -> list[str]:
+        return [f"{f.name}: {getattr(other, f.name)!r} -> {getattr(self, f.name)!r}"
+                for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+
+    def build_sampler(self):
+        return SAMPLERS[self.sampler]()
+
+    def build_pruner(self):
+        return PRUNERS[self.pruner]()
