@@ -38,11 +38,14 @@ test: install postgres  ## the whole suite; starts its own PostgreSQL servers
 test-docker: install  ## root: private dockerd, image build, db + migrate + 3 workers to a finished study
 	bash deploy/test-docker.sh
 
-demo: install postgres  ## a small study on the embedded database with 2 workers
-	$(NAS) search demo -m pure -t cartpole -n 8 -g 15 -s 2 -p 200 -j 2 --stagnation-limit 5
+demo: install postgres  ## a small study on the embedded database with 2 workers (about 2 minutes)
+	$(NAS) search demo -m pure -t double-pole -n 8 -g 30 -s 2 -p 50 -j 2
 	@echo
-	@echo "Look at the results with psql:"
-	@echo "  $(NAS) db psql -c 'SELECT number, state, value, params FROM nas.trials ORDER BY value DESC NULLS LAST LIMIT 5'"
+	@echo "The value is the mean evaluations each seed needed to solve the double pole (lower is"
+	@echo "better; unsolved seeds count more than any solved one). Look at the results:"
+	@echo "  source $(VENV)/bin/activate    # puts nas on your PATH"
+	@echo "  nas best demo"
+	@echo "  nas db psql -c 'SELECT rank, value, success_rate, params FROM nas.leaderboard LIMIT 5'"
 
 bench: install postgres  ## benchmarks; each prints ratios against a baseline
 	$(PY) -m pip install -q -e '.[test,bench]'
@@ -55,6 +58,8 @@ bench: install postgres  ## benchmarks; each prints ratios against a baseline
 	$(PY) bench/paper.py
 	$(PY) bench/pruning.py
 	$(PY) bench/memory.py
+	$(PY) bench/metric_signal.py
+	$(PY) bench/gpu.py
 
 up:  ## compose: db + migrate + WORKERS workers (docker compose up --scale)
 	@test -s deploy/secrets/db_password || (umask 022 && openssl rand -hex 16 > deploy/secrets/db_password)

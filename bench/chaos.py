@@ -3,8 +3,10 @@
 Faults: workers killed with -9 at random moments (and restarted, as supervisord or
 compose would), and the PostgreSQL server killed -9 and restarted (once at the latest
 halfway through, sometimes twice). Printed: trials
-asked (all attempts), finished, retried, lost (must be 0), duplicated (must be 0), and
-the throughput cost of the faults against the clean run.
+asked (all attempts), finished, retried, orphaned (created by Optuna as a worker or the
+database died, never bound to a claim: nothing ran, the budget went back), lost (must be
+0), duplicated (must be 0), left running (must be 0), and the throughput cost of the
+faults against the clean run. The bench exits non-zero if a "must be 0" is not.
 Run: python bench/chaos.py [--trials 60 --workers 4 --seed 1]
 """
 from __future__ import annotations
@@ -12,13 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _support import ROOT, nas_env, sql
+from _support import ROOT, nas_env, parse_args, sql
 from nas.store.embedded import Cluster
 
 OBJECTIVE = "tests.fixtures.objectives:evolve_unsolved"
@@ -41,34 +44,44 @@ def finished(url: str, study: str) -> int:
 
 def run(url: str, cluster: Cluster, study: str, args, chaos: bool, logdir: Path) -> dict:
     subprocess.run([sys.executable, "-m", "nas", "study", "create", study, "--objective", OBJECTIVE,
-                    "-n", str(args.trials), "-g", "10", "-p", "60", "-s", "1", "--sampler", "random",
-                    "--pruner", "none"], env=nas_env(url), cwd=ROOT, check=True, capture_output=True)
+                    "-n", str(args.trials), "-g", str(args.generations), "-p", str(args.population),
+                    "-s", "1", "--sampler", "random", "--pruner", "none"],
+                   env=nas_env(url), cwd=ROOT, check=True, capture_output=True)
     rng = random.Random(args.seed)
+    gap = lambda: rng.uniform(*args.fault_seconds)  # noqa: E731
     procs = [start_worker(url, study, logdir, i) for i in range(args.workers)]
     kills = db_restarts = 0
     started = time.perf_counter()
-    next_fault = started + rng.uniform(2, 5)
-    while finished(url, study) < args.trials or any(p.poll() is None for p in procs):
-        if chaos and time.perf_counter() > next_fault and finished(url, study) < args.trials - 2:
-            halfway = finished(url, study) >= args.trials // 2
-            if db_restarts == 0 and halfway or rng.random() < 0.1 and db_restarts < 2:
-                cluster.crash()
-                time.sleep(rng.uniform(1, 3))
-                cluster.spawn()
-                cluster.wait_ready()
-                db_restarts += 1
-            else:
-                live = [i for i, p in enumerate(procs) if p.poll() is None]
-                if live:
-                    victim = rng.choice(live)
-                    procs[victim].kill()
-                    procs[victim].wait()
-                    procs[victim] = start_worker(url, study, logdir, len(procs) + kills)
-                    kills += 1
-            next_fault = time.perf_counter() + rng.uniform(2, 5)
-        if all(p.poll() is not None for p in procs):
-            break
-        time.sleep(0.2)
+    next_fault = started + gap()
+    try:
+        while finished(url, study) < args.trials or any(p.poll() is None for p in procs):
+            done = finished(url, study)
+            halfway = done >= args.trials // 2
+            # a fault when one is due; the database restart at the latest at halfway
+            due = time.perf_counter() > next_fault or halfway and db_restarts == 0
+            if chaos and due and 0 <= done < args.trials - 2:
+                if db_restarts == 0 and halfway or rng.random() < 0.1 and db_restarts < 2:
+                    cluster.crash()
+                    time.sleep(rng.uniform(1, 3))
+                    cluster.spawn()
+                    cluster.wait_ready()
+                    db_restarts += 1
+                else:
+                    live = [i for i, p in enumerate(procs) if p.poll() is None]
+                    if live:
+                        victim = rng.choice(live)
+                        procs[victim].kill()
+                        procs[victim].wait()
+                        procs[victim] = start_worker(url, study, logdir, len(procs) + kills)
+                        kills += 1
+                next_fault = time.perf_counter() + gap()
+            if all(p.poll() is not None for p in procs):
+                break
+            time.sleep(0.2)
+    finally:
+        for p in procs:  # on a failure of the bench itself: leave no worker behind
+            if p.poll() is None:
+                p.kill()
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "kills": kills, "db_restarts": db_restarts,
             "codes": [p.wait() for p in procs], **account(url, study, args.trials)}
@@ -81,7 +94,12 @@ def account(url: str, study: str, budget: int) -> dict:
         WHERE f.study = :n AND r.trial_id IN (
             SELECT a.trial_id FROM trial_system_attributes a WHERE a.key = 'retry_history'
               AND a.value_json::jsonb @> to_jsonb(f.number))""", n=study)}
-    fails = [r for r in rows if r[1] == "FAIL"]
+    # Trials Optuna created as a worker or the database died, never bound to a claim: nothing
+    # ran for them, a worker fails them as orphans (no retry) and their budget went back.
+    orphans = {r[0] for r in sql(url, """
+        SELECT t.number FROM nas.trials t JOIN trial_system_attributes a ON a.trial_id = t.trial_id
+        WHERE t.study = :n AND a.key = 'nas_orphan'""", n=study)}
+    fails = [r for r in rows if r[1] == "FAIL" and r[0] not in orphans]
     chains: dict[int, int] = {}
     for number, state, retry_of, _ in rows:
         if state == "COMPLETE":
@@ -91,7 +109,7 @@ def account(url: str, study: str, budget: int) -> dict:
                     "WHERE s.name = :n AND c.state = 'done'", n=study)[0][0]
     return {"asked": len(rows), "finished": done,
             "complete": sum(r[1] == "COMPLETE" for r in rows),
-            "retried": sum(r[2] is not None for r in rows),
+            "retried": sum(r[2] is not None for r in rows), "orphaned": len(orphans),
             "lost": sum(r[0] not in retried_numbers for r in fails),
             "duplicated": sum(n - 1 for n in chains.values() if n > 1) + max(0, done - budget),
             "left_running": sum(r[1] in ("RUNNING", "WAITING") for r in rows)}
@@ -102,27 +120,41 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+    parser.add_argument("--generations", type=int, default=10)
+    parser.add_argument("--population", type=int, default=60)
+    parser.add_argument("--fault-seconds", type=float, nargs=2, default=[2.0, 5.0],
+                        metavar=("MIN", "MAX"), help="seconds between faults, drawn uniformly")
+    # smoke: 8 trials, so that 2 workers cannot jump past the halfway window (done 4..5)
+    # in which the database restart is due
+    args = parse_args(parser, smoke={"trials": 8, "workers": 2, "generations": 8, "population": 50,
+                                     "fault_seconds": [2.0, 3.0]})
     base = Path(tempfile.mkdtemp(prefix="nas-chaos-", dir="/tmp"))
     os.chmod(base, 0o755)
     cluster = Cluster(base / "data", settings={"fsync": "off"})
-    url = cluster.start().replace("postgresql://", "postgresql+psycopg2://")
     logdir = Path(__file__).resolve().parent / "out"
     logdir.mkdir(exist_ok=True)
     try:
+        url = cluster.start().replace("postgresql://", "postgresql+psycopg2://")
         clean = run(url, cluster, "clean", args, False, logdir)
         chaos = run(url, cluster, "chaos", args, True, logdir)
     finally:
         cluster.crash()
+        shutil.rmtree(base, ignore_errors=True)
     print(f"chaos: {args.trials} trials, {args.workers} workers, seed {args.seed}")
     print(f"{'run':6} {'sec':>6} {'kills':>5} {'db restarts':>11} {'asked':>5} {'finished':>8} "
-          f"{'retried':>7} {'lost':>4} {'duplicated':>10} {'left running':>12} {'trials/min':>10}")
+          f"{'retried':>7} {'orphaned':>8} {'lost':>4} {'duplicated':>10} {'left running':>12} "
+          f"{'trials/min':>10}")
     for name, r in (("clean", clean), ("chaos", chaos)):
         print(f"{name:6} {r['seconds']:6.1f} {r['kills']:>5} {r['db_restarts']:>11} {r['asked']:>5} "
-              f"{r['finished']:>8} {r['retried']:>7} {r['lost']:>4} {r['duplicated']:>10} "
+              f"{r['finished']:>8} {r['retried']:>7} {r['orphaned']:>8} {r['lost']:>4} {r['duplicated']:>10} "
               f"{r['left_running']:>12} {60 * r['finished'] / r['seconds']:10.1f}")
     print(f"throughput under faults / clean = {clean['seconds'] / chaos['seconds']:.2f}")
     print(f"worker exit codes: clean {clean['codes']}, chaos (last generation) {chaos['codes']}")
+    broken = [f"{name}: {r[k]} {k.replace('_', ' ')}" for name, r in (("clean", clean), ("chaos", chaos))
+              for k in ("lost", "duplicated", "left_running") if r[k]]
+    if broken:
+        raise SystemExit(f"chaos: trials must never be lost, duplicated or left running: "
+                         f"{', '.join(broken)}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from _support import ROOT, nas_env, sql, throwaway_postgres
+from _support import ROOT, nas_env, parse_args, sql, throwaway_postgres
 
 NOOP = "tests.fixtures.objectives:constant"
 SLEEPING = "tests.fixtures.objectives:sleeping"
@@ -49,21 +49,31 @@ def pool_run(url: str, workers: int, per_worker: int, logdir: Path,
             procs.append(subprocess.Popen([sys.executable, "-m", "nas", "worker", "--study", name,
                                            "--serve", "--threads", "1"], env=env, cwd=ROOT,
                                           stdout=log, stderr=subprocess.STDOUT))
-    while sql(url, "SELECT count(*) FROM nas.workers WHERE state = 'running'")[0][0] < workers:
-        time.sleep(0.5)
-    nas(url, "study", "resume", name)
-    peak_conn = 0
-    while True:
-        finished = sql(url, "SELECT finished FROM nas.progress WHERE study = :n", n=name)[0][0]
-        conns = sql(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'nas'")[0][0]
-        peak_conn = max(peak_conn, conns)
-        if finished >= budget:
-            break
-        time.sleep(0.2)
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        p.wait()
+    try:
+        deadline = time.monotonic() + 60 + 5 * workers
+        while sql(url, "SELECT count(*) FROM nas.workers "
+                       "WHERE state NOT IN ('stopping', 'stopped')")[0][0] < workers:
+            alive(procs, logdir, name)
+            if time.monotonic() > deadline:
+                raise SystemExit(f"coordination: {workers} workers did not all register in nas.workers")
+            time.sleep(0.5)
+        nas(url, "study", "resume", name)
+        peak_conn = 0
+        while True:
+            alive(procs, logdir, name)
+            finished = sql(url, "SELECT finished FROM nas.progress WHERE study = :n", n=name)[0][0]
+            # the workers' connections: not this process's own (it runs this query)
+            conns = sql(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'nas' "
+                             "AND pid <> pg_backend_pid()")[0][0]
+            peak_conn = max(peak_conn, conns)
+            if finished >= budget:
+                break
+            time.sleep(0.2)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait()
     first, last, n = sql(url, "SELECT min(started), max(finished), count(*) FROM nas.trials "
                               "WHERE study = :n AND state = 'COMPLETE'", n=name)[0]
     medians, p99s = [], []
@@ -78,6 +88,14 @@ def pool_run(url: str, workers: int, per_worker: int, logdir: Path,
             "offered": workers / trial_seconds if trial_seconds else None,
             "median_ms": statistics.median(medians), "p99_ms": max(p99s),
             "conn_per_worker": peak_conn / workers}
+
+
+def alive(procs: list[subprocess.Popen], logdir: Path, name: str) -> None:
+    """A `--serve` worker only exits on a failure: stop the bench, loudly, if one did."""
+    for i, p in enumerate(procs):
+        if p.poll() is not None:
+            tail = (logdir / f"{name}-{i}.log").read_text().strip().splitlines()[-1:]
+            raise SystemExit(f"coordination: worker {i} of {name} exited {p.returncode}: {tail}")
 
 
 ASK_SCRIPT = textwrap.dedent("""
@@ -142,7 +160,9 @@ def main() -> None:
     parser.add_argument("--trial-seconds", type=float, default=6.0)
     parser.add_argument("--paced-per-worker", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 5000])
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"workers": [1, 2], "per_worker": 3, "paced_workers": [2],
+                                     "trial_seconds": 0.5, "paced_per_worker": 2,
+                                     "sizes": [20]})
     with throwaway_postgres() as url:
         nas(url, "db", "upgrade", "--storage", url)
         logdir = Path(__file__).resolve().parent / "out"

@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from _support import ROOT  # noqa: F401  (puts the project on sys.path)
+from _support import ROOT, parse_args  # noqa: F401  (ROOT: puts the project on sys.path)
 from nas.evolution.networks import BatchedNetwork, NetworkSpec
 from nas.evolution.tasks import TASKS, get_task
 
@@ -55,16 +55,18 @@ def batched(task, spec, params, starts, device: str = "cpu") -> tuple[float, int
 
 
 def per_individual(task, spec, params, starts, limit: int) -> tuple[float, int]:
-    """The same episodes, one individual at a time (a per-genome Python loop)."""
+    """The same episodes, one individual at a time (a per-genome Python loop), under the
+    same inference mode as the batched engine so only the batching differs."""
     t0, steps = time.perf_counter(), 0
-    for i in range(min(limit, len(params))):
-        net = BatchedNetwork(spec, params[i:i + 1])
-        state = starts[i:i + 1].to(task.dtype)
-        for _ in range(task.max_steps):
-            state, failed = task.step(state, net(task.observe(state)))
-            steps += 1
-            if bool(failed[0]):
-                break
+    with torch.inference_mode():
+        for i in range(min(limit, len(params))):
+            net = BatchedNetwork(spec, params[i:i + 1])
+            state = starts[i:i + 1].to(task.dtype)
+            for _ in range(task.max_steps):
+                state, failed = task.step(state, net(task.observe(state)))
+                steps += 1
+                if bool(failed[0]):
+                    break
     return time.perf_counter() - t0, steps
 
 
@@ -76,7 +78,7 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=500)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--baseline-individuals", type=int, default=60)
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"population": 20, "seeds": 1, "baseline_individuals": 5})
     n = args.population * args.seeds
     print(f"engine: pure mode, hidden (8,), tanh, {n} individuals ({args.population} x {args.seeds} seeds)")
     print(f"{'task':14} {'population':10} {'threads':>7} {'mean steps':>10} {'batched steps/s':>16} "

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from _support import ROOT, nas_env, throwaway_postgres
+from _support import ROOT, nas_env, parse_args, throwaway_postgres
 
 KINDS = {
     "no-op": ["--objective", "tests.fixtures.objectives:constant"],
@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=500)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--generations", type=int, default=10)
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"population": 20, "seeds": 1, "generations": 2})
     print(f"memory: one worker, one trial, cartpole, population {args.population} x "
           f"{args.seeds} seeds x {args.generations} generations, --threads 1")
     print(f"{'objective':10} {'peak RSS MB':>12} {'anon MB':>8} {'file MB':>8}")

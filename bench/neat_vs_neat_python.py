@@ -11,13 +11,14 @@ Run: python bench/neat_vs_neat_python.py [--population 500 --generations 5 --thr
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
 
 import torch
 
-from _support import ROOT  # noqa: F401
+from _support import ROOT, parse_args  # noqa: F401
 from nas.evolution.modes import NeatMode
 from nas.evolution.config import EvolutionConfig
 from nas.evolution.tasks import get_task
@@ -112,8 +113,11 @@ def neat_python(population: int, generations: int) -> tuple[list[float], list[fl
 
     with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as f:
         f.write(NEAT_PYTHON_CONFIG.format(pop=population))
-    config = neat.Config(neat.DefaultGenome, neat.DefaultReproduction, neat.DefaultSpeciesSet,
-                         neat.DefaultStagnation, f.name)
+    try:
+        config = neat.Config(neat.DefaultGenome, neat.DefaultReproduction, neat.DefaultSpeciesSet,
+                             neat.DefaultStagnation, f.name)
+    finally:
+        os.unlink(f.name)
     env = gym.make("CartPole-v1")
     total = {"steps": 0.0}
 
@@ -156,7 +160,7 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=500)
     parser.add_argument("--generations", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"population": 20, "generations": 2})
     torch.set_num_threads(args.threads)
     rows = {"nas NEAT": nas_neat(args.population, args.generations),
             "neat-python": neat_python(args.population, args.generations)}

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from _support import ROOT  # noqa: F401
+from _support import ROOT, parse_args  # noqa: F401
 from nas.evolution import run_evolution
 
 PUBLISHED = {"double-pole": "CMA-ES 895, CoSyNE 954, NEAT 3,600, ESP 3,800, SANE 12,600",
@@ -55,7 +55,7 @@ def main() -> None:
                              "gets the same evaluation budget")
     parser.add_argument("--tasks", nargs="+", default=["double-pole", "double-pole-nv"])
     parser.add_argument("--modes", nargs="+", default=["pure-ga", "pure-cosyne", "neat"])
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"seeds": 2, "max_evaluations": 250})
     torch.set_num_threads(1)
     print(f"paper: evaluations to solve, {args.seeds} seeds, at most {args.max_evaluations:,} "
           f"evaluations per seed")

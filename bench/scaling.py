@@ -6,8 +6,13 @@
                 (what failed before nas)
   ceiling       two plain processes running the same trials, no database at all
 
-Every way runs the identical list of trial params (enqueued), and every trial has the
-same cost (seeds keep evolving after solving), so trials/minute compare directly.
+Every way runs the identical list of complete trial params (enqueued in the three
+studies, fixed in the ceiling: nothing is sampled) with the identical spec, and every
+trial runs all its generations (seeds keep evolving after solving), so each way does the
+same work and trials/minute compare directly. The bench checks, before it starts, that
+the params are exactly what the pure search space suggests, and at the end that every
+trial of every way ran with exactly those params; it fails loudly otherwise. "peak OS
+threads" is the most threads any one process of that way had at once.
 Run: python bench/scaling.py [--trials 8 --generations 100 --population 500 --seeds 1]
 """
 from __future__ import annotations
@@ -20,22 +25,61 @@ import sys
 import textwrap
 import threading
 import time
+from dataclasses import asdict
 
-from _support import ROOT, nas_env, throwaway_postgres
+from _support import ROOT, nas_env, parse_args, throwaway_postgres
+from nas.spec import StudySpec
 
 OBJECTIVE = "bench.objectives:fixed_cost"
 
 
 def param_sets(n: int) -> list[dict]:
+    """Complete params of a layered (non-recurrent) GA trial: every parameter the pure
+    space suggests on that path, so an enqueued or fixed trial samples nothing."""
     units = [8, 12, 16, 10]
     acts = ["tanh", "relu", "elu", "sigmoid"]
-    return [{"hidden_layers": 1, "units_0": units[i % 4], "activation": acts[i % 4],
-             "recurrent": False, "algorithm": "ga",
+    return [{"recurrence": "none", "hidden_layers": 1, "units_0": units[i % 4],
+             "activation": acts[i % 4], "algorithm": "ga",
              "sigma": 0.1 + 0.05 * (i % 3), "sigma_decay": 1.0, "elite_fraction": 0.1,
              "tournament_size": 3, "crossover_rate": 0.0} for i in range(n)]
 
 
-def create_study(url: str, name: str, args) -> None:
+def check_complete(sets: list[dict], spec: StudySpec) -> None:
+    """Each set must be exactly what the space suggests: no missing, no unused params."""
+    import optuna
+
+    from nas.worker.space import SPACES
+
+    for params in sets:
+        trial = optuna.trial.FixedTrial(params)
+        try:
+            SPACES[spec.mode](trial, spec)
+        except ValueError as exc:  # FixedTrial: a parameter the space asks for is missing
+            raise SystemExit(f"scaling: param set incomplete for the {spec.mode} space: {exc}")
+        if trial.params != params:
+            unused = sorted(set(params) - set(trial.params))
+            raise SystemExit(f"scaling: param set has params the {spec.mode} space does not "
+                             f"suggest: {unused}")
+
+
+def key(params: dict) -> str:
+    return json.dumps(params, sort_keys=True)
+
+
+def check_identical(expected: list[dict], used: dict[str, list[dict]]) -> None:
+    """Every way ran every expected trial exactly once, with exactly its params."""
+    want = sorted(map(key, expected))
+    for way, sets in used.items():
+        got = sorted(map(key, sets))
+        if got != want:
+            missing = sorted(set(want) - set(got))
+            extra = sorted(set(got) - set(want))
+            raise SystemExit(f"scaling: {way!r} did not run the identical trials: "
+                             f"{len(got)} trials vs {len(want)}; missing {missing[:2]}, "
+                             f"unexpected {extra[:2]}")
+
+
+def create_study(url: str, name: str, args, sets: list[dict]) -> None:
     cmd = [sys.executable, "-m", "nas", "study", "create", name, "--objective", OBJECTIVE,
            "-n", str(args.trials), "-g", str(args.generations), "-s", str(args.seeds),
            "-p", str(args.population), "--sampler", "random", "--pruner", "none"]
@@ -44,8 +88,22 @@ def create_study(url: str, name: str, args) -> None:
     from nas.store.session import optuna_storage
 
     study = optuna.load_study(study_name=name, storage=optuna_storage(url))
-    for params in param_sets(args.trials):
+    for params in sets:
         study.enqueue_trial(params)
+
+
+def used_params(url: str, name: str, trials: int) -> list[dict]:
+    """The params of the study's trials; every one must have finished."""
+    import optuna
+    from nas.store.session import optuna_storage
+
+    study = optuna.load_study(study_name=name, storage=optuna_storage(url))
+    done = study.get_trials(deepcopy=False)
+    states = sorted({t.state.name for t in done})
+    if len(done) != trials or states != ["COMPLETE"]:
+        raise SystemExit(f"scaling: study {name!r} has {len(done)} trials in states {states}, "
+                         f"expected {trials} COMPLETE")
+    return [t.params for t in done]
 
 
 class ThreadWatch:
@@ -70,31 +128,40 @@ class ThreadWatch:
         return self.peak
 
 
-def run_procs(cmds: list[list[str]], envs: list[dict]) -> tuple[float, int]:
+def run_procs(cmds: list[list[str]], envs: list[dict]) -> tuple[float, int, list[str]]:
+    """Run the processes side by side: (seconds, peak OS threads of one, their stdouts)."""
     start = time.perf_counter()
-    procs = [subprocess.Popen(c, env=e, cwd=ROOT, stdout=subprocess.DEVNULL,
+    procs = [subprocess.Popen(c, env=e, cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for c, e in zip(cmds, envs)]
     watch = ThreadWatch(procs)
-    for p in procs:
-        _, err = p.communicate()
-        if p.returncode != 0:
-            raise SystemExit(f"benchmark process failed: {err.strip().splitlines()[-1:]}")
-    return time.perf_counter() - start, watch.stop()
+    outs = []
+    try:
+        for p in procs:
+            out, err = p.communicate()
+            outs.append(out)
+            if p.returncode != 0:
+                raise SystemExit(f"benchmark process failed: {err.strip().splitlines()[-1:]}")
+    finally:
+        for p in procs:  # on failure: leave no process behind
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return time.perf_counter() - start, watch.stop(), outs
 
 
 def nas_workers(url, name, workers, threads):
     cmd = [sys.executable, "-m", "nas", "worker", "--study", name, "--threads", str(threads)]
-    return run_procs([cmd] * workers, [nas_env(url)] * workers)
+    return run_procs([cmd] * workers, [nas_env(url)] * workers)[:2]
 
 
 THREADS_SCRIPT = textwrap.dedent("""
     import sys, optuna
     from bench.objectives import fixed_cost
-    from nas.store import studies
-    from nas.store.session import optuna_storage
+    from nas.store import Store
     url, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    spec = studies.require(url, name).spec
-    study = optuna.load_study(study_name=name, storage=optuna_storage(url))
+    store = Store(url)
+    spec = store.require_study(name).spec
+    study = optuna.load_study(study_name=name, storage=store.optuna_storage())
     study.optimize(lambda t: fixed_cost(t, spec).value, n_trials=n, n_jobs=2)
 """)
 
@@ -102,31 +169,32 @@ THREADS_SCRIPT = textwrap.dedent("""
 def optuna_threads(url, name, trials):
     env = {k: v for k, v in nas_env(url).items()
            if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    return run_procs([[sys.executable, "-c", THREADS_SCRIPT, url, name, str(trials)]], [env])
+    return run_procs([[sys.executable, "-c", THREADS_SCRIPT, url, name, str(trials)]], [env])[:2]
 
 
+# The same objective as the studies run (bench.objectives.fixed_cost) on fixed trials; it
+# prints each trial's params as the space used them, for the identity check.
 CEILING_SCRIPT = textwrap.dedent("""
     import json, sys, torch
     torch.set_num_threads(1)
     import optuna
-    from bench.objectives import config_for
-    from nas.evolution import run_evolution
-    from nas.store.studies import StudySpec
+    from bench.objectives import fixed_cost
+    from nas.spec import StudySpec
     spec = StudySpec(**json.loads(sys.argv[1]))
     for params in json.loads(sys.argv[2]):
-        config = config_for(optuna.trial.FixedTrial(params), spec)
-        run_evolution(config, spec.generations, list(range(spec.seeds)), stop_when_solved=False)
+        trial = optuna.trial.FixedTrial(params)
+        fixed_cost(trial, spec)
+        print(json.dumps(trial.params), flush=True)
 """)
 
 
-def ceiling(args):
-    spec = {"mode": "pure", "task": "cartpole", "generations": args.generations,
-            "seeds": args.seeds, "population": args.population, "budget": args.trials}
-    sets = param_sets(args.trials)
+def ceiling(spec: StudySpec, sets: list[dict]) -> tuple[float, int, list[dict]]:
     halves = [sets[0::2], sets[1::2]]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    cmds = [[sys.executable, "-c", CEILING_SCRIPT, json.dumps(spec), json.dumps(h)] for h in halves]
-    return run_procs(cmds, [env, env])
+    cmds = [[sys.executable, "-c", CEILING_SCRIPT, json.dumps(asdict(spec)), json.dumps(h)]
+            for h in halves if h]
+    seconds, peak, outs = run_procs(cmds, [env] * len(cmds))
+    return seconds, peak, [json.loads(line) for out in outs for line in out.splitlines() if line]
 
 
 def main() -> None:
@@ -135,29 +203,44 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=100)
     parser.add_argument("--population", type=int, default=500)
     parser.add_argument("--seeds", type=int, default=1)
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"trials": 2, "generations": 2, "population": 20})
     cores = os.cpu_count() or 1
-    rows = {}
+    sets = param_sets(args.trials)
+    check_complete(sets, StudySpec(mode="pure", task="cartpole", generations=args.generations,
+                                   seeds=args.seeds, population=args.population,
+                                   budget=args.trials))
+    rows, used, spec = {}, {}, None
     with throwaway_postgres() as url:
-        for key, run in [
+        from nas.store import Store
+
+        for way, run in [
             ("1 worker", lambda n: nas_workers(url, n, 1, cores)),
             ("2 workers", lambda n: nas_workers(url, n, 2, 1)),
             ("threads", lambda n: optuna_threads(url, n, args.trials)),
         ]:
-            name = key.replace(" ", "-")
-            create_study(url, name, args)
-            rows[key] = run(name)
-    rows["ceiling"] = ceiling(args)
+            name = way.replace(" ", "-")
+            create_study(url, name, args, sets)
+            stored = Store(url).require_study(name).spec
+            if spec is not None and stored != spec:
+                raise SystemExit(f"scaling: study {name!r} has another spec than the first: "
+                                 f"{stored.differences(spec)}")
+            spec = stored
+            rows[way] = run(name)
+            used[way] = used_params(url, name, args.trials)
+    seconds, peak, used["ceiling"] = ceiling(spec, sets)  # the studies' very spec
+    rows["ceiling"] = (seconds, peak)
+    check_identical(sets, used)
     print(f"scaling: {args.trials} trials of pure/cartpole, population {args.population} x "
           f"{args.generations} generations x {args.seeds} seeds, {cores} cores")
     print(f"{'way':12} {'seconds':>8} {'trials/min':>11} {'peak OS threads':>16}")
     rate = {}
-    for key, (seconds, peak) in rows.items():
-        rate[key] = args.trials / seconds * 60
-        print(f"{key:12} {seconds:8.1f} {rate[key]:11.2f} {peak:16d}")
+    for way, (seconds, peak) in rows.items():
+        rate[way] = args.trials / seconds * 60
+        print(f"{way:12} {seconds:8.1f} {rate[way]:11.2f} {peak:16d}")
     print(f"nas 2 workers / ceiling   = {rate['2 workers'] / rate['ceiling']:.2f}")
     print(f"nas 2 workers / 1 worker  = {rate['2 workers'] / rate['1 worker']:.2f}")
     print(f"nas 2 workers / threads   = {rate['2 workers'] / rate['threads']:.2f}")
+    print(f"identical params: all {len(rows)} ways ran the same {args.trials} trials")
 
 
 if __name__ == "__main__":

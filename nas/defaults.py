@@ -71,6 +71,25 @@ def home() -> Path:
     return Path(os.environ.get(ENV_HOME) or ".nas").absolute()
 
 
+def logs_dir(*parts: str) -> Path:
+    """`$NAS_HOME/logs[/parts]`, every level from `logs` down 0700: logs name studies,
+    hosts and the errors workers met, which are nobody else's business. ($NAS_HOME itself
+    keeps its mode: as root, the `postgres` user must reach the cluster under it.)"""
+    path = home() / "logs"
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    for part in parts:
+        path = path / part
+        path.mkdir(exist_ok=True)
+        os.chmod(path, 0o700)
+    return path
+
+
+def private_log(path: Path):
+    """Open a log for appending, created 0600 (its directory from `logs_dir`)."""
+    return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+
+
 def device() -> str:
     """The torch device a worker evolves on unless told otherwise (`--device`)."""
     return os.environ.get(ENV_DEVICE) or "cpu"

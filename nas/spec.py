@@ -7,9 +7,11 @@ their builders here, the one registry of each (Optuna is imported only when one 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
+from nas.errors import NasError
 from nas.evolution.catalog import MODES, TASKS
 from nas.evolution.metrics import METRICS
 
@@ -47,6 +49,19 @@ def _no_pruner():
 SAMPLERS: dict[str, Callable[[], Any]] = {"tpe": _tpe, "random": _random}
 PRUNERS: dict[str, Callable[[], Any]] = {"median": _median, "hyperband": _hyperband,
                                          "none": _no_pruner}
+
+
+NAME_RULE = "1-128 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_study_name(name: str) -> str:
+    """Study names become log directories and table cells: checked once, at creation,
+    so no path is ever built from a name that could leave $NAS_HOME or break a table."""
+    if not _NAME.fullmatch(name):
+        shown = name if len(name) <= 40 else name[:37] + "..."
+        raise NasError(f"invalid study name {shown!r}: use {NAME_RULE}")
+    return name
 
 
 def _flag(*names: str, help: str | None = None, choices=None, minimum: int | None = None,

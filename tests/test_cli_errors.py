@@ -1,7 +1,9 @@
 """Bad input: one line on stderr, a non-zero exit, no traceback, nothing written."""
 import pytest
 
-from conftest import PASSWORD, PASSWORD_USER, SMALL, nas, query
+import uuid
+
+from conftest import PASSWORD, PASSWORD_USER, SMALL, admin, nas, query
 
 
 def assert_one_line_error(out, *needles):
@@ -45,16 +47,32 @@ def test_unreachable_database(nas_env):
 
 
 def test_wrong_password(nas_env, pg):
-    url = f"postgresql://{PASSWORD_USER}:wrong-{PASSWORD}@127.0.0.1:{pg.port}/postgres"
-    out = nas("worker", "--storage", url, env=nas_env)
+    nas_env["NAS_DATABASE_URL"] = f"postgresql://{PASSWORD_USER}:wrong-{PASSWORD}@127.0.0.1:{pg.port}/postgres"
+    out = nas("worker", env=nas_env)
     assert_one_line_error(out, "password authentication failed")
     assert PASSWORD not in out.stderr
 
 
-def test_right_password_is_accepted_and_never_printed(nas_env, pg):
-    url = f"postgresql://{PASSWORD_USER}:{PASSWORD}@127.0.0.1:{pg.port}/postgres"
-    out = nas("db", "url", "--storage", url, env=nas_env, check=True)
+def test_right_password_is_accepted_and_never_printed(nas_env, pg, tmp_path):
+    nas_env["NAS_DATABASE_URL"] = f"postgresql://{PASSWORD_USER}:{PASSWORD}@127.0.0.1:{pg.port}/postgres"
+    out = nas("db", "url", env=nas_env, check=True)
     assert PASSWORD not in out.stdout and f"{PASSWORD_USER}:***@" in out.stdout
+    secret = tmp_path / "pw"
+    secret.write_text(PASSWORD + "\n")
+    owned = "pw_" + uuid.uuid4().hex[:8]
+    admin(pg, f'CREATE DATABASE "{owned}" OWNER {PASSWORD_USER}')
+    bare = f"postgresql://{PASSWORD_USER}@127.0.0.1:{pg.port}/{owned}"
+    via_file = {**nas_env, "NAS_DATABASE_PASSWORD_FILE": str(secret)}
+    out = nas("db", "upgrade", "--storage", bare, env=via_file, check=True)
+    assert PASSWORD not in out.stdout and "schema at revision" in out.stdout
+
+
+def test_a_password_on_the_command_line_is_refused(nas_env, pg):
+    url = f"postgresql://{PASSWORD_USER}:{PASSWORD}@127.0.0.1:{pg.port}/postgres"
+    out = nas("db", "url", "--storage", url, env=nas_env)
+    assert_one_line_error(out, "a password in --storage is visible to every local user",
+                          "NAS_DATABASE_PASSWORD_FILE")
+    assert PASSWORD not in out.stderr
 
 
 @pytest.mark.parametrize("url, needle", [
@@ -80,8 +98,35 @@ def test_gpu_flag_on_a_cpu_only_machine(nas_env, device, needle):
     assert_one_line_error(nas("search", "g", *SMALL, "--device", device, "-j", "0", env=nas_env), needle)
 
 
-def test_search_on_a_study_whose_budget_is_spent(nas_env, db_url):
+def test_search_on_a_study_whose_budget_is_spent_shows_its_summary(nas_env, db_url):
+    """Running `make demo` twice: the second run says so and shows the result, exit 0."""
     nas("search", "done", *SMALL, "-n", "2", "-j", "1", env=nas_env, check=True)
     out = nas("search", "done", *SMALL, "-n", "2", "-j", "1", env=nas_env)
-    assert_one_line_error(out, "already finished its budget of 2 trials")
+    assert out.returncode == 0 and "already finished its budget of 2 trials" in out.stdout
+    assert "finished 2 of 2 trials" in out.stdout and "best value" in out.stdout
     assert query(db_url, "SELECT count(*) FROM trials") == [(2,)]
+
+
+def test_a_paused_study_is_said_to_be_paused_not_finished(nas_env, db_url):
+    nas("study", "create", "held", *SMALL, "-n", "2", env=nas_env, check=True)
+    nas("study", "pause", "held", env=nas_env, check=True)
+    worker = nas("worker", "--study", "held", "--threads", "1", env=nas_env)
+    assert worker.returncode == 0 and "study held paused (`nas study resume NAME`)" in worker.stderr
+    assert "no budget left" not in worker.stderr
+    assert_one_line_error(nas("search", "held", *SMALL, "-n", "2", "-j", "1", env=nas_env),
+                          "study 'held' is paused: `nas study resume held` to run it")
+    assert query(db_url, "SELECT count(*) FROM trials") == [(0,)]
+
+
+@pytest.mark.parametrize("name", ["/tmp/nas-abs-study", "../../escaped", "x" * 129, "a\nb", "",
+                                  ".hidden", "sp ace"])
+def test_study_names_are_checked_before_anything_is_written(nas_env, db_url, tmp_path, name):
+    from pathlib import Path
+
+    for command in (["search", name, *SMALL, "-j", "1"], ["study", "create", name, *SMALL]):
+        assert_one_line_error(nas(*command, env=nas_env), "invalid study name",
+                              "1-128 characters of A-Z a-z 0-9 . _ -")
+    assert query(db_url, "SELECT to_regclass('nas.studies')") == [(None,)]
+    assert not Path("/tmp/nas-abs-study").exists() and not (tmp_path / "escaped").exists()
+    home = Path(nas_env["NAS_HOME"])
+    assert not home.exists() or not any(home.rglob("*escaped*"))

@@ -135,6 +135,22 @@ def test_container_spec_for_docker_workers(tmp_path):
     assert "hunter2-secret" not in str(spec)
 
 
+def test_docker_workers_get_the_password_as_a_file_never_in_their_environment(tmp_path, monkeypatch):
+    import stat
+
+    from nas.coordinator.fleets import container_spec, split_secret
+
+    monkeypatch.setenv("NAS_HOME", str(tmp_path / "home"))
+    bare, secret = split_secret("postgresql+psycopg2://nas_owner:p%2Fq w@db:5432/nas", None)
+    assert "p/q w" not in bare and "p%2Fq" not in bare and bare.endswith("nas_owner@db:5432/nas")
+    assert open(secret).read() == "p/q w"
+    assert stat.S_IMODE((tmp_path / "home" / "secrets").stat().st_mode) == 0o700
+    spec = container_spec(0, "nas:0.1.0", bare, 2, [], secret)
+    assert "p/q w" not in str(spec["environment"]) and "p%2Fq" not in str(spec)
+    assert spec["volumes"] == {secret: {"bind": "/run/secrets/db_password", "mode": "ro"}}
+    assert split_secret("postgresql://u@db/nas", "/run/pw") == ("postgresql://u@db/nas", "/run/pw")
+
+
 @pytest.mark.parametrize("via", ["local", "supervisor"])
 def test_nas_workers_up_ps_down(nas_env, db_url, tmp_path, via):
     home = traversable(tmp_path) / ("fleet-" + via)

@@ -120,6 +120,32 @@ def test_kill_nine_the_database_mid_study(private_pg, nas_env, tmp_path):
     assert "database unavailable" in logs or "database lost during a trial" in logs
 
 
+def test_an_outage_shorter_than_the_grace_keeps_the_running_trial(private_pg, nas_env, tmp_path):
+    """The trial's heartbeat resumes after the outage: no other worker fails it as dead,
+    it completes once, with no retry, and its value is the one its params give."""
+    url = private_pg.url.replace("postgresql://", "postgresql+psycopg2://")
+    env = {**nas_env, "NAS_DATABASE_URL": url, "NAS_HEARTBEAT_INTERVAL": "1",
+           "NAS_HEARTBEAT_GRACE": "6", "NAS_TEST_GENERATION_SECONDS": "1"}
+    paced = ["--objective", "tests.fixtures.objectives:evolve_paced", *UNSOLVED[2:]]
+    nas("study", "create", "blip", *paced, "-n", "1", "-g", "14", "-p", "40", "-s", "1",
+        env=env, check=True)
+    procs = [start_nas("worker", "--study", "blip", "--threads", "1", env=env,
+                       log=tmp_path / f"w{i}.log") for i in range(2)]  # one runs, one watches
+    wait_until(lambda: query(url, "SELECT count(*) FROM trial_intermediate_values")[0][0] >= 2,
+               300, what="the trial two generations in")
+    private_pg.crash()
+    time.sleep(3)  # several missed heartbeats, well inside the 6 s grace
+    private_pg.spawn()
+    private_pg.wait_ready()
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    assert trial_states(url, "blip") == {"COMPLETE": 1}
+    trials = assert_exact_budget(url, "blip", 1)
+    assert "failed_trial" not in trials[0].system_attrs
+    assert trials[0].value == replay_value(url, "blip", trials[0].params)
+    logs = "".join((tmp_path / f"w{i}.log").read_text() for i in range(2))
+    assert "trial heartbeat missed" in logs and "late result" not in logs
+
+
 def test_worker_started_while_the_database_is_down_waits_for_it(private_pg, nas_env, tmp_path):
     url = private_pg.url.replace("postgresql://", "postgresql+psycopg2://")
     env = {**nas_env, "NAS_DATABASE_URL": url}

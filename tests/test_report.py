@@ -26,6 +26,10 @@ def test_report_and_replay_files_decode(nas_env, db_url, tmp_path):
     nas("replay", "pic", "--trial", "0", "--seed", "1", "--out", str(strip), env=nas_env, check=True)
     with Image.open(strip) as img:
         assert img.size[0] > 4 * img.size[1]  # a filmstrip: wide
+    for args, needle in [(["report", "pic", "--out", "/etc/passwd/x"], "cannot write the report to"),
+                         (["replay", "pic", "--out", "/nonexistent/dir/r.png"], "does not exist")]:
+        bad = nas(*args, env=nas_env)
+        assert bad.returncode == 1 and needle in bad.stderr and len(bad.stderr.splitlines()) == 1, bad.stderr
 
 
 def test_empty_study_and_bad_requests_are_one_line_errors(nas_env, db_url, tmp_path):

@@ -82,3 +82,25 @@ def test_search_ctrl_c_leaves_no_running_trial_and_resumes_exactly(nas_env, db_u
     assert trial_states(db_url, "stop-me") == {"FAIL": 2, "COMPLETE": 2}
     retried = query(db_url, "SELECT count(*) FROM trial_system_attributes WHERE key = 'failed_trial'")
     assert retried == [(2,)]
+
+
+def test_sigterm_while_the_worker_starts_is_a_clean_stop(nas_env, db_url, tmp_path):
+    """A stop that lands during the imports (torch takes seconds) exits 0 with a line."""
+    from pathlib import Path
+
+    nas("study", "create", "early", *SMALL, "-n", "2", env=nas_env, check=True)
+    log = tmp_path / "w.log"
+    proc = start_nas("worker", "--study", "early", "--threads", "1", env=nas_env, log=log)
+
+    def handler_installed():
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        caught = int(next(l for l in status.splitlines() if l.startswith("SigCgt:")).split()[1], 16)
+        return caught & (1 << (signal.SIGTERM - 1))
+
+    wait_until(handler_installed, 60, interval=0.01, what="the SIGTERM handler")
+    torch_loaded = "libtorch" in Path(f"/proc/{proc.pid}/maps").read_text()
+    proc.send_signal(signal.SIGTERM)
+    assert not torch_loaded, "the handler came after torch: a stop during the imports would kill"
+    assert proc.wait(timeout=120) == 0
+    assert "stop requested" in log.read_text()
+    assert trial_states(db_url, "early") == {}

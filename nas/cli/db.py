@@ -7,7 +7,7 @@ import click
 
 from nas.cli.options import STORAGE, connect, resolve
 from nas.store.embedded import EmbeddedDB
-from nas.store.url import for_libpq, mask, parse
+from nas.store.url import for_libpq, mask, parse, without_password
 
 
 @click.group("db")
@@ -64,5 +64,5 @@ def psql(storage: str | None, psql_args: tuple[str, ...]) -> None:
     env = dict(os.environ)
     if target.password:  # via the environment: argv is visible to every user in `ps`
         env["PGPASSWORD"] = target.password
-    bare = for_libpq(target.set(password=None).render_as_string(hide_password=False))
+    bare = for_libpq(without_password(target).render_as_string(hide_password=False))
     os.execvpe("psql", ["psql", bare, *psql_args], env)

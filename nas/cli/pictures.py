@@ -35,10 +35,15 @@ def replay(name: str, trial: int | None, seed: int | None, out: Path, storage: s
 
     if out.suffix not in (".gif", ".png"):
         raise NasError(f"--out must end in .gif or .png, got {out.name!r}")
+    if not out.absolute().parent.is_dir():
+        raise NasError(f"--out {out}: the directory {out.absolute().parent} does not exist")
     store = connect(storage)
     genome, number, seed = load_genome(store, name, trial, seed)
     task, states, forces = episode(store.require_study(name).spec.task, genome, seed)
-    render(task, states, forces, out)
+    try:
+        render(task, states, forces, out)
+    except OSError as exc:
+        raise NasError(f"cannot write {out}: {exc.strerror}") from None
     click.echo(f"{out}: trial {number}, seed {seed}, {len(forces)} steps")
     if genome.get("kind") == "neat":
         topology = out.with_name(f"{out.stem}-topology.png")

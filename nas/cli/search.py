@@ -19,11 +19,13 @@ def search(name: str, jobs: int, threads: int | None, device: str | None, storag
     """Create or resume study NAME and run it with N-JOBS local worker processes."""
     from nas import defaults
     from nas.coordinator.search import run_search
+    from nas.spec import check_study_name
     from nas.worker.device import resolve_device
     from nas.worker.threads import resolve_threads
 
+    check_study_name(name)  # before the log directory is built from it
     resolve_device(device)  # sets NAS_DEVICE, which the local workers inherit
     spec = spec_from_options(flags)
     count = resolve_threads(threads, workers=max(1, jobs))
-    logdir = defaults.home() / "logs" / name
+    logdir = defaults.logs_dir(name)
     raise SystemExit(run_search(connect(storage), name, spec, jobs, count, logdir))

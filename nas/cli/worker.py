@@ -25,6 +25,9 @@ from nas.errors import NasError
 def worker(study_names: tuple[str, ...], threads: int | None, max_trials: int | None,
            serve: bool, device: str | None, storage: str | None) -> None:
     """Claim and run trials until no budget is left, then exit 0."""
+    from nas.worker.stop import install_handlers
+
+    install_handlers()  # first: a stop during the imports below is honoured, not fatal
     from nas.worker.threads import cap_threads, resolve_threads
 
     count = resolve_threads(threads)

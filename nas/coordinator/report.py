@@ -24,7 +24,10 @@ def make_report(store: Store, name: str, out: Path) -> list[Path]:
     if not complete:
         counts = {s.name: n for s, n in _state_counts(study).items() if n}
         raise NasError(f"study {name!r} has no completed trial to report on yet ({counts or 'no trials'})")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NasError(f"cannot write the report to {out}: {exc.strerror}") from None
     files = [_html(study, row, out / f"{name}.html")]
     minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
     files.append(_best_so_far_png(complete, out / f"{name}-best-so-far.png", minimize,

@@ -24,9 +24,13 @@ def run_search(store: Store, name: str, spec: StudySpec, jobs: int, threads: int
                logdir: Path) -> int:
     row, created = ensure_study(store, name, spec)
     done = store.claim_counts(row.id).get("done", 0)
+    if jobs > 0 and row.paused:
+        raise NasError(f"study {name!r} is paused: `nas study resume {name}` to run it")
     if jobs > 0 and done >= spec.budget:
-        raise NasError(f"study {name!r} has already finished its budget of {spec.budget} trials: "
-                       "see `nas best`, or start a new study with a larger -n")
+        click.echo(f"study {name!r} has already finished its budget of {spec.budget} trials "
+                   "(a new name or a larger -n runs more):")
+        _summary(store, row)
+        return 0
     click.echo(f"{'created' if created else 'resumed'} study {name!r}: "
                f"{spec.mode}/{spec.task}, budget {spec.budget} trials")
     if jobs == 0:

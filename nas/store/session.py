@@ -30,10 +30,11 @@ ENGINE_OPTIONS = dict(pool_size=2, max_overflow=2, pool_pre_ping=True, pool_recy
 
 
 def optuna_storage(url: str, **kwargs):
-    """An Optuna RDB storage on the same engine options as ours (one place to set them)."""
-    import optuna
+    """An Optuna RDB storage on the same engine options as ours (one place to set them),
+    whose trial heartbeat rides out database outages (nas.store.optuna_storage)."""
+    from nas.store.optuna_storage import OutageTolerantRDBStorage
 
-    return optuna.storages.RDBStorage(url, engine_kwargs=dict(ENGINE_OPTIONS), **kwargs)
+    return OutageTolerantRDBStorage(url, engine_kwargs=dict(ENGINE_OPTIONS), **kwargs)
 
 
 _engines: dict[str, Engine] = {}

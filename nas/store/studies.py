@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import sqlalchemy as sa
 
 from nas.errors import NasError
-from nas.spec import StudySpec
+from nas.spec import StudySpec, check_study_name
 
 COLUMNS = StudySpec.columns()
 
@@ -58,9 +58,10 @@ class StudyQueries:
 
     def create_or_resume_study(self, name: str, spec: StudySpec,
                                priority: int = 0) -> tuple[StudyRow, bool]:
-        """Returns (row, created). Raises NasError on a spec mismatch."""
+        """Returns (row, created). Raises NasError on a spec mismatch or a bad name."""
         import optuna
 
+        check_study_name(name)
         storage = self.optuna_storage()
         with self.transaction() as session:
             session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('nas.study:' || :n))"),

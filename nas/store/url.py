@@ -46,6 +46,12 @@ def for_libpq(url: str) -> str:
     return parse(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def without_password(url: URL) -> URL:
+    """The same URL with no password. (`URL.set(password=None)` keeps the old one: None
+    there means "unchanged".)"""
+    return url._replace(password=None)
+
+
 def mask(url: URL | str) -> str:
     """Render a URL for people: libpq form, password replaced by ***."""
     if isinstance(url, str):
@@ -53,7 +59,10 @@ def mask(url: URL | str) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=True)
 
 
-_PASSWORD_IN_URL = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)([^@\s]*)(@)")
+# The password runs to the '@' before the host. It may hold spaces (a raw password in a
+# malformed URL still reaches error messages); it never holds '/' or a line break, which
+# keeps "host:5432/db ... user@example" out of the match.
+_PASSWORD_IN_URL = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)([^@/\n]*)(@)")
 
 
 def mask_text(text: str) -> str:
@@ -67,6 +76,9 @@ def explicit_url(storage: str | None) -> str | None:
     A URL without a password takes one from NAS_DATABASE_PASSWORD_FILE (a Docker secret),
     so no password needs to sit in an environment variable or a compose file.
     """
+    if storage and parse(storage).password is not None:
+        raise NasError("a password in --storage is visible to every local user in `ps`: put the "
+                       f"URL in {ENV_URL}, or the password in a file named by {ENV_PASSWORD_FILE}")
     url = storage or os.environ.get(ENV_URL) or None
     secret = os.environ.get(ENV_PASSWORD_FILE)
     if url and secret:

@@ -1,7 +1,7 @@
 """The worker process: claim a slot, run one trial, repeat (after rq's `Worker.work`).
 
-Lifecycle: bootstrap (database, schema check, registry row) -> signal handlers ->
-heartbeat -> loop, where every way out is its own `break` with its own log line ->
+Lifecycle: signal handlers (installed by `nas worker` before its imports, nas.worker.stop)
+-> bootstrap (database, schema check, registry row) -> heartbeat -> loop, where every way out is its own `break` with its own log line ->
 teardown.
 
 Shutdown is two-stage: the first SIGTERM/SIGINT asks the running trial to stop at its
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import time
 
 import optuna
@@ -33,7 +32,7 @@ from nas.store.studies import StudyRow
 from nas.store.url import mask
 from nas.store.workers import WorkerState
 from nas.worker.heartbeat import WorkerHeartbeat
-from nas.worker.objective import STOP
+from nas.worker.stop import STOP, install_handlers
 from nas.worker.retries import requeue_interrupted, retry_callback
 
 log = logging.getLogger("nas.worker")
@@ -63,7 +62,7 @@ class Worker:
         self.bookkeeping: list[float] = []  # per trial: wall time outside the objective
 
     def work(self) -> int:
-        self._install_signal_handlers()
+        install_handlers()  # `nas worker` did already, before its imports: idempotent
         retrying(self.bootstrap, "worker start", stop=self.stop)
         try:
             with WorkerHeartbeat(self.store, self.worker_id, defaults.HEARTBEAT_INTERVAL, self.stop):
@@ -84,7 +83,7 @@ class Worker:
             claim = retrying(self._next_claim, "claiming a trial", stop=self.stop)
             if claim is None:
                 if not self.serve and not self._others_still_running():
-                    log.info("no budget left in %d studies: exiting", len(self.studies))
+                    log.info("%s: exiting", self._why_idle())
                     break
                 self.stop.wait(defaults.SERVE_POLL if self.serve
                                else min(1.0, defaults.HEARTBEAT_INTERVAL / 2))
@@ -92,6 +91,16 @@ class Worker:
             self.objective_seconds.clear()
             self.run_trial(claim)
             self.bookkeeping.append(time.perf_counter() - started - sum(self.objective_seconds))
+
+    def _why_idle(self) -> str:
+        """Why no slot could be claimed: paused studies are not out of budget."""
+        self._refresh_studies()
+        paused = sorted(r.name for r in self.studies.values() if r.paused)
+        rest = len(self.studies) - len(paused)
+        if paused:
+            return (f"study {', '.join(paused)} paused (`nas study resume NAME`)"
+                    + (f", no budget left in the other {rest}" if rest else ""))
+        return f"no budget left in {rest} stud{'y' if rest == 1 else 'ies'}"
 
     def bootstrap(self) -> None:
         self.store.check_connection()
@@ -184,18 +193,3 @@ class Worker:
             except NasError as exc:
                 log.warning("could not mark worker stopped: %s", exc)
         self.store.dispose()
-
-    def _install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, self._request_stop)
-        signal.signal(signal.SIGINT, self._request_stop)
-
-    def _request_stop(self, signum, frame) -> None:
-        log.info("%s: finishing at the next generation boundary (again to force)",
-                 signal.Signals(signum).name)
-        self.stop.set()  # the heartbeat thread records the state as `stopping`
-        signal.signal(signal.SIGTERM, self._force_stop)
-        signal.signal(signal.SIGINT, self._force_stop)
-
-    def _force_stop(self, signum, frame) -> None:
-        log.warning("%s again: exiting now", signal.Signals(signum).name)
-        os._exit(128 + signum)

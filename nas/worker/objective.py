@@ -6,7 +6,6 @@ the point where a stop request or a pruning decision takes effect.
 """
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any, Callable
 
@@ -16,13 +15,11 @@ from nas import defaults
 from nas.evolution import EvolutionResult, run_evolution
 from nas.references import load_user_objective
 from nas.spec import StudySpec
+from nas.store.retry import retrying
+from nas.worker.stop import STOP
 from nas.worker.space import SPACES
 
 Objective = Callable[[optuna.Trial], float]
-
-# One worker per process: the signal handler sets this, generation boundaries read it.
-STOP = threading.Event()
-
 
 class StopRequested(Exception):
     """Raised at a generation boundary after SIGTERM/SIGINT; the trial is retried elsewhere."""
@@ -84,7 +81,10 @@ def generation_reporter(trial: optuna.Trial, spec: StudySpec) -> Callable[[int, 
     def on_generation(generation: int, so_far: EvolutionResult) -> None:
         if STOP.is_set():
             raise StopRequested(f"stop requested at generation {generation}")
-        trial.report(so_far.score(spec.metric), generation)
-        if prune and trial.should_prune():
+        # Through a database outage the trial waits here, at a generation boundary, rather
+        # than fail: its work so far is kept (a stop request still ends the wait).
+        value = so_far.score(spec.metric)
+        retrying(lambda: trial.report(value, generation), "reporting a generation", stop=STOP)
+        if prune and retrying(trial.should_prune, "asking the pruner", stop=STOP):
             raise PrunedWithResults(f"pruned at generation {generation}", so_far)
     return on_generation

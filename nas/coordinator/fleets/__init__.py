@@ -6,11 +6,11 @@
 
 Every way passes the thread cap, stops with SIGTERM and waits the same stop grace.
 """
-from nas.coordinator.fleets.docker import LABEL, DockerFleet, container_spec
+from nas.coordinator.fleets.docker import LABEL, DockerFleet, container_spec, split_secret
 from nas.coordinator.fleets.processes import LocalFleet, SearchFleet
 from nas.coordinator.fleets.supervisor import SupervisorFleet
 
 FLEETS = {"local": LocalFleet, "supervisor": SupervisorFleet, "docker": DockerFleet}
 
 __all__ = ["FLEETS", "LABEL", "DockerFleet", "LocalFleet", "SearchFleet", "SupervisorFleet",
-           "container_spec"]
+           "container_spec", "split_secret"]

@@ -6,9 +6,27 @@ from pathlib import Path
 
 from nas import defaults
 from nas.errors import NasError
+from nas.store.url import parse, without_password
 
 LABEL = "io.nas.fleet"
 SECRET_PATH = "/run/secrets/db_password"
+
+
+def split_secret(url: str, password_file: str | None) -> tuple[str, str | None]:
+    """(the URL without its password, a file holding it) for the containers: a password
+    in a container's environment is shown by `docker inspect` to anyone with the socket.
+    The file lives in $NAS_HOME/secrets (0700, so nobody else on the host reads it) and is
+    0644 itself, so the image's non-root user can read it once it is mounted."""
+    parsed = parse(url)
+    if parsed.password is None:
+        return url, password_file
+    folder = defaults.home() / "secrets"
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    path = folder / "db_password"
+    path.write_text(parsed.password)
+    os.chmod(path, 0o644)
+    return without_password(parsed).render_as_string(hide_password=False), str(path)
 
 
 def container_spec(index: int, image: str, url: str, threads: int, studies: list[str],
@@ -43,10 +61,10 @@ class DockerFleet:
 
     def up(self, count: int, url: str, threads: int, studies: list[str], serve: bool) -> list[str]:
         client = self._client()
-        secret = os.environ.get(defaults.ENV_PASSWORD_FILE)
+        bare, secret = split_secret(url, os.environ.get(defaults.ENV_PASSWORD_FILE))
         started = []
         for i in range(count):
-            spec = container_spec(i, self.image, url, threads, studies, secret)
+            spec = container_spec(i, self.image, bare, threads, studies, secret)
             started.append(client.containers.run(**{k: v for k, v in spec.items() if v is not None}))
         return [f"started container {c.short_id}" for c in started]
 

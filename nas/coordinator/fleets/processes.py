@@ -31,8 +31,7 @@ def worker_env(url: str, threads: int) -> dict[str, str]:
 
 def spawn_worker(url: str, threads: int, studies: list[str], log: Path,
                  serve: bool = False) -> subprocess.Popen:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as sink:
+    with defaults.private_log(log) as sink:
         return subprocess.Popen(worker_argv(threads, studies, serve), env=worker_env(url, threads),
                                 stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -102,7 +101,7 @@ class LocalFleet:
 
     def up(self, count: int, url: str, threads: int, studies: list[str], serve: bool) -> list[str]:
         existing = self._pids()
-        logs = defaults.home() / "logs"
+        logs = defaults.logs_dir()
         new = [spawn_worker(url, threads, studies, logs / f"worker-local-{len(existing) + i:02d}.log",
                             serve).pid for i in range(count)]
         self.state.write_text(json.dumps(existing + new))

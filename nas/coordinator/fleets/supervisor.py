@@ -18,7 +18,7 @@ class SupervisorFleet:
     def _env(self, url: str | None = None, count: int = 1, threads: int = 1,
              studies: list[str] = (), serve: bool = False) -> dict[str, str]:
         home = defaults.home()
-        (home / "logs").mkdir(parents=True, exist_ok=True)
+        defaults.logs_dir()
         args = " ".join([*(f"--study {s}" for s in studies), *(["--serve"] if serve else [])])
         env = {**os.environ, **defaults.thread_env(threads), defaults.ENV_HOME: str(home),
                "NAS_WORKERS": str(count), "NAS_BIN": str(Path(sys.executable).with_name("nas")),

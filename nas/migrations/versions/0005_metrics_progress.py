@@ -105,7 +105,7 @@ done AS (
     FROM nas.claims GROUP BY study_id),
 run AS (
     SELECT n.id AS study_id, sum(r.generation + 1)::bigint AS steps,
-           sum((r.generation + 1) / GREATEST(r.seconds, 1.0))::float8 AS steps_per_second
+           sum((r.generation + 1) / GREATEST(r.seconds, 0.1))::float8 AS steps_per_second
     FROM nas.running r JOIN nas.studies n ON n.name = r.study GROUP BY n.id),
 base AS (
     SELECT n.name AS study, n.mode, n.task, n.budget, n.priority, n.paused,

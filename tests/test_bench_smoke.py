@@ -1,0 +1,129 @@
+"""Benchmarks that cannot rot: every bench/*.py runs at its --smoke size (seconds, same
+code paths as the full run: real PostgreSQL and real worker processes where the bench
+uses them) and must exit 0 having printed its finished table. Only that is asserted;
+the numbers at this size mean nothing."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+NOT_BENCHES = {"__init__.py", "_support.py", "objectives.py"}
+TIMEOUT = 180  # seconds per bench; the slowest smoke run takes ~40 s on 2 busy cores
+
+NUM = r"[\d,.]+"
+# Per bench: lines (regexes, matched against whole lines) that only a finished table has.
+FINISHED = {
+    "engine": [rf"task +population +threads .*ratio",
+               rf"double-pole +random +2 +{NUM} +{NUM} +{NUM} +{NUM}"],
+    "neat_vs_neat_python": [rf"nas NEAT +{NUM} +{NUM} +{NUM} +{NUM}",
+                            rf"neat-python +{NUM} +{NUM} +{NUM} +{NUM}",
+                            rf"neat-python / nas per generation = {NUM}x"],
+    "scaling": [rf"ceiling +{NUM} +{NUM} +\d+",
+                rf"nas 2 workers / threads += {NUM}",
+                r"identical params: all 4 ways ran the same 2 trials"],
+    "coordination": [rf" +2 +6 +{NUM} +{NUM} +{NUM} +{NUM}% +{NUM}",
+                     rf" +2 +{NUM} +{NUM} +{NUM} +{NUM} +{NUM}% +{NUM}%",
+                     rf" +20 +{NUM} +{NUM} +{NUM}"],
+    "chaos": [r"clean +[\d.]+ +0 +0 +8 +8 +0 +0 +0 +0 +0 +[\d.]+",
+              r"chaos +[\d.]+ +\d+ +[12] +\d+ +8 +\d+ +\d+ +0 +0 +0 +[\d.]+",
+              r"worker exit codes: clean \[0, 0\], chaos \(last generation\) \[0, 0\]"],
+    "views": [rf"nas\.progress +{NUM} +\S.*", rf"seed runs per host +{NUM} +\S.*"],
+    "paper": [rf"double-pole +pure-ga +\d+/2 .*CMA-ES 895.*",
+              rf"double-pole-nv +neat +\d+/2 .*CoSyNE 3,416.*"],
+    "pruning": [r"median +[\d.]+ +\d+ +-?[\d.]+ +(nan|[\d.]+)",
+                r"speed-up of the whole study = [\d.]+x; to the common best = (nan|[\d.]+)x"],
+    "metric_signal": [r"evaluations +\d+ +(nan|-?[\d.]+)",
+                      r"neat +evaluations +[\d.]+ +-?[\d,.]+ +\d+/2 +(-|[\d,]+) +(-|[\d,]+)"],
+    "memory": [r"no-op +\d+ +\d+ +\d+", r"pure +\d+ +\d+ +\d+", r"neat +\d+ +\d+ +\d+"],
+    "gpu": [r" *individuals +cpu steps/s +gpu steps/s +gpu / cpu",
+            rf" +20 +{NUM} +({NUM}|-) +({NUM}|-)"],
+}
+GPU_SKIPPED = "skipping the GPU rows, measuring the CPU baseline only"
+
+
+def bench_scripts() -> list[str]:
+    return sorted(p.stem for p in BENCH.glob("*.py") if p.name not in NOT_BENCHES)
+
+
+def run_smoke(name: str, *extra: str) -> tuple[int, str, float]:
+    """Run bench/NAME.py --smoke from the repo root in its own process group; on timeout
+    SIGINT the group first (so the bench's `finally` stops its PostgreSQL server), then
+    kill it. Returns (exit code, stdout + stderr, seconds)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, f"bench/{name}.py", "--smoke", *extra], cwd=ROOT,
+                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _signal_group(proc, signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            out, _ = proc.communicate()
+        pytest.fail(f"bench/{name}.py --smoke ran past {TIMEOUT} s:\n{out[-4000:]}")
+    finally:
+        _signal_group(proc, signal.SIGKILL)  # anything it left behind in its group
+    return proc.returncode, out, time.monotonic() - started
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)  # the group of the bench we started (start_new_session)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def test_every_bench_has_a_smoke_check():
+    assert set(bench_scripts()) == set(FINISHED), "a bench/*.py without a smoke check here (or gone)"
+
+
+def test_make_bench_runs_every_bench():
+    makefile = (ROOT / "Makefile").read_text()
+    target = re.search(r"^bench:.*\n((?:\t.*\n)+)", makefile, re.M)
+    assert target, "no bench: target in the Makefile"
+    listed = set(re.findall(r"bench/(\w+)\.py", target.group(1)))
+    assert listed == set(bench_scripts()), f"make bench runs {sorted(listed)}"
+
+
+@pytest.mark.parametrize("name", sorted(FINISHED))
+def test_bench_smoke(name):
+    if name == "neat_vs_neat_python" and importlib.util.find_spec("neat") is None:
+        pytest.fail("neat-python is not installed; it is what bench/neat_vs_neat_python.py "
+                    "compares against: pip install 'neat-python>=2,<3'")
+    code, out, seconds = run_smoke(name)
+    assert code == 0, f"bench/{name}.py --smoke exited {code} after {seconds:.0f} s:\n{out[-4000:]}"
+    lines = out.splitlines()
+    for pattern in FINISHED[name]:
+        assert any(re.fullmatch(pattern, line) for line in lines), \
+            f"bench/{name}.py --smoke printed no line matching {pattern!r}:\n{out[-4000:]}"
+    if name == "gpu":
+        # Without CUDA the bench must say that it skipped the GPU rows (test_gpu_rows
+        # checks them where a GPU is); with CUDA it must not have skipped them.
+        assert (GPU_SKIPPED in out) == (not _cuda()), out
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _cuda(), reason="no CUDA device here: bench/gpu.py's GPU rows need "
+                                        "one (its CPU baseline ran in test_bench_smoke[gpu])")
+def test_gpu_rows():
+    code, out, _ = run_smoke("gpu")
+    assert code == 0, out
+    assert re.search(rf"^ +20 +{NUM} +{NUM} +{NUM}$", out, re.M), out
