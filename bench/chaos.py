@@ -6,8 +6,15 @@ halfway through, sometimes twice). Printed: trials
 asked (all attempts), finished, retried, orphaned (created by Optuna as a worker or the
 database died, never bound to a claim: nothing ran, the budget went back), lost (must be
 0), duplicated (must be 0), left running (must be 0), and the throughput cost of the
-faults against the clean run. The bench exits non-zero if a "must be 0" is not.
-Run: python bench/chaos.py [--trials 60 --workers 4 --seed 1]
+faults against the clean run.
+
+Outages: for each length in --outages (5, 15 and 45 s by default, all shorter than the
+60 s heartbeat grace), workers run one long trial each (a paced objective: one generation
+a second), the server is killed -9 mid-trial and restarted after that long. Printed: the
+trials running at the outage and those lost to heartbeats (failed as dead and retried,
+their work thrown away), which must be 0 for an outage shorter than the grace.
+The bench exits non-zero if a "must be 0" is not.
+Run: python bench/chaos.py [--trials 60 --workers 4 --seed 1 --outages 5 15 45]
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ from _support import ROOT, nas_env, parse_args, sql
 from nas.store.embedded import Cluster
 
 OBJECTIVE = "tests.fixtures.objectives:evolve_unsolved"
+PACED = "tests.fixtures.objectives:evolve_paced"
 FAST = {"NAS_HEARTBEAT_INTERVAL": "1", "NAS_HEARTBEAT_GRACE": "4", "NAS_THREADS": "1"}
 
 
@@ -87,6 +95,38 @@ def run(url: str, cluster: Cluster, study: str, args, chaos: bool, logdir: Path)
             "codes": [p.wait() for p in procs], **account(url, study, args.trials)}
 
 
+def outage_run(url: str, cluster: Cluster, seconds: float, args, logdir: Path) -> dict:
+    """Workers each mid-way through one trial when the server dies for `seconds`."""
+    study = f"outage-{seconds:g}s"
+    generations = int(seconds + args.outage_margin)
+    subprocess.run([sys.executable, "-m", "nas", "study", "create", study, "--objective", PACED,
+                    "-n", str(args.workers), "-g", str(generations), "-p", "20", "-s", "1",
+                    "--sampler", "random", "--pruner", "none"],
+                   env=nas_env(url), cwd=ROOT, check=True, capture_output=True)
+    env = nas_env(url, NAS_HEARTBEAT_INTERVAL="2", NAS_HEARTBEAT_GRACE=str(args.outage_grace),
+                  NAS_THREADS="1", NAS_TEST_GENERATION_SECONDS="1")
+    procs = [subprocess.Popen([sys.executable, "-m", "nas", "worker", "--study", study,
+                               "--threads", "1"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+             for log in [open(logdir / f"{study}-{i}.log", "ab") for i in range(args.workers)]]
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and sql(
+                url, "SELECT count(*) FROM nas.running WHERE study = :n AND generation >= 1",
+                n=study)[0][0] < args.workers:
+            time.sleep(0.2)
+        running = sql(url, "SELECT count(*) FROM nas.running WHERE study = :n", n=study)[0][0]
+        cluster.crash()
+        time.sleep(seconds)
+        cluster.spawn()
+        cluster.wait_ready()
+        codes = [p.wait(timeout=seconds + args.outage_grace + generations + 300) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    return {"seconds": seconds, "running": running, "codes": codes, **account(url, study, args.workers)}
+
+
 def account(url: str, study: str, budget: int) -> dict:
     rows = sql(url, "SELECT number, state, retry_of, retries FROM nas.trials WHERE study = :n", n=study)
     retried_numbers = {r[0] for r in sql(url, """
@@ -124,10 +164,16 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=60)
     parser.add_argument("--fault-seconds", type=float, nargs=2, default=[2.0, 5.0],
                         metavar=("MIN", "MAX"), help="seconds between faults, drawn uniformly")
+    parser.add_argument("--outages", type=float, nargs="*", default=[5.0, 15.0, 45.0],
+                        help="outage lengths in seconds (each shorter than --outage-grace)")
+    parser.add_argument("--outage-grace", type=int, default=60, help="heartbeat grace, seconds")
+    parser.add_argument("--outage-margin", type=float, default=15.0,
+                        help="generations (1 s each) a trial runs beyond the outage's length")
     # smoke: 8 trials, so that 2 workers cannot jump past the halfway window (done 4..5)
     # in which the database restart is due
     args = parse_args(parser, smoke={"trials": 8, "workers": 2, "generations": 8, "population": 50,
-                                     "fault_seconds": [2.0, 3.0]})
+                                     "fault_seconds": [2.0, 3.0], "outages": [2.0],
+                                     "outage_grace": 8, "outage_margin": 4.0})
     base = Path(tempfile.mkdtemp(prefix="nas-chaos-", dir="/tmp"))
     os.chmod(base, 0o755)
     cluster = Cluster(base / "data", settings={"fsync": "off"})
@@ -137,6 +183,7 @@ def main() -> None:
         url = cluster.start().replace("postgresql://", "postgresql+psycopg2://")
         clean = run(url, cluster, "clean", args, False, logdir)
         chaos = run(url, cluster, "chaos", args, True, logdir)
+        outages = [outage_run(url, cluster, seconds, args, logdir) for seconds in args.outages]
     finally:
         cluster.crash()
         shutil.rmtree(base, ignore_errors=True)
@@ -150,8 +197,17 @@ def main() -> None:
               f"{r['left_running']:>12} {60 * r['finished'] / r['seconds']:10.1f}")
     print(f"throughput under faults / clean = {clean['seconds'] / chaos['seconds']:.2f}")
     print(f"worker exit codes: clean {clean['codes']}, chaos (last generation) {chaos['codes']}")
-    broken = [f"{name}: {r[k]} {k.replace('_', ' ')}" for name, r in (("clean", clean), ("chaos", chaos))
+    print(f"\noutages, heartbeat grace {args.outage_grace} s, {args.workers} workers each mid-trial")
+    print(f"{'outage s':>8} {'running at outage':>17} {'lost to heartbeats':>18} {'finished':>8} "
+          f"{'lost':>4} {'duplicated':>10} {'left running':>12} {'exit codes':>10}")
+    for r in outages:
+        print(f"{r['seconds']:>8g} {r['running']:>17} {r['retried']:>18} {r['finished']:>8} "
+              f"{r['lost']:>4} {r['duplicated']:>10} {r['left_running']:>12} {str(r['codes']):>10}")
+    runs = [("clean", clean), ("chaos", chaos), *((f"outage {r['seconds']:g}s", r) for r in outages)]
+    broken = [f"{name}: {r[k]} {k.replace('_', ' ')}" for name, r in runs
               for k in ("lost", "duplicated", "left_running") if r[k]]
+    broken += [f"outage {r['seconds']:g}s: {r['retried']} trials lost to heartbeats" for r in outages
+               if r["retried"] and r["seconds"] < args.outage_grace]
     if broken:
         raise SystemExit(f"chaos: trials must never be lost, duplicated or left running: "
                          f"{', '.join(broken)}")

@@ -130,3 +130,26 @@ def test_study_names_are_checked_before_anything_is_written(nas_env, db_url, tmp
     assert not Path("/tmp/nas-abs-study").exists() and not (tmp_path / "escaped").exists()
     home = Path(nas_env["NAS_HOME"])
     assert not home.exists() or not any(home.rglob("*escaped*"))
+
+
+@pytest.mark.parametrize("flags", [["-p", "100000000"], ["-s", "1000000"],
+                                   ["-m", "neat", "-p", "100000000"]])
+def test_a_spec_whose_trials_cannot_fit_is_refused(nas_env, db_url, flags):
+    out = nas("study", "create", "huge", *SMALL, *flags, env=nas_env)
+    assert_one_line_error(out, "a trial of this spec needs up to", "GB", "lower -p or -s")
+    assert query(db_url, "SELECT to_regclass('nas.studies')") == [(None,)]
+    roomy = {**nas_env, "NAS_TRIAL_MEMORY_LIMIT_GB": "1000000000"}
+    nas("study", "create", "huge", *SMALL, *flags, env=roomy, check=True)
+
+
+def test_an_out_of_memory_trial_is_the_worker_s_failure_and_retried(nas_env, db_url):
+    env = {**nas_env, "NAS_MAX_RETRY": "1"}
+    nas("study", "create", "oom", "--objective", "tests.fixtures.objectives:out_of_memory",
+        "-n", "1", "--sampler", "random", "--pruner", "none", env=env, check=True)
+    out = nas("worker", "--study", "oom", "--threads", "1", env=env)
+    assert out.returncode == 0 and "out of memory on this worker" in out.stderr
+    rows = query(db_url, "SELECT number, state, retry_of FROM nas.trials ORDER BY number")
+    assert rows == [(0, "FAIL", None), (1, "FAIL", 0)]  # retried once (the cap), then counted
+    assert query(db_url, "SELECT state, count(*) FROM nas.claims GROUP BY 1 ORDER BY 1") == \
+        [("done", 1), ("released", 1)]
+    assert query(db_url, "SELECT finished, failed, retried FROM nas.progress") == [(1, 2, 1)]

@@ -17,17 +17,18 @@ def _env(tmp_path):
 def test_start_url_stop_start_keeps_data(tmp_path):
     env = _env(tmp_path)
     try:
-        first = nas("db", "start", env=env, check=True).stdout.strip()
-        assert first.startswith("postgresql://nas_admin@127.0.0.1:")
-        assert nas("db", "url", env=env, check=True).stdout.strip() == first
+        printed = nas("db", "start", env=env, check=True).stdout.strip()
+        assert printed.startswith("postgresql://nas_owner:***@127.0.0.1:")
+        assert nas("db", "url", env=env, check=True).stdout.strip() == printed
         assert "running" in nas("db", "status", env=env, check=True).stdout
+        first = EmbeddedDB(env["NAS_HOME"]).start()  # the URL with its password, in-process
         with psycopg2.connect(first) as conn, conn.cursor() as cur:
             cur.execute("CREATE TABLE keep (v int); INSERT INTO keep VALUES (42)")
         assert nas("db", "stop", env=env, check=True).stdout.strip() == "stopped"
         status = nas("db", "status", env=env)
         assert status.returncode == 3 and "not running" in status.stdout
-        second = nas("db", "start", env=env, check=True).stdout.strip()
-        assert second == first  # same port again when it is free
+        assert nas("db", "start", env=env, check=True).stdout.strip() == printed  # same port
+        second = EmbeddedDB(env["NAS_HOME"]).start()
         with psycopg2.connect(second) as conn, conn.cursor() as cur:
             cur.execute("SELECT v FROM keep")
             assert cur.fetchall() == [(42,)]
@@ -53,3 +54,60 @@ def test_unwritable_home_is_a_one_line_error(tmp_path):
     out = nas("db", "start", env=env)
     assert out.returncode != 0
     assert out.stderr.count("\n") == 1 and out.stderr.startswith("error: NAS_HOME")
+
+
+def test_a_killed_unreaped_postmaster_is_not_running(tmp_path):
+    """kill -9 of the server whose parent has not reaped it (a zombie): `db status` says
+    not running, and `db start` starts it again at once with the data kept."""
+    import signal
+    import time
+    from pathlib import Path
+
+    env = _env(tmp_path)
+    emb = EmbeddedDB(env["NAS_HOME"])
+    url = emb.start()  # the postmaster is this test's child: it stays a zombie until we wait
+    postmaster = emb.cluster.process
+    try:
+        with psycopg2.connect(url) as conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE keep (v int); INSERT INTO keep VALUES (7)")
+        os.killpg(postmaster.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while " Z " not in Path(f"/proc/{postmaster.pid}/stat").read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = nas("db", "status", env=env, timeout=20)
+        assert status.returncode == 3 and "not running" in status.stdout
+        nas("db", "start", env=env, timeout=25, check=True)
+        with psycopg2.connect(EmbeddedDB(env["NAS_HOME"]).start()) as conn, conn.cursor() as cur:
+            cur.execute("SELECT v FROM keep")
+            assert cur.fetchall() == [(7,)]
+    finally:
+        postmaster.wait()
+        EmbeddedDB(env["NAS_HOME"]).stop()
+
+
+def test_nobody_else_gets_in_and_the_owner_is_no_superuser(tmp_path):
+    """Another OS account cannot connect as any role (scram, passwords 0600 in a 0700
+    folder); the URL's role owns the data but cannot run programs as `postgres`."""
+    import stat
+    import subprocess
+    from pathlib import Path
+
+    env = _env(tmp_path)
+    try:
+        nas("db", "start", env=env, check=True)
+        home = Path(env["NAS_HOME"])
+        port = (home / "port").read_text()
+        assert stat.S_IMODE((home / "secrets").stat().st_mode) == 0o700
+        for role in ("nas_admin", "nas_owner", "nas_reader"):
+            assert stat.S_IMODE((home / "secrets" / role).stat().st_mode) == 0o600
+            out = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                  "psql", "-w", "-h", "127.0.0.1", "-p", port, "-U", role,
+                                  "-d", "nas", "-c", "SELECT 1"], capture_output=True, text=True)
+            assert out.returncode != 0 and "no password supplied" in out.stderr, out.stderr
+        who = nas("db", "psql", "-At", "-c", "SELECT current_user, rolsuper, rolcreaterole FROM "
+                  "pg_roles WHERE rolname = current_user", env=env, check=True).stdout.strip()
+        assert who == "nas_owner|f|f"
+        copy = nas("db", "psql", "-c", "COPY (SELECT 1) TO PROGRAM 'id'", env=env)
+        assert copy.returncode != 0 and "must be superuser" in copy.stderr
+    finally:
+        EmbeddedDB(env["NAS_HOME"]).stop()

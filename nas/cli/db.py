@@ -17,8 +17,8 @@ def db() -> None:
 
 @db.command()
 def start() -> None:
-    """Start the embedded PostgreSQL cluster (idempotent) and print its URL."""
-    click.echo(EmbeddedDB().start())
+    """Start the embedded PostgreSQL cluster (idempotent) and print its URL (masked)."""
+    click.echo(mask(EmbeddedDB().start()))
 
 
 @db.command()

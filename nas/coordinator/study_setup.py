@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from nas.references import load_user_objective
+from nas.sizing import check_fits
 from nas.spec import StudySpec, check_study_name
 from nas.store import Store
 from nas.store.studies import StudyRow
@@ -10,6 +11,7 @@ from nas.store.studies import StudyRow
 def ensure_study(store: Store, name: str, spec: StudySpec,
                  priority: int = 0) -> tuple[StudyRow, bool]:
     check_study_name(name)
+    check_fits(spec)
     if spec.objective:
         load_user_objective(spec.objective)  # a missing module fails here, not in every worker
     store.upgrade()

@@ -7,7 +7,9 @@ throwaway clusters as child processes so it can kill -9, reap and restart them.
 As root the server runs as the `postgres` user through `setpriv`, which execs the
 server (so the child PID *is* the postmaster and signals reach it); `runuser` forks
 and did not pass SIGINT on. Both kinds listen on 127.0.0.1 only, TCP only, on a free
-port, with `trust` auth: the cluster is private to this machine's loopback.
+port. The long-lived one authenticates with scram-sha-256 (generated passwords under
+`$NAS_HOME/secrets`, nas.store.cluster_secrets) and hands out the non-superuser owner
+role; the suite's throwaway servers use `trust`.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ import psycopg2
 
 from nas import defaults
 from nas.errors import NasError
+from nas.store.cluster_secrets import ADMIN, OWNER, READER, ClusterSecrets
 from nas.store.session import is_permanent
 
 DB_NAME = "nas"
@@ -53,6 +56,23 @@ def find_bindir() -> Path:
         if cand and (Path(cand) / "postgres").exists() and (Path(cand) / "initdb").exists():
             return Path(cand)
     raise NasError(INSTALL_HINT)
+
+
+def process_alive(pid: int) -> bool:
+    """Running, not merely present: a killed postmaster its parent has not reaped yet is a
+    zombie, which `kill(pid, 0)` still finds but which serves nobody."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process (the server runs as `postgres`): it exists
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here: trust kill(pid, 0)
+    state = stat[stat.rindex(")") + 2:].split()[0]
+    return state not in ("Z", "X")
 
 
 def free_port() -> int:
@@ -97,10 +117,21 @@ class Cluster:
     hba_extra: list[str] = field(default_factory=list)
     port: int | None = None
     process: subprocess.Popen | None = None
+    # None: `trust` on 127.0.0.1 (the test suite's throwaway servers); else scram-sha-256
+    # with these generated passwords, and nas_owner (not a superuser) in the URL.
+    secrets: ClusterSecrets | None = None
 
     @property
     def url(self) -> str:
-        return f"postgresql://{DB_USER}@127.0.0.1:{self.port}/{DB_NAME}"
+        if self.secrets is None:
+            return f"postgresql://{DB_USER}@127.0.0.1:{self.port}/{DB_NAME}"
+        return (f"postgresql://{OWNER}:{self.secrets.password(OWNER)}@127.0.0.1:"
+                f"{self.port}/{DB_NAME}")
+
+    def _admin(self, dbname: str = "postgres", **kwargs):
+        password = None if self.secrets is None else self.secrets.password(ADMIN)
+        return psycopg2.connect(host="127.0.0.1", port=self.port, user=DB_USER, dbname=dbname,
+                                password=password, **kwargs)
 
     @property
     def logfile(self) -> Path:
@@ -115,14 +146,26 @@ class Cluster:
             return
         bindir = find_bindir()
         self._make_datadir()
-        cmd = [str(bindir / "initdb"), "-D", str(self.datadir), "-U", DB_USER, "-A", "trust",
+        cmd = [str(bindir / "initdb"), "-D", str(self.datadir), "-U", DB_USER,
                "-E", "UTF8", "--locale=C", "--no-sync"]
-        out = subprocess.run(_as_server_user(cmd), capture_output=True, text=True)
+        method = "trust" if self.secrets is None else "scram-sha-256"
+        with self._pwfile() as pwfile:
+            cmd += ["-A", method] + ([f"--pwfile={pwfile}"] if pwfile else [])
+            out = subprocess.run(_as_server_user(cmd), capture_output=True, text=True)
         if out.returncode != 0:
             tail = (out.stderr or out.stdout).strip().splitlines()[-1:]
             raise NasError(f"initdb failed in {self.datadir}: {' '.join(tail)}")
-        hba = ["host all all 127.0.0.1/32 trust"]
+        hba = [f"host all all 127.0.0.1/32 {method}"]
         (self.datadir / "pg_hba.conf").write_text("\n".join([*self.hba_extra, *hba]) + "\n")
+
+    @contextmanager
+    def _pwfile(self):
+        if self.secrets is None:
+            yield None
+            return
+        user = _server_user()
+        with self.secrets.pwfile(ADMIN, user and user.pw_uid, user and user.pw_gid) as name:
+            yield name
 
     def _make_datadir(self) -> None:
         try:
@@ -170,8 +213,7 @@ class Cluster:
 
     def _connectable(self) -> bool:
         try:
-            psycopg2.connect(host="127.0.0.1", port=self.port, user=DB_USER, dbname="postgres",
-                             connect_timeout=1).close()
+            self._admin(connect_timeout=1).close()
         except psycopg2.OperationalError as exc:
             if not is_permanent(exc):
                 return False  # not up yet, recovering, or starting: keep waiting
@@ -179,15 +221,26 @@ class Cluster:
         return True
 
     def ensure_database(self) -> None:
-        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user=DB_USER, dbname="postgres")
+        conn = self._admin()
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
+                if self.secrets is not None:
+                    for role, options in ((OWNER, "NOSUPERUSER NOCREATEDB NOCREATEROLE"),
+                                          (READER, "NOSUPERUSER NOINHERIT")):
+                        self._ensure_role(cur, role, options)
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,))
                 if cur.fetchone() is None:
-                    cur.execute(f'CREATE DATABASE "{DB_NAME}"')
+                    owner = "" if self.secrets is None else f" OWNER {OWNER}"
+                    cur.execute(f'CREATE DATABASE "{DB_NAME}"{owner}')
         finally:
             conn.close()
+
+    def _ensure_role(self, cur, role: str, options: str) -> None:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+        verb = "ALTER" if cur.fetchone() else "CREATE"
+        cur.execute(f"{verb} ROLE {role} LOGIN {options} PASSWORD %s",
+                    (self.secrets.password(role),))
 
     def start(self, port: int | None = None, timeout: float = 30.0) -> str:
         """init + spawn + wait + create the `nas` database; returns the URL."""
@@ -222,6 +275,11 @@ class EmbeddedDB:
     def __init__(self, home: Path | str | None = None):
         self.home = Path(home).absolute() if home else defaults.home()
         self.cluster = Cluster(self.home / "pg", settings={"max_connections": "300"})
+        secrets = ClusterSecrets(self.home / "secrets")
+        # A cluster made before authentication existed keeps `trust` (and nas_admin in its
+        # URL) until it is re-created; every new one authenticates.
+        if secrets.exists() or not self.cluster.initialized():
+            self.cluster.secrets = secrets
 
     @contextmanager
     def _lock(self):
@@ -235,21 +293,30 @@ class EmbeddedDB:
             yield
 
     def running_pid(self) -> int | None:
-        """The postmaster PID from postmaster.pid, if that process is alive."""
+        """The postmaster PID from postmaster.pid, if that process is alive and serving."""
         pidfile = self.cluster.datadir / "postmaster.pid"
         try:
             lines = pidfile.read_text().splitlines()
             pid, port = int(lines[0]), int(lines[3])
         except (OSError, ValueError, IndexError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not process_alive(pid):
             return None
-        except PermissionError:
-            pass
         self.cluster.port = port
         return pid
+
+    def _clear_stale_pidfile(self) -> None:
+        """PostgreSQL refuses to start while postmaster.pid names a process that exists,
+        and a killed postmaster nobody reaped (a zombie) still exists. It is dead and so
+        are its backends (they die with it or hold the shared memory, which PostgreSQL
+        checks on its own), so its lock file can go."""
+        pidfile = self.cluster.datadir / "postmaster.pid"
+        try:
+            pid = int(pidfile.read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        if not process_alive(pid):
+            pidfile.unlink(missing_ok=True)
 
     def url(self) -> str | None:
         return self.cluster.url if self.running_pid() else None
@@ -260,6 +327,7 @@ class EmbeddedDB:
             if self.running_pid():
                 self.cluster.wait_ready()
                 return self.cluster.url
+            self._clear_stale_pidfile()
             port_file = self.home / "port"
             port = int(port_file.read_text()) if port_file.exists() else None
             if port is None or not port_is_free(port):

@@ -5,11 +5,11 @@ from typing import Any
 
 import optuna
 
+from nas.evolution.catalog import MAX_HIDDEN_LAYERS, MAX_NEURONS, MAX_UNITS
 from nas.evolution.networks import ACTIVATIONS
 from nas.evolution.tasks import TASKS
 from nas.spec import StudySpec
 
-MAX_HIDDEN_LAYERS = 3
 RECURRENT = ["elman", "full"]
 
 
@@ -20,11 +20,11 @@ def suggest_pure(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
     memory = TASKS[spec.task].needs_memory  # e.g. without velocities
     recurrence = trial.suggest_categorical("recurrence", RECURRENT if memory else ["none", *RECURRENT])
     if recurrence == "full":
-        hidden = [trial.suggest_int("neurons", 1, 16, log=True)]
+        hidden = [trial.suggest_int("neurons", 1, MAX_NEURONS, log=True)]
     else:
         n_layers = trial.suggest_int("hidden_layers", 1 if recurrence == "elman" else 0,
                                      MAX_HIDDEN_LAYERS)
-        hidden = [trial.suggest_int(f"units_{i}", 2, 32, log=True) for i in range(n_layers)]
+        hidden = [trial.suggest_int(f"units_{i}", 2, MAX_UNITS, log=True) for i in range(n_layers)]
     return {
         "recurrent": recurrence,
         "mode": "pure",

@@ -56,8 +56,10 @@ def run_one_trial(worker, claim: Claim) -> ClaimEnd:
             log.warning("late result for a trial of %s dropped: it was failed by heartbeat "
                         "while this worker was cut off", row.name)
             return _settle_retrying(worker, study, row, started, interrupted=False)
-        interrupted = is_unavailable(exc)
-        what = "database lost during a trial" if interrupted else "trial failed"
+        interrupted = is_unavailable(exc) or out_of_memory(exc)
+        what = ("out of memory on this worker (the trial is re-queued for another)"
+                if out_of_memory(exc) else
+                "database lost during a trial" if interrupted else "trial failed")
         log.error("%s of %s: %s: %s", what, row.name, type(exc).__name__, str(exc).splitlines()[0])
     return _settle_retrying(worker, study, row, started, interrupted)
 
@@ -70,6 +72,20 @@ def set_result_attrs(trial: optuna.Trial, result) -> None:
         {"seed": s.seed, "best_fitness": s.best_fitness, "evaluations": s.evaluations,
          "solved_generation": s.solved_generation, "solved_evaluations": s.solved_evaluations,
          "generations": s.generations} for s in result.seeds])
+
+
+_OOM = ("can't allocate memory", "out of memory", "not enough memory")
+
+
+def out_of_memory(exc: BaseException | None) -> bool:
+    """The machine ran out, not the config: a failure of this worker, so the trial is
+    retried (capped, like any interruption) rather than counted as a finished failure."""
+    while exc is not None:
+        if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and any(
+                needle in str(exc).lower() for needle in _OOM)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _late(exc: BaseException | None) -> bool:

@@ -10,6 +10,8 @@ from nas.evolution.tasks.double_pole import DoublePole, DoublePoleNV
 TASKS: dict[str, type[Task]] = {CartPole.name: CartPole, DoublePole.name: DoublePole,
                                 DoublePoleNV.name: DoublePoleNV}
 assert tuple(TASKS) == catalog.TASKS, "evolution/catalog.py lists other tasks"
+assert {n: (t.obs_size, t.act_size) for n, t in TASKS.items()} == catalog.TASK_SIZES, \
+    "evolution/catalog.py gives other task sizes"
 
 
 def get_task(name: str) -> Task:

@@ -1,0 +1,63 @@
+"""How much memory one trial of a spec can need, checked when the study is created.
+
+A spec whose trials cannot fit (`-p 100000000`, `-s 1000000`) would otherwise be accepted
+and every trial fail on allocation, eating the budget. The estimate is an upper bound at
+the search space's largest networks, from what a generation holds per individual:
+
+    pure   48 bytes per network parameter (the population, offspring, noise, elites and
+           CoSyNE's float64 permutation keys) + 1,500 bytes of episode state
+    neat   32 KB per genome (its genes as Python objects and its padded compiled rows)
+
+times population x seeds (seeds are evolved as one batch). The limit is this machine's
+memory, or NAS_TRIAL_MEMORY_LIMIT_GB where the workers are bigger than the coordinator.
+Torch-free: `nas study create` runs it without loading the engine.
+"""
+from __future__ import annotations
+
+import os
+
+from nas.errors import NasError
+from nas.evolution.catalog import MAX_HIDDEN_LAYERS, MAX_NEURONS, MAX_UNITS, TASK_SIZES
+
+BYTES_PER_PARAM = 48
+EPISODE_BYTES = 1_500
+NEAT_GENOME_BYTES = 32_000
+ENV_LIMIT = "NAS_TRIAL_MEMORY_LIMIT_GB"
+
+
+def max_pure_params(n_in: int, n_out: int) -> int:
+    """The most parameters a pure network of the search space can have."""
+    u = MAX_UNITS
+    layered = n_in * u + u * u + u + (MAX_HIDDEN_LAYERS - 1) * (u * u + u) + u * n_out + n_out
+    full = n_in * MAX_NEURONS + MAX_NEURONS * MAX_NEURONS + MAX_NEURONS
+    return max(layered, full)
+
+
+def trial_bytes(mode: str, task: str, population: int, seeds: int) -> int:
+    n_in, n_out = TASK_SIZES[task]
+    per = (NEAT_GENOME_BYTES if mode == "neat"
+           else BYTES_PER_PARAM * max_pure_params(n_in, n_out) + EPISODE_BYTES)
+    return per * population * seeds
+
+
+def memory_limit() -> int:
+    raw = os.environ.get(ENV_LIMIT)
+    if raw:
+        try:
+            return int(float(raw) * 2 ** 30)
+        except ValueError:
+            raise NasError(f"{ENV_LIMIT} must be a number of GB, got {raw!r}") from None
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_fits(spec) -> None:
+    """Refuse, in one line, a spec whose trials cannot fit (user objectives: not sized)."""
+    if spec.objective:
+        return
+    need, limit = trial_bytes(spec.mode, spec.task, spec.population, spec.seeds), memory_limit()
+    if need > limit:
+        raise NasError(
+            f"a trial of this spec needs up to {need / 2 ** 30:,.1f} GB (population "
+            f"{spec.population:,} x {spec.seeds:,} seeds at the search space's largest "
+            f"networks), more than the {limit / 2 ** 30:,.1f} GB here: lower -p or -s, or set "
+            f"{ENV_LIMIT} where the workers have more")
