@@ -66,9 +66,17 @@ def thread_env(threads: int) -> dict[str, str]:
 
 
 def home() -> Path:
-    """`$NAS_HOME` (default `./.nas`), always absolute: the embedded cluster, logs and
-    fleet state live here, and a child process started elsewhere must find the same one."""
-    return Path(os.environ.get(ENV_HOME) or ".nas").absolute()
+    """`$NAS_HOME`, else the nearest `.nas` holding a cluster in this directory or one above
+    it (as git finds `.git`), else `./.nas`; always absolute. The embedded cluster, logs and
+    fleet state live here: `nas` run from a subdirectory finds the project's database
+    instead of quietly making a second one."""
+    if os.environ.get(ENV_HOME):
+        return Path(os.environ[ENV_HOME]).absolute()
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / ".nas" / "pg").is_dir():
+            return folder / ".nas"
+    return here / ".nas"
 
 
 def logs_dir(*parts: str) -> Path:

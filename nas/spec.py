@@ -98,6 +98,11 @@ class StudySpec:
             object.__setattr__(self, "metric", "fitness" if self.objective else "evaluations")
 
     @property
+    def label(self) -> str:
+        """What the study runs, as tables show it: a user objective is not pure/cartpole."""
+        return f"objective {self.objective}" if self.objective else f"{self.mode}/{self.task}"
+
+    @property
     def direction(self) -> str:
         """Optuna's study direction, which follows the metric."""
         return METRICS[self.metric].direction

@@ -207,7 +207,7 @@ def test_zero_force_falls_and_fails_within_a_bounded_number_of_steps():
     mp, nv = DoublePole(), DoublePoleNV()
     fitness = mp.evaluate(Zero(), mp.initial_states(torch.Generator(), 2))
     assert fitness[0] == fitness[1] and 2 <= float(fitness[0]) <= 100
-    states, _ = mp.trace(Zero(), mp.initial_states(torch.Generator(), 1)[0], 1000)
+    states, _, _ = mp.trace(Zero(), mp.initial_states(torch.Generator(), 1)[0], 1000)
     assert len(states) == int(fitness[0]) + 1  # failing step included
     last = states[-1]
     assert max(abs(last[2]), abs(last[4])) > ANGLE_LIMIT and abs(last[0]) <= 2.4

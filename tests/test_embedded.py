@@ -19,7 +19,7 @@ def test_start_url_stop_start_keeps_data(tmp_path):
     try:
         printed = nas("db", "start", env=env, check=True).stdout.strip()
         assert printed.startswith("postgresql://nas_owner:***@127.0.0.1:")
-        assert nas("db", "url", env=env, check=True).stdout.strip() == printed
+        assert nas("db", "url", env=env, check=True).stdout.strip() == printed.replace(":***", "")
         assert "running" in nas("db", "status", env=env, check=True).stdout
         first = EmbeddedDB(env["NAS_HOME"]).start()  # the URL with its password, in-process
         with psycopg2.connect(first) as conn, conn.cursor() as cur:
@@ -109,5 +109,75 @@ def test_nobody_else_gets_in_and_the_owner_is_no_superuser(tmp_path):
         assert who == "nas_owner|f|f"
         copy = nas("db", "psql", "-c", "COPY (SELECT 1) TO PROGRAM 'id'", env=env)
         assert copy.returncode != 0 and "must be superuser" in copy.stderr
+    finally:
+        EmbeddedDB(env["NAS_HOME"]).stop()
+
+
+def test_nas_finds_the_project_database_from_a_subdirectory(tmp_path):
+    """As git finds .git: no second cluster in ./.nas, and read-only commands never make one."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NAS_")}
+    project = traversable(tmp_path) / "project"
+    (project / "src" / "deep").mkdir(parents=True)
+    fresh = tmp_path / "elsewhere"
+    fresh.mkdir()
+    import subprocess
+    import sys
+
+    def run(*args, cwd):
+        return subprocess.run([sys.executable, "-m", "nas", *args], env=env, cwd=cwd,
+                              capture_output=True, text=True, timeout=120)
+
+    try:
+        made = run("study", "create", "here", "-n", "2", cwd=project)
+        assert made.returncode == 0, made.stderr
+        assert f"created the embedded PostgreSQL cluster in {project / '.nas' / 'pg'}" in made.stderr
+        listing = run("study", "list", cwd=project / "src" / "deep")
+        assert listing.returncode == 0 and "here" in listing.stdout, listing.stderr
+        assert not (project / "src" / "deep" / ".nas").exists()
+        nothing = run("status", cwd=fresh)
+        assert nothing.returncode == 1 and "no nas database here" in nothing.stderr
+        assert len(nothing.stderr.strip().splitlines()) == 1 and not (fresh / ".nas").exists()
+    finally:
+        EmbeddedDB(project / ".nas").stop()
+
+
+def test_the_printed_url_works_in_psql_optuna_and_sqlalchemy_as_printed(tmp_path):
+    """`nas db url` + PGPASSFILE: the same string in psql, Optuna's Python API, the optuna
+    CLI and plain SQLAlchemy (which maps postgresql:// to psycopg 3)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    env = _env(tmp_path)
+    try:
+        nas("search", "tools", "-m", "pure", "-t", "cartpole", "-n", "2", "-g", "2", "-s", "1",
+            "-p", "20", "-j", "1", env=env, check=True)
+        out = nas("db", "url", env=env, check=True)
+        url = out.stdout.strip()
+        assert url.startswith("postgresql://nas_owner@127.0.0.1:") and "***" not in url
+        pgpass = out.stderr.strip().rsplit("PGPASSFILE=", 1)[1]
+        assert pgpass == str(Path(env["NAS_HOME"]) / "secrets" / "pgpass")
+        tools = {**env, "PGPASSFILE": pgpass}
+        psql = subprocess.run(["psql", url, "-Atc", "SELECT count(*) FROM nas.trials"],
+                              env=tools, capture_output=True, text=True)
+        assert psql.stdout.strip() == "2", psql.stderr
+        cli = subprocess.run([str(Path(sys.executable).with_name("optuna")), "studies",
+                              "--storage", url], env=tools, capture_output=True, text=True)
+        assert cli.returncode == 0 and "tools" in cli.stdout, cli.stderr
+        api = subprocess.run([sys.executable, "-c", "import optuna, sys; s = optuna.load_study("
+                              "study_name='tools', storage=sys.argv[1]); print(len(s.trials))", url],
+                             env=tools, capture_output=True, text=True)
+        assert api.stdout.strip() == "2", api.stderr
+        os.environ["PGPASSFILE"] = pgpass
+        try:
+            engine = sa.create_engine(url)
+            assert engine.dialect.driver == "psycopg"
+            with engine.connect() as conn:
+                assert conn.execute(sa.text("SELECT count(*) FROM nas.trials")).scalar() == 2
+            engine.dispose()
+        finally:
+            del os.environ["PGPASSFILE"]
     finally:
         EmbeddedDB(env["NAS_HOME"]).stop()

@@ -20,7 +20,11 @@ def test_report_and_replay_files_decode(nas_env, db_url, tmp_path):
 
     gif, strip = tmp_path / "ep.gif", tmp_path / "ep.png"
     said = nas("replay", "pic", "--out", str(gif), env=nas_env, check=True).stdout
-    assert said.startswith(str(gif)) and "steps" in said
+    assert said.startswith(str(gif)) and "an episode of" in said and "drawn" in said
+    import re
+
+    steps, drawn = (int(n.replace(",", "")) for n in re.findall(r"of ([\d,]+) steps.*first ([\d,]+) drawn", said)[0])
+    assert drawn == min(steps, 400) and 1 <= steps <= 500
     with Image.open(gif) as img:
         assert img.n_frames > 5
     nas("replay", "pic", "--trial", "0", "--seed", "1", "--out", str(strip), env=nas_env, check=True)

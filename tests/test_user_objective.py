@@ -9,6 +9,11 @@ def test_example_objective_runs_and_is_deterministic(nas_env, db_url):
     rows = query(db_url, "SELECT number, state, value, params FROM nas.trials ORDER BY number")
     assert [r[1] for r in rows] == ["COMPLETE"] * 3
     assert all(r[2] < 0 for r in rows)
+    for listing in (nas("study", "list", env=nas_env, check=True).stdout,
+                    nas("status", env=nas_env, check=True).stdout):
+        line = next(l for l in listing.splitlines() if l.startswith("sine"))
+        assert "objective examples.my_objective:objective" in line and "pure/cartpole" not in line
+        assert "fitness" in line  # a user objective's value is maximized
     import optuna
 
     from examples.my_objective import objective

@@ -134,3 +134,48 @@ def test_reader_role_reads_views_and_cannot_write(nas_env, db_url):
                     cur.execute(sql)
     finally:
         conn.close()
+
+
+def readme_queries() -> list[tuple[str, str]]:
+    """(title, SQL) of every query in the README's psql section."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = re.search(r"```sql\n(.*?)```", text, re.S).group(1)
+    queries = []
+    for chunk in block.split(";"):
+        lines = [l for l in chunk.strip().splitlines() if l.strip()]
+        if lines:
+            queries.append((lines[0].lstrip("- "), "\n".join(lines[1:])))
+    return queries
+
+
+def test_every_readme_query_runs_as_the_analyst_and_answers_its_title(nas_env, db_url):
+    """Two tasks, two modes, ties: `best config per mode and task` gives one row for each."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    for name, flags in (("cp", ["-t", "cartpole"]), ("dp", ["-t", "double-pole"]),
+                        ("cp2", ["-t", "cartpole", "-p", "20"]),
+                        ("nt", ["-m", "neat", "-t", "cartpole", "-p", "20"])):
+        nas("study", "create", name, *SMALL, *flags, "-n", "3", env=nas_env, check=True)
+        nas("worker", "--study", name, "--threads", "1", env=nas_env, check=True)
+    url = make_url(db_url)
+    conn = psycopg2.connect(host=url.host, port=url.port, dbname=url.database, user="nas_reader")
+    try:
+        with conn.cursor() as cur:
+            results = {}
+            for title, sql in readme_queries():
+                cur.execute(sql)
+                results[title] = cur.fetchall()
+    finally:
+        conn.close()
+    assert len(results) == 7
+    best = results[next(t for t in results if t.startswith("best config per mode and task"))]
+    keys = [(r[0], r[1], r[2]) for r in best]
+    assert sorted(keys) == sorted({("pure", "cartpole", "evaluations"), ("pure", "double-pole",
+                                   "evaluations"), ("neat", "cartpole", "evaluations")})
+    activation = results[next(t for t in results if t.startswith("which activation"))]
+    assert all(r[2] is not None for r in activation)  # NEAT rows name their activation too
+    assert {r[0] for r in activation} == {"cartpole", "double-pole"}

@@ -6,6 +6,7 @@ import os
 import click
 
 from nas.cli.options import STORAGE, connect, resolve
+from nas.defaults import ENV_URL
 from nas.store.embedded import EmbeddedDB
 from nas.store.url import for_libpq, mask, parse, without_password
 
@@ -42,8 +43,18 @@ def status() -> None:
 @db.command()
 @STORAGE
 def url(storage: str | None) -> None:
-    """Print the database URL, password masked (starts the embedded cluster if needed)."""
-    click.echo(mask(resolve(storage)))
+    """Print the database URL (starts the embedded cluster if needed).
+
+    For the embedded cluster: the URL without its password, which works as printed in
+    psql, Optuna, the optuna CLI and optuna-dashboard once PGPASSFILE names the password
+    file this prints to stderr. Any other URL: password masked."""
+    target = resolve(storage)
+    emb = EmbeddedDB()
+    if not storage and not os.environ.get(ENV_URL) and emb.cluster.secrets is not None:
+        click.echo(for_libpq(without_password(parse(target)).render_as_string(hide_password=False)))
+        click.echo(f"password: export PGPASSFILE={emb.cluster.secrets.pgpass}", err=True)
+        return
+    click.echo(mask(target))
 
 
 @db.command()

@@ -21,19 +21,35 @@ DEVICE = click.option("--device", default=None,
                       help="torch device: cpu (default: NAS_DEVICE, else cpu), cuda, cuda:N")
 
 
-def resolve(storage: str | None) -> str:
-    """--storage > NAS_DATABASE_URL > the embedded cluster (started on demand)."""
+def resolve(storage: str | None, create: bool = True) -> str:
+    """--storage > NAS_DATABASE_URL > the embedded cluster, started on demand. Only commands
+    that write (`create`) may make a new cluster, and they say where; a read-only command
+    such as `nas status` never makes one just to report that it is empty."""
+    explicit = urls.explicit_url(storage)
+    return urls.normalize(explicit or _embedded(create))
+
+
+def _embedded(create: bool) -> str:
+    from nas.errors import NasError
     from nas.store.embedded import EmbeddedDB
 
-    explicit = urls.explicit_url(storage)
-    return urls.normalize(explicit or EmbeddedDB().start())
+    emb = EmbeddedDB()
+    existed = emb.cluster.initialized()
+    if not existed and not create:
+        raise NasError(f"no nas database here: none under {emb.home} (nor in a .nas above this "
+                       "directory); create a study first, or set NAS_HOME or NAS_DATABASE_URL")
+    url = emb.start()
+    if not existed:
+        click.echo(f"nas: created the embedded PostgreSQL cluster in {emb.cluster.datadir} "
+                   "(set NAS_HOME to keep it elsewhere)", err=True)
+    return url
 
 
-def connect(storage: str | None):
-    """The `Store` a command talks to."""
+def connect(storage: str | None, create: bool = True):
+    """The `Store` a command talks to (`create=False` for read-only commands)."""
     from nas.store import Store
 
-    return Store(resolve(storage))
+    return Store(resolve(storage, create))
 
 
 def _spec_option(f):

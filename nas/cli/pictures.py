@@ -17,7 +17,7 @@ def report(name: str, out_dir: Path, storage: str | None) -> None:
     """An HTML report (Optuna's figures) and PNG curves for study NAME."""
     from nas.coordinator.report import make_report
 
-    for path in make_report(connect(storage), name, out_dir):
+    for path in make_report(connect(storage, create=False), name, out_dir):
         click.echo(str(path))
 
 
@@ -37,14 +37,16 @@ def replay(name: str, trial: int | None, seed: int | None, out: Path, storage: s
         raise NasError(f"--out must end in .gif or .png, got {out.name!r}")
     if not out.absolute().parent.is_dir():
         raise NasError(f"--out {out}: the directory {out.absolute().parent} does not exist")
-    store = connect(storage)
+    store = connect(storage, create=False)
     genome, number, seed = load_genome(store, name, trial, seed)
-    task, states, forces = episode(store.require_study(name).spec.task, genome, seed)
+    task, states, forces, steps = episode(store.require_study(name).spec.task, genome, seed)
     try:
         render(task, states, forces, out)
     except OSError as exc:
         raise NasError(f"cannot write {out}: {exc.strerror}") from None
-    click.echo(f"{out}: trial {number}, seed {seed}, {len(forces)} steps")
+    limit = " (the task's limit)" if steps >= task.max_steps else ""
+    click.echo(f"{out}: trial {number}, seed {seed}: an episode of {steps:,} steps{limit}, "
+               f"the first {len(forces):,} drawn")
     if genome.get("kind") == "neat":
         topology = out.with_name(f"{out.stem}-topology.png")
         draw_topology(genome["genome"], topology)

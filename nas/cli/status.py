@@ -20,7 +20,7 @@ def status(name: str | None, watch: bool, interval: float, as_json: bool, storag
     """Progress of every study (or NAME) and the live workers."""
     from nas.coordinator.status_view import render, snapshot
 
-    store = connect(storage)
+    store = connect(storage, create=False)
     while True:
         snap = snapshot(store, name)
         text = json.dumps(snap, indent=2) if as_json else render(snap)
@@ -41,7 +41,7 @@ def best(name: str, storage: str | None) -> None:
 
     from nas.errors import NasError
 
-    store = connect(storage)
+    store = connect(storage, create=False)
     row = store.require_study(name)
     study = optuna.load_study(study_name=name, storage=store.optuna_storage())
     try:

@@ -31,16 +31,15 @@ def create(name: str, priority: int, storage: str | None, **flags) -> None:
 @STORAGE
 def list_(storage: str | None) -> None:
     """List studies with their spec and progress."""
-    store = connect(storage)
+    store = connect(storage, create=False)
     rows = store.list_studies()
     if not rows:
         click.echo("no studies")
         return
-    click.echo(f"{'name':24} {'mode':6} {'task':14} {'metric':11} {'budget':>6} {'done':>6} "
-               f"{'best':>10}")
+    click.echo(f"{'name':24} {'runs':28} {'metric':11} {'budget':>6} {'done':>6} {'best':>10}")
     for row in rows:
         prog = store.study_progress(row.name)
-        click.echo(f"{row.name:24} {row.spec.mode:6} {row.spec.task:14} {row.spec.metric:11} "
+        click.echo(f"{row.name:24} {row.spec.label:28} {row.spec.metric:11} "
                    f"{row.spec.budget:>6} {prog.finished:>6} {readable(prog.best):>10}")
 
 
@@ -48,7 +47,7 @@ def _pausing(paused: bool, doc: str):
     @click.argument("name")
     @STORAGE
     def command(name: str, storage: str | None) -> None:
-        connect(storage).set_paused(name, paused)
+        connect(storage, create=False).set_paused(name, paused)
         click.echo(f"{'paused' if paused else 'resumed'} study {name!r}")
 
     command.__doc__ = doc

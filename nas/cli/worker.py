@@ -44,7 +44,7 @@ def worker(study_names: tuple[str, ...], threads: int | None, max_trials: int | 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s nas-worker[{os.getpid()}] %(message)s")
-    raise SystemExit(Worker(connect(storage), list(study_names), count, max_trials, serve).work())
+    raise SystemExit(Worker(connect(storage, create=False), list(study_names), count, max_trials, serve).work())
 
 
 @click.command("health")

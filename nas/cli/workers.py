@@ -28,7 +28,7 @@ def up(count: int, via: str, threads: int | None, studies: tuple[str, ...], serv
     """Start COUNT workers."""
     from nas.worker.threads import resolve_threads
 
-    store = connect(storage)
+    store = connect(storage, create=False)
     store.require_current()
     fleet = FLEETS[via](image) if via == "docker" else FLEETS[via]()
     for line in fleet.up(count, store.url, resolve_threads(threads, count), list(studies), serve):

@@ -25,7 +25,8 @@ def load_genome(store: Store, name: str, trial: int | None, seed: int | None) ->
     return found
 
 
-def episode(task_name: str, genome: dict, seed: int) -> tuple[object, list, list]:
+def episode(task_name: str, genome: dict, seed: int) -> tuple[object, list, list, int]:
+    """The task, the first MAX_FRAMES states and forces, and the whole episode's length."""
     import torch
 
     from nas.evolution.modes import policy_from_genome
@@ -34,8 +35,9 @@ def episode(task_name: str, genome: dict, seed: int) -> tuple[object, list, list
     task = get_task(task_name)
     policy = policy_from_genome(genome)
     start = task.initial_states(torch.Generator().manual_seed(seed), 1)
-    states, forces = task.trace(policy, start[0], MAX_FRAMES)
-    return task, states, forces
+    with torch.inference_mode():
+        states, forces, steps = task.trace(policy, start[0], task.max_steps, MAX_FRAMES)
+    return task, states, forces, steps
 
 
 def _draw(ax, task, state, force, step):

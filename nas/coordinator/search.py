@@ -32,7 +32,7 @@ def run_search(store: Store, name: str, spec: StudySpec, jobs: int, threads: int
         _summary(store, row)
         return 0
     click.echo(f"{'created' if created else 'resumed'} study {name!r}: "
-               f"{spec.mode}/{spec.task}, budget {spec.budget} trials")
+               f"{spec.label}, budget {spec.budget} trials")
     if jobs == 0:
         return 0
     fleet = SearchFleet(store.url, name, jobs, threads, logdir)

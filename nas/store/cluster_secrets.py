@@ -40,6 +40,19 @@ class ClusterSecrets:
                 out.write(secrets.token_urlsafe(24))
         return path.read_text().strip()
 
+    @property
+    def pgpass(self):
+        return self.folder / "pgpass"
+
+    def write_pgpass(self) -> None:
+        """A libpq password file for the owner and reader roles, so a URL without a
+        password works in psql, psycopg, SQLAlchemy, Optuna and optuna-dashboard alike
+        once PGPASSFILE names it (libpq reads it; it must be 0600)."""
+        lines = [f"127.0.0.1:*:*:{role}:{self.password(role)}" for role in (OWNER, READER)]
+        fd = os.open(self.pgpass, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("\n".join(lines) + "\n")
+
     @contextmanager
     def pwfile(self, role: str, owner_uid: int | None, owner_gid: int | None) -> Iterator[str]:
         """The password in a short-lived file `initdb --pwfile` can read (as root it runs

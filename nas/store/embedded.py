@@ -326,6 +326,7 @@ class EmbeddedDB:
         with self._lock():
             if self.running_pid():
                 self.cluster.wait_ready()
+                self._write_pgpass()
                 return self.cluster.url
             self._clear_stale_pidfile()
             port_file = self.home / "port"
@@ -334,7 +335,12 @@ class EmbeddedDB:
                 port = free_port()
             url = self.cluster.start(port=port)
             port_file.write_text(str(port))
+            self._write_pgpass()
             return url
+
+    def _write_pgpass(self) -> None:
+        if self.cluster.secrets is not None:
+            self.cluster.secrets.write_pgpass()
 
     def stop(self, timeout: float = 30.0) -> bool:
         with self._lock():

@@ -77,18 +77,26 @@ class Task:
         """The force in newtons this task applies for a raw network output."""
         raise NotImplementedError
 
-    def trace(self, policy: Policy, start: torch.Tensor, max_steps: int) -> tuple[list, list]:
-        """One episode of one network, step by step: (states, forces) until it fails."""
+    def trace(self, policy: Policy, start: torch.Tensor, max_steps: int,
+              frames: int | None = None) -> tuple[list, list, int]:
+        """One episode of one network, step by step, until it fails or `max_steps` pass:
+        (states, forces) of its first `frames` steps (all of them by default), and the
+        control steps it ran, the failing one included."""
         state, states, forces = start.to(self.dtype).reshape(1, -1), [], []
-        for _ in range(max_steps):
+        frames = max_steps if frames is None else frames
+        steps = 0
+        for steps in range(1, max_steps + 1):
             out = policy(self.observe(state))
-            states.append(state[0].tolist())
-            forces.append(float(self.force(out)[0]))
+            drawn = len(forces) < frames
+            if drawn:
+                states.append(state[0].tolist())
+                forces.append(float(self.force(out)[0]))
             state, failed = self.step(state, out)
             if bool(failed[0]):
-                states.append(state[0].tolist())
+                if drawn:
+                    states.append(state[0].tolist())
                 break
-        return states, forces
+        return states, forces, steps
 
     def evaluate(self, policy: Policy, starts: torch.Tensor) -> torch.Tensor:
         """Fitness = control steps survived (the failing step counts), one episode per row."""

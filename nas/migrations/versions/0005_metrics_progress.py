@@ -119,7 +119,7 @@ base AS (
                  COALESCE(d.finished, 0) * n.generations * n.seeds
                  + COALESCE(r.steps, 0) * n.seeds)::bigint AS generations_done,
            COALESCE(r.steps_per_second, 0) * n.seeds AS generations_per_second,
-           d.last_finished, c.first_started, n.optuna_study_id, n.created_at
+           d.last_finished, c.first_started, n.optuna_study_id, n.created_at, n.objective
     FROM nas.studies n
     LEFT JOIN counts c ON c.study_id = n.optuna_study_id
     LEFT JOIN done d ON d.study_id = n.id
@@ -139,12 +139,15 @@ SELECT b.study, b.mode, b.task, b.budget, b.priority, b.paused, b.finished, b.co
             THEN (b.budget - b.finished) * (b.last_finished - b.first_started) / b.finished
        END AS eta,
        b.metric, CASE WHEN b.sign < 0 THEN 'minimize' ELSE 'maximize' END AS direction,
-       b.retried, b.generations_done, b.generations_total, b.generations_per_second
+       b.retried, b.generations_done, b.generations_total, b.generations_per_second,
+       b.objective
 FROM base b
 ORDER BY b.priority DESC, b.created_at
 """
 
-VIEWS = ("nas.trials", "nas.leaderboard", "nas.progress", "nas.running")
+# The analyst role reads the views and the result tables the README's queries use.
+VIEWS = ("nas.trials", "nas.leaderboard", "nas.progress", "nas.running", "nas.seed_runs",
+         "nas.generations")
 
 
 def upgrade() -> None:
