@@ -6,13 +6,14 @@ import math
 
 
 def readable(value: float | None) -> str:
-    """Whole-looking values with thousands separators, small ones to 4 significant digits."""
+    """Large values with thousands separators (one decimal unless whole, so values that
+    differ do not print alike), small ones to 4 significant digits."""
     if value is None:
         return "-"
     if not math.isfinite(value):
         return str(value)
     if abs(value) >= 1000:
-        return f"{value:,.0f}"
+        return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
     return f"{value:.4g}"
 
 
