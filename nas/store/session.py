@@ -20,10 +20,15 @@ from nas.store import url as urls
 # "$user", public would resolve `alembic_version` to nas.alembic_version for a role
 # that happens to be named `nas`.
 # TCP keepalives and tcp_user_timeout make a partitioned connection fail within ~30 s
-# instead of hanging for the kernel's 15-minute retransmission limit.
+# instead of hanging for the kernel's 15-minute retransmission limit. On the server's
+# side, a transaction left open by a client that was cut off mid-way (its COMMIT never
+# arrived) would hold its row locks for hours and block every other worker's claims and
+# heartbeat checks: idle_in_transaction_session_timeout ends it after 30 s (nas's and
+# Optuna's transactions never sit idle that long).
 ENGINE_OPTIONS = dict(pool_size=2, max_overflow=2, pool_pre_ping=True, pool_recycle=1800,
                       connect_args={"connect_timeout": 10, "application_name": "nas",
-                                    "options": "-c search_path=public",
+                                    "options": "-c search_path=public "
+                                               "-c idle_in_transaction_session_timeout=30s",
                                     "keepalives": 1, "keepalives_idle": 10,
                                     "keepalives_interval": 5, "keepalives_count": 3,
                                     "tcp_user_timeout": 30000})
