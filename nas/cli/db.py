@@ -6,9 +6,8 @@ import os
 import click
 
 from nas.cli.options import STORAGE, connect, resolve
-from nas.defaults import ENV_URL
 from nas.store.embedded import EmbeddedDB
-from nas.store.url import for_libpq, mask, parse, without_password
+from nas.store.url import explicit_url, for_libpq, mask, parse, without_password
 
 
 @click.group("db")
@@ -50,7 +49,7 @@ def url(storage: str | None) -> None:
     file this prints to stderr. Any other URL: password masked."""
     target = resolve(storage)
     emb = EmbeddedDB()
-    if not storage and not os.environ.get(ENV_URL) and emb.cluster.secrets is not None:
+    if explicit_url(storage) is None and emb.cluster.secrets is not None:
         click.echo(for_libpq(without_password(parse(target)).render_as_string(hide_password=False)))
         click.echo(f"password: export PGPASSFILE={emb.cluster.secrets.pgpass}", err=True)
         return

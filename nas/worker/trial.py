@@ -56,9 +56,9 @@ def run_one_trial(worker, claim: Claim) -> ClaimEnd:
             log.warning("late result for a trial of %s dropped: it was failed by heartbeat "
                         "while this worker was cut off", row.name)
             return _settle_retrying(worker, study, row, started, interrupted=False)
-        interrupted = is_unavailable(exc) or out_of_memory(exc)
-        what = ("out of memory on this worker (the trial is re-queued for another)"
-                if out_of_memory(exc) else
+        oom = out_of_memory(exc)
+        interrupted = oom or is_unavailable(exc)
+        what = ("out of memory on this worker (the trial is re-queued for another)" if oom else
                 "database lost during a trial" if interrupted else "trial failed")
         log.error("%s of %s: %s: %s", what, row.name, type(exc).__name__, str(exc).splitlines()[0])
     return _settle_retrying(worker, study, row, started, interrupted)
