@@ -92,15 +92,20 @@ def supervisord(nas_env, tmp_path):
         supervisorctl(env, "shutdown")
 
 
-def test_supervisord_runs_three_workers_to_the_exact_budget(nas_env, db_url, supervisord):
+def test_supervisord_runs_three_workers_to_the_exact_budget_then_exits(nas_env, db_url, supervisord):
     nas("study", "create", "sv", *SMALL, "-n", "9", env=nas_env, check=True)
     env = supervisord("sv")
-    status = wait_until(lambda: (s := supervisorctl(env, "status")).count("EXITED") == 3 and s,
-                        300, what="three workers exited")
-    # EXITED with an expected code (0); an unexpected one would have been restarted
-    assert status.count("nas-worker:nas-worker_0") == 3 and "exit status" not in status
-    logs = list((Path(env["NAS_HOME"]) / "logs").glob("nas-worker_0*.log"))
+    home = Path(env["NAS_HOME"])
+    pid = int(wait_until(lambda: (home / "supervisord.pid").exists()
+                         and (home / "supervisord.pid").read_text().strip(), 30, what="supervisord's pid"))
+    # every worker exits 0 (budget spent), and supervisord, with nothing left to do, follows
+    wait_until(lambda: not Path(f"/proc/{pid}").exists(), 300, what="supervisord to exit by itself")
+    assert "every worker is done" in (home / "logs" / "when-done.log").read_text()
+    logs = list((home / "logs").glob("nas-worker_0*.log"))
     assert len(logs) == 3 and all("no budget left" in log.read_text() for log in logs)
+    # exit 0 is expected: a worker that had exited otherwise would have been restarted
+    assert "exited: nas-worker_0" in (sv := (home / "logs" / "supervisord.log").read_text())
+    assert "not expected" not in sv and sv.count("(exit status 0; expected)") == 3
     assert query(db_url, "SELECT state, count(*) FROM nas.claims GROUP BY state") == [("done", 9)]
     assert query(db_url, "SELECT count(*) FROM trials WHERE state = 'COMPLETE'") == [(9,)]
 
@@ -112,7 +117,7 @@ def test_supervisorctl_stop_all_leaves_no_running_trial(nas_env, db_url, supervi
     wait_until(lambda: query(db_url, "SELECT count(*) FROM trials WHERE state = 'RUNNING'")[0][0] == 3,
                300, what="three running trials")
     out = supervisorctl(env, "stop", "all")
-    assert out.count("stopped") == 3
+    assert out.count("nas-worker_0") == 3 and out.count("stopped") == 4  # and the listener
     assert query(db_url, "SELECT count(*) FROM trials WHERE state = 'RUNNING'") == [(0,)]
     assert query(db_url, "SELECT count(*) FROM nas.claims WHERE state = 'active'") == [(0,)]
     assert query(db_url, "SELECT count(*) FROM trials WHERE state = 'WAITING'") == [(3,)]
@@ -168,3 +173,16 @@ def test_nas_workers_up_ps_down(nas_env, db_url, tmp_path, via):
     assert query(db_url, "SELECT count(*) FROM trials WHERE state = 'RUNNING'") == [(0,)]
     assert query(db_url, "SELECT count(*) FROM nas.claims WHERE state = 'active'") == [(0,)]
     assert nas("workers", "ps", "--via", via, env=env, check=True).stdout.strip() in ("no workers", "")
+
+
+def test_a_supervisor_fleet_that_finished_leaves_nothing_running(nas_env, db_url, tmp_path):
+    home = traversable(tmp_path) / "fleet-done"
+    env = {**nas_env, "NAS_HOME": str(home)}
+    nas("study", "create", "done", *SMALL, "-n", "2", env=env, check=True)
+    nas("workers", "up", "2", "--via", "supervisor", "--threads", "1", "--study", "done",
+        env=env, check=True)
+    wait_until(lambda: not (home / "supervisor.sock").exists(), 300,
+               what="supervisord to shut down after its workers finished")
+    assert query(db_url, "SELECT count(*) FROM trials WHERE state = 'COMPLETE'") == [(2,)]
+    assert nas("workers", "ps", "--via", "supervisor", env=env, check=True).stdout.strip() == "no workers"
+    assert nas("workers", "down", "--via", "supervisor", env=env, check=True).stdout.strip() == "no workers"

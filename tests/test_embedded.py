@@ -170,6 +170,10 @@ def test_the_printed_url_works_in_psql_optuna_and_sqlalchemy_as_printed(tmp_path
                               "study_name='tools', storage=sys.argv[1]); print(len(s.trials))", url],
                              env=tools, capture_output=True, text=True)
         assert api.stdout.strip() == "2", api.stderr
+        trials = _dashboard_trials(url, "tools", tools, tmp_path)
+        assert len(trials) == 2
+        attrs = {a["key"] for a in trials[0]["user_attrs"]}
+        assert {"success_rate", "seeds"} <= attrs  # per-seed results visible in the dashboard
         os.environ["PGPASSFILE"] = pgpass
         try:
             engine = sa.create_engine(url)
@@ -181,3 +185,41 @@ def test_the_printed_url_works_in_psql_optuna_and_sqlalchemy_as_printed(tmp_path
             del os.environ["PGPASSFILE"]
     finally:
         EmbeddedDB(env["NAS_HOME"]).stop()
+
+
+def _dashboard_trials(url: str, study: str, env: dict, tmp_path) -> list[dict]:
+    """Start optuna-dashboard on the printed URL and read a study's trials from its API."""
+    import json
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    from conftest import wait_until
+    from nas.store.embedded import free_port
+
+    port = free_port()
+    log = open(tmp_path / "dashboard.log", "wb")
+    server = subprocess.Popen([str(Path(sys.executable).with_name("optuna-dashboard")), url,
+                               "--host", "127.0.0.1", "--port", str(port)],
+                              env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def get(path: str):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
+            return json.load(reply)
+
+    def studies():
+        try:
+            return get("/api/studies")["study_summaries"]
+        except OSError:
+            assert server.poll() is None, (tmp_path / "dashboard.log").read_text()
+            return None
+
+    try:
+        summaries = wait_until(studies, timeout=60, interval=0.3, what="optuna-dashboard to answer")
+        study_id = next(s["study_id"] for s in summaries if s["study_name"] == study)
+        return get(f"/api/studies/{study_id}?after=0")["trials"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()

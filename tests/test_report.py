@@ -68,3 +68,97 @@ def test_neat_study_end_to_end(nas_env, db_url, tmp_path):
         assert len(img.convert("L").getcolors(maxcolors=1 << 16) or []) > 10
     files = nas("report", "neat", "--out", str(tmp_path / "r"), env=nas_env, check=True).stdout.split()
     assert len(files) == 3
+
+
+def _report_study(nas_env, tmp_path):
+    """Two seeds, six trials: enough for importances (with their caveat) and a table."""
+    nas("study", "create", "page", *SMALL, "-s", "2", "-n", "6", env=nas_env, check=True)
+    nas("worker", "--study", "page", "--threads", "1", env=nas_env, check=True)
+    files = nas("report", "page", "--out", str(tmp_path / "rep"), env=nas_env, check=True).stdout.split()
+    return tmp_path / "rep" / "page.html", files
+
+
+def test_report_page_holds_what_a_colleague_needs(nas_env, db_url, tmp_path):
+    import optuna
+
+    from nas.coordinator.report_page import shared_params
+
+    page, files = _report_study(nas_env, tmp_path)
+    study = optuna.load_study(study_name="page", storage=db_url)
+    best = study.best_trial
+    html = page.read_text()
+    text = _text(html)
+    assert f"Trial {best.number}: value" in text
+    for name, value in best.params.items():  # every best param in the best block
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        assert f"{name} {shown}" in text, (name, shown)
+    assert text.count("seed 0:") >= 6 and "seed 1:" in text  # per-seed results, top-N rows
+    assert html.count("<img alt=") == 2 and html.count("src='data:image/png;base64,") == 2  # inline
+    assert "fewer than 20, so the ranking is unreliable" in text
+    assert "on 1 worker process on 1 host" in text
+    assert "Study spec" in text and "cartpole" in text and "budget" in text
+    axes = shared_params(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+    start = html.index("<h2>Parallel coordinates")
+    plot = html[start:html.index("<h2>", start + 4)]
+    assert axes and all(f'"{a}"' in plot for a in axes)
+    optional = {n for t in study.trials for n in t.params} - set(axes)
+    assert optional  # six random trials of the pure space always draw conditional parameters
+    for name in optional:  # ... and those get no parallel-coordinate axis full of None
+        assert f'"{name}"' not in plot, name
+
+
+def _text(html: str) -> str:
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.chunks, self.skip = [], False
+
+        def handle_starttag(self, tag, attrs):
+            self.skip = tag in ("script", "style")
+
+        def handle_endtag(self, tag):
+            self.skip = False
+
+        def handle_data(self, data):
+            if not self.skip:
+                self.chunks.append(data)
+
+    parser = Text()
+    parser.feed(html)
+    return " ".join(" ".join(parser.chunks).split())
+
+
+def _chromium(page, tmp_path) -> tuple[str, list[str]]:
+    """(rendered DOM, console messages) of a page in headless Chromium."""
+    import subprocess
+
+    from system_packages import ensure
+
+    browser = ensure({"chromium": "chromium"})["chromium"]
+    out = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--no-first-run", "--disable-extensions",
+         f"--user-data-dir={tmp_path / 'chromium-profile'}", "--enable-logging=stderr", "--v=0",
+         "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout, [line for line in out.stderr.splitlines() if ":CONSOLE" in line]
+
+
+def test_report_page_renders_in_headless_chromium(nas_env, db_url, tmp_path):
+    import optuna
+
+    page, _ = _report_study(nas_env, tmp_path)
+    dom, console = _chromium(page, tmp_path)
+    assert console == []  # no errors, no warnings: plotly ran cleanly offline
+    assert dom.count('class="main-svg"') >= 4  # the figures were drawn by plotly.js, not left empty
+    best = optuna.load_study(study_name="page", storage=db_url).best_trial
+    text = _text(dom)
+    for name, value in best.params.items():
+        assert name in text and (f"{value:.4g}" if isinstance(value, float) else str(value)) in text
+
+    broken = page.with_name("broken.html")  # the check itself can fail: a page with an error
+    broken.write_text(page.read_text().replace("<body>", "<body><script>undefinedCall()</script>", 1))
+    assert any("undefinedCall" in line for line in _chromium(broken, tmp_path)[1])

@@ -49,3 +49,11 @@ def down(via: str) -> None:
     """Stop this machine's workers gracefully (SIGTERM, then the stop grace)."""
     lines = FLEETS[via]().down()
     click.echo("\n".join(lines) if lines else "no workers")
+
+
+@workers.command("when-done", hidden=True)
+def when_done() -> None:
+    """supervisord event listener: shut supervisord down once every worker is done."""
+    from nas.coordinator.fleets.when_done import main
+
+    main()

@@ -1,4 +1,5 @@
-"""`nas report`: one self-contained HTML page (Optuna's plotly figures) plus matplotlib PNGs.
+"""`nas report`: one self-contained HTML page (nas.coordinator.report_page) plus the
+matplotlib PNGs it inlines.
 
 Everything is read from the database, so a report can be made while workers run, from
 any machine that reaches it. An empty study, or one whose trials all failed, gets a
@@ -6,12 +7,14 @@ clear message instead of a traceback.
 """
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
+from nas.coordinator.report_page import TOP_TABLE, PageData, write_page
 from nas.errors import NasError
 from nas.store import Store
 
-TOP_TRIALS = 5
+TOP_TRIALS = 5  # curves drawn
 
 
 def make_report(store: Store, name: str, out: Path) -> list[Path]:
@@ -20,55 +23,34 @@ def make_report(store: Store, name: str, out: Path) -> list[Path]:
 
     row = store.require_study(name)
     study = optuna.load_study(study_name=name, storage=store.optuna_storage())
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    counts = Counter(t.state.name for t in trials)
     if not complete:
-        counts = {s.name: n for s, n in _state_counts(study).items() if n}
-        raise NasError(f"study {name!r} has no completed trial to report on yet ({counts or 'no trials'})")
+        raise NasError(f"study {name!r} has no completed trial to report on yet "
+                       f"({dict(counts) or 'no trials'})")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise NasError(f"cannot write the report to {out}: {exc.strerror}") from None
-    files = [_html(study, row, out / f"{name}.html")]
     minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
-    files.append(_best_so_far_png(complete, out / f"{name}-best-so-far.png", minimize,
-                                  row.spec.metric))
+    pngs = [_best_so_far_png(complete, out / f"{name}-best-so-far.png", minimize, row.spec.metric)]
     curves = store.top_curves(row.optuna_study_id, TOP_TRIALS)
     if curves:
-        files.append(_curves_png(curves, out / f"{name}-curves.png"))
-    return files
+        pngs.append(_curves_png(curves, out / f"{name}-curves.png"))
+    ranked = sorted(complete, key=lambda t: t.value if minimize else -t.value)
+    data = PageData(name=name, spec=row.spec, direction="minimize" if minimize else "maximize",
+                    complete=ranked, counts=dict(counts),
+                    seeds=store.seed_table([t._trial_id for t in ranked[:TOP_TABLE]]),
+                    workers=store.study_workers(row.id), span_seconds=_span(trials), pngs=pngs)
+    return [write_page(data, study, out / f"{name}.html"), *pngs]
 
 
-def _state_counts(study):
-    from collections import Counter
-
-    return Counter(t.state for t in study.get_trials(deepcopy=False))
-
-
-def _html(study, row, path: Path) -> Path:
-    from optuna import visualization as vis
-
-    figures = [("Optimization history", vis.plot_optimization_history(study)),
-               ("Intermediate values (per generation)", vis.plot_intermediate_values(study))]
-    if len(study.get_trials(deepcopy=False)) > 1 and study.best_trial.params:
-        figures.append(("Parallel coordinates", vis.plot_parallel_coordinate(study)))
-        try:
-            figures.append(("Parameter importances", vis.plot_param_importances(study)))
-        except (RuntimeError, ValueError) as exc:  # too few trials for importances
-            figures.append((f"Parameter importances: not yet ({exc})", None))
-    spec = row.spec
-    parts = [f"<h1>nas study {row.name}</h1>",
-             f"<p>{spec.mode} / {spec.task}: population {spec.population}, {spec.generations} "
-             f"generations, {spec.seeds} seeds, budget {spec.budget}. Best value "
-             f"{study.best_value:.6g} (trial {study.best_trial.number}).</p>"]
-    first = True
-    for title, fig in figures:
-        parts.append(f"<h2>{title}</h2>")
-        if fig is not None:
-            parts.append(fig.to_html(full_html=False, include_plotlyjs=first))
-            first = False
-    path.write_text("<!doctype html><html><head><meta charset='utf-8'>"
-                    f"<title>nas {row.name}</title></head><body>{''.join(parts)}</body></html>")
-    return path
+def _span(trials) -> float | None:
+    """Seconds from the first trial's start to the last one's finish."""
+    starts = [t.datetime_start for t in trials if t.datetime_start]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete]
+    return (max(ends) - min(starts)).total_seconds() if starts and ends else None
 
 
 def _best_so_far_png(complete, path: Path, minimize: bool, metric: str) -> Path:

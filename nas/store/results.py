@@ -66,3 +66,25 @@ class ResultQueries:
                 "solved_evaluations, seconds, worker_host FROM nas.seed_runs WHERE trial_id = :t "
                 "ORDER BY seed"), {"t": trial_id}).mappings().all()
         return [dict(r) for r in rows]
+
+    def seed_table(self, trial_ids: list[int]) -> dict[int, list[dict]]:
+        """Per-seed results of several trials at once (the report's top-N table)."""
+        if not trial_ids:
+            return {}
+        with self.transaction() as session:
+            rows = session.execute(sa.text(
+                "SELECT trial_id, seed, best_fitness, evaluations, solved_evaluations "
+                "FROM nas.seed_runs WHERE trial_id = ANY(:ids) ORDER BY trial_id, seed"),
+                {"ids": list(trial_ids)}).mappings().all()
+        table: dict[int, list[dict]] = {}
+        for r in rows:
+            table.setdefault(r["trial_id"], []).append(dict(r))
+        return table
+
+    def study_workers(self, study_id: int) -> tuple[int, int]:
+        """(worker processes, hosts) that recorded results for a study."""
+        with self.transaction() as session:
+            row = session.execute(sa.text(
+                "SELECT count(DISTINCT (worker_host, worker_pid)), count(DISTINCT worker_host) "
+                "FROM nas.seed_runs WHERE study_id = :s"), {"s": study_id}).one()
+        return int(row[0]), int(row[1])

@@ -12,6 +12,7 @@ from nas.errors import NasError
 from nas.store.url import mask
 
 SUPERVISOR_CONF = Path(__file__).with_name("supervisord.conf")
+GROUP = "nas-worker"  # the workers' program name in supervisord.conf
 
 
 class SupervisorFleet:
@@ -45,13 +46,19 @@ class SupervisorFleet:
         return (defaults.home() / "supervisor.sock").exists()
 
     def ps(self) -> list[str]:
-        return self._ctl("status").splitlines() if self._running() else []
-
-    def down(self) -> list[str]:
         if not self._running():
             return []
-        stopped = self._ctl("stop", "all").splitlines()
+        return [line for line in self._ctl("status").splitlines() if line.startswith(GROUP)]
+
+    def down(self) -> list[str]:
+        """Stop the workers (not the when-done listener), then supervisord itself."""
+        if not self._running():
+            return []
+        listed = self.ps()
+        stopped = [line for line in self._ctl("stop", f"{GROUP}:*").splitlines() if line.strip()]
         self._ctl("shutdown")
+        if not stopped:
+            return [f"no worker was running ({len(listed)} had exited); supervisord shut down"]
         return stopped
 
 
