@@ -80,3 +80,21 @@ def test_claim_ends_and_worker_states_are_stored_as_plain_strings(store, db_url)
     store.worker_beat(worker, stopping=True)  # a late beat never revives a stopped worker
     assert query(db_url, "SELECT state FROM nas.workers") == [("stopped",)]
     assert store.live_workers(60) == []
+
+
+def test_an_unwritable_health_file_does_not_stop_the_heartbeat(store, db_url, tmp_path, monkeypatch):
+    """The beats are what keep a trial alive; a health file on a full or read-only disk
+    must cost only the container's healthcheck, not the trial."""
+    from conftest import wait_until
+    from nas.worker.heartbeat import WorkerHeartbeat
+
+    monkeypatch.setenv("NAS_HEALTH_FILE", str(tmp_path / "missing-dir" / "health"))
+    worker = store.register_worker(1, 1, "x")
+    seen = lambda: query(db_url, "SELECT last_seen FROM nas.workers WHERE id = :w", w=worker)[0][0]
+    first = seen()
+    beat = WorkerHeartbeat(store, worker, 0.05, threading.Event())
+    with beat:
+        wait_until(lambda: seen() > first, 10, what="a beat after the failed touch")
+        later = seen()
+        wait_until(lambda: seen() > later, 10, what="a second beat: the thread is alive")
+        assert beat._thread.is_alive()

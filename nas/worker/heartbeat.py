@@ -40,6 +40,8 @@ class WorkerHeartbeat:
                 touch_health_file()
             except NasError as exc:  # an outage: the next beat tries again
                 log.warning("heartbeat missed: %s", exc)
+            except OSError as exc:  # a full disk or read-only health path must not end the
+                log.warning("health file not written: %s", exc)  # beats the trial lives on
             if self._stop.wait(self.interval):
                 return
 
