@@ -16,7 +16,7 @@ GENERATIONS ?= 50
 SEEDS   ?= 3
 POP     ?= 300
 
-.PHONY: help install postgres test test-docker demo bench clean up down study workers psql logs report
+.PHONY: help install postgres test test-slurm test-docker demo bench clean up down study workers psql logs report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,7 +33,10 @@ postgres:  ## PostgreSQL server binaries (apt as root, else instructions)
 	@deploy/ensure-postgres.sh
 
 test: install postgres  ## the whole suite; starts its own PostgreSQL servers
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not slurm"
+
+test-slurm: install postgres  ## root: a real single-node Slurm cluster (apt slurm-wlm, munge); about 75 s
+	$(PY) -m pytest -m slurm tests/test_slurm.py
 
 test-docker: install  ## root: private dockerd, image build, db + migrate + 3 workers to a finished study
 	bash deploy/test-docker.sh
@@ -53,6 +56,7 @@ bench: install postgres  ## benchmarks; each prints ratios against a baseline
 	$(PY) bench/neat_vs_neat_python.py --generations 15
 	$(PY) bench/scaling.py
 	$(PY) bench/coordination.py
+	$(PY) bench/pooler.py
 	$(PY) bench/chaos.py
 	$(PY) bench/views.py
 	$(PY) bench/paper.py
@@ -60,6 +64,7 @@ bench: install postgres  ## benchmarks; each prints ratios against a baseline
 	$(PY) bench/memory.py
 	$(PY) bench/metric_signal.py
 	$(PY) bench/gpu.py
+	$(PY) bench/gym_tasks.py
 
 up:  ## compose: db + migrate + WORKERS workers (docker compose up --scale)
 	@test -s deploy/secrets/db_password || (umask 022 && openssl rand -hex 16 > deploy/secrets/db_password)

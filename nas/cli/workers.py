@@ -1,4 +1,4 @@
-"""`nas workers up N | ps | down [--via local|supervisor|docker]`."""
+"""`nas workers up N | ps | down [--via local|supervisor|docker|slurm]`."""
 from __future__ import annotations
 
 import click
@@ -6,13 +6,14 @@ import click
 from nas import defaults
 from nas.cli.options import STORAGE, THREADS, connect
 from nas.coordinator.fleets import FLEETS
+from nas.errors import NasError
 
 VIA = click.option("--via", type=click.Choice(sorted(FLEETS)), default="local", show_default=True)
 
 
 @click.group("workers")
 def workers() -> None:
-    """A fleet of workers on this machine."""
+    """A fleet of workers on this machine, or on a Slurm cluster."""
 
 
 @workers.command()
@@ -22,16 +23,28 @@ def workers() -> None:
 @click.option("--study", "studies", multiple=True, help="serve only these studies")
 @click.option("--serve", is_flag=True, help="keep waiting for work (always on for docker)")
 @click.option("--image", default=defaults.IMAGE, show_default=True, help="image for --via docker")
+@click.option("--partition", help="Slurm partition (--via slurm)")
+@click.option("--time", "time_limit", help="Slurm time limit per worker, e.g. 2-00:00:00 (--via slurm)")
+@click.option("--cpus", type=click.IntRange(min=1), help="CPUs per Slurm task = worker threads (--via slurm)")
 @STORAGE
 def up(count: int, via: str, threads: int | None, studies: tuple[str, ...], serve: bool,
-       image: str, storage: str | None) -> None:
-    """Start COUNT workers."""
+       image: str, partition: str | None, time_limit: str | None, cpus: int | None,
+       storage: str | None) -> None:
+    """Start COUNT workers (--via slurm: submit a job array of COUNT tasks)."""
     from nas.worker.threads import resolve_threads
 
+    if via != "slurm" and (partition or time_limit or cpus):
+        raise NasError("--partition, --time and --cpus are for --via slurm")
     store = connect(storage, create=False)
     store.require_current()
-    fleet = FLEETS[via](image) if via == "docker" else FLEETS[via]()
-    for line in fleet.up(count, store.url, resolve_threads(threads, count), list(studies), serve):
+    if via == "slurm":
+        from nas.coordinator.fleets.slurm import cpus_per_task
+
+        fleet, cap = FLEETS[via](partition, time_limit), cpus_per_task(cpus, threads)
+    else:
+        fleet = FLEETS[via](image) if via == "docker" else FLEETS[via]()
+        cap = resolve_threads(threads, count)
+    for line in fleet.up(count, store.url, cap, list(studies), serve):
         click.echo(line)
 
 
