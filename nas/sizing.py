@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 
 from nas.errors import NasError
-from nas.evolution.catalog import MAX_HIDDEN_LAYERS, MAX_NEURONS, MAX_UNITS, TASK_SIZES
+from nas.evolution.catalog import MAX_HIDDEN_LAYERS, MAX_NEURONS, MAX_UNITS, task_sizes
 
 BYTES_PER_PARAM = 48
 EPISODE_BYTES = 1_500
@@ -34,7 +34,7 @@ def max_pure_params(n_in: int, n_out: int) -> int:
 
 
 def trial_bytes(mode: str, task: str, population: int, seeds: int) -> int:
-    n_in, n_out = TASK_SIZES[task]
+    n_in, n_out = task_sizes(task)
     per = (NEAT_GENOME_BYTES if mode == "neat"
            else BYTES_PER_PARAM * max_pure_params(n_in, n_out) + EPISODE_BYTES)
     return per * population * seeds

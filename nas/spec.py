@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from nas.errors import NasError
-from nas.evolution.catalog import MODES, TASKS
+from nas.evolution import catalog
+from nas.evolution.catalog import MODES
 from nas.evolution.metrics import METRICS
 
 
@@ -75,7 +76,10 @@ class StudySpec:
     mode: str = field(default="pure", metadata=_flag(
         "-m", "--mode", choices=MODES, kind=str,
         help="pure: fixed topologies (GA or CoSyNE), architecture searched; neat: NEAT"))
-    task: str = field(default="cartpole", metadata=_flag("-t", "--task", choices=TASKS, kind=str))
+    task: str = field(default="cartpole", metadata=_flag(
+        "-t", "--task", kind=str,
+        help=f"{', '.join(catalog.TASKS)}; gym:ENV_ID (a Gymnasium environment); or "
+             "package.module:Class (your own nas Task)"))
     budget: int = field(default=20, metadata=_flag(
         "-n", "--trials", minimum=1, help="trial budget: finished trials the study ends with"))
     generations: int = field(default=20, metadata=_flag("-g", "--generations", minimum=1))
@@ -88,14 +92,17 @@ class StudySpec:
     pruner: str = field(default="median", metadata=_flag("--pruner", choices=tuple(PRUNERS), kind=str))
     metric: str | None = field(default=None, metadata=_flag(
         "--metric", choices=tuple(METRICS), kind=str,
-        help="what a trial's value measures (default: evaluations; fitness with --objective)"))
+        help="what a trial's value measures (default: evaluations; fitness with --objective "
+             "or a task without a solved criterion)"))
     objective: str | None = field(default=None, metadata=_flag(
         "--objective", kind=str, help="your own objective: package.module:function"))
     base_seed: int = field(default=0, metadata=_flag("--base-seed", minimum=0))
 
     def __post_init__(self):
+        catalog.check_task_name(self.task)  # the name's form; `check_task` imports it
         if self.metric is None:  # a user objective's float is maximized, as before metrics
-            object.__setattr__(self, "metric", "fitness" if self.objective else "evaluations")
+            object.__setattr__(self, "metric", "fitness" if self.objective or not (
+                catalog.has_target(self.task)) else "evaluations")
 
     @property
     def label(self) -> str:
@@ -119,6 +126,18 @@ class StudySpec:
     def differences(self, other: "StudySpec") -> list[str]:
         return [f"{f.name}: {getattr(other, f.name)!r} -> {getattr(self, f.name)!r}"
                 for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+
+    def check_task(self) -> None:
+        """Resolve a gym: or package.module:Class task (one line when it does not import,
+        is no Task or breaks its declarations) and refuse a metric that needs a solved
+        criterion the task lacks. At study creation and at worker start."""
+        if self.objective or catalog.is_builtin(self.task):
+            return
+        cls = catalog.resolve(self.task)
+        if METRICS[self.metric].needs_target and cls.target_fitness is None:
+            raise NasError(f"--metric {self.metric} needs a solved criterion, and task "
+                           f"{self.task!r} has none (no target_fitness / reward_threshold): "
+                           "use --metric fitness")
 
     def build_sampler(self):
         return SAMPLERS[self.sampler]()

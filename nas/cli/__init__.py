@@ -14,6 +14,7 @@ from nas.cli.pictures import replay, report
 from nas.cli.search import search
 from nas.cli.status import best, status
 from nas.cli.study import study
+from nas.cli.task import task
 from nas.cli.worker import health, worker
 from nas.cli.workers import workers
 from nas.errors import NasError
@@ -26,7 +27,7 @@ def cli() -> None:
     """Distributed neuroevolution architecture search on Optuna and PostgreSQL."""
 
 
-for command in (db, study, search, status, best, worker, workers, health, report, replay):
+for command in (db, study, search, status, best, worker, workers, health, report, replay, task):
     cli.add_command(command)
 
 

@@ -30,24 +30,12 @@ def report(name: str, out_dir: Path, storage: str | None) -> None:
 @STORAGE
 def replay(name: str, trial: int | None, seed: int | None, out: Path, storage: str | None) -> None:
     """Rebuild a stored best genome and render an episode of its task."""
-    from nas.coordinator.replay import draw_topology, episode, load_genome, render
+    from nas.coordinator.replay import replay as draw_replay
     from nas.errors import NasError
 
     if out.suffix not in (".gif", ".png"):
         raise NasError(f"--out must end in .gif or .png, got {out.name!r}")
     if not out.absolute().parent.is_dir():
         raise NasError(f"--out {out}: the directory {out.absolute().parent} does not exist")
-    store = connect(storage, create=False)
-    genome, number, seed = load_genome(store, name, trial, seed)
-    task, states, forces, steps = episode(store.require_study(name).spec.task, genome, seed)
-    try:
-        render(task, states, forces, out)
-    except OSError as exc:
-        raise NasError(f"cannot write {out}: {exc.strerror}") from None
-    limit = " (the task's limit)" if steps >= task.max_steps else ""
-    click.echo(f"{out}: trial {number}, seed {seed}: an episode of {steps:,} steps{limit}, "
-               f"the first {len(forces):,} drawn")
-    if genome.get("kind") == "neat":
-        topology = out.with_name(f"{out.stem}-topology.png")
-        draw_topology(genome["genome"], topology)
-        click.echo(f"{topology}: the network")
+    for line in draw_replay(connect(storage, create=False), name, trial, seed, out):
+        click.echo(line)

@@ -1,18 +1,27 @@
 """`nas replay`: rebuild a stored best genome and draw an episode of its task.
 
-An animated GIF (matplotlib + Pillow) or a filmstrip PNG: the cart on its track, the
-poles, and the force the network applies at each step.
+What it draws depends on the task:
+    built-in tasks, and your own task when it defines `force()` (the Task drawing hints
+        cart_index, poles, track_limit): an animated GIF (matplotlib + Pillow) or a filmstrip
+        PNG of the cart on its track, the poles, and the force at each step;
+    gym:ENV_ID: the environment's own `render_mode="rgb_array"` frames (MuJoCo renders
+        headless through EGL; where it cannot render, replay says why);
+    anything else: nothing, and replay says so.
+Every case prints the episode's length and its return (the fitness evolution gave it).
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nas.errors import NasError
+from nas.numbers import readable
 from nas.store import Store
 
 MAX_FRAMES = 400
 FILMSTRIP = 8
+GIF_WIDTH = 320  # rendered frames are scaled to this width (GIF frames, filmstrip panels)
 
 
 def load_genome(store: Store, name: str, trial: int | None, seed: int | None) -> tuple[dict, int, int]:
@@ -25,19 +34,128 @@ def load_genome(store: Store, name: str, trial: int | None, seed: int | None) ->
     return found
 
 
-def episode(task_name: str, genome: dict, seed: int) -> tuple[object, list, list, int]:
-    """The task, the first MAX_FRAMES states and forces, and the whole episode's length."""
+@dataclass
+class Episode:
+    """One episode of one network: its length, its return, and what can be drawn of it:
+    `states`/`forces` (cart and poles), or `frames` (rendered images), or neither (`why`)."""
+    task: object
+    steps: int
+    fitness: float
+    states: list = field(default_factory=list)
+    forces: list = field(default_factory=list)
+    frames: list = field(default_factory=list)
+    why: str | None = None  # why nothing is drawn
+
+
+class _Counting:
+    """A policy that counts its calls: the episode's length in steps, for any task."""
+
+    def __init__(self, policy):
+        self.policy, self.calls = policy, 0
+
+    def __call__(self, obs):
+        self.calls += 1
+        return self.policy(obs)
+
+    def keep(self, rows):
+        self.policy.keep(rows)
+
+
+def drawable(task) -> bool:
+    """Cart-and-poles pictures need the task's force(); the built-in tasks all have one."""
+    from nas.evolution.tasks import Task
+
+    return type(task).force is not Task.force
+
+
+def episode(task_name: str, genome: dict, seed: int) -> Episode:
+    """The episode replay shows: the first start a generator seeded with `seed` draws."""
     import torch
 
     from nas.evolution.modes import policy_from_genome
     from nas.evolution.tasks import get_task
 
     task = get_task(task_name)
-    policy = policy_from_genome(genome)
     start = task.initial_states(torch.Generator().manual_seed(seed), 1)
     with torch.inference_mode():
-        states, forces, steps = task.trace(policy, start[0], task.max_steps, MAX_FRAMES)
-    return task, states, forces, steps
+        if hasattr(task, "film"):
+            return _filmed(task, task_name, genome, start)
+        counting = _Counting(policy_from_genome(genome))
+        fitness = float(task.evaluate(counting, start)[0])
+        ep = Episode(task, counting.calls, fitness)
+        if not drawable(task):
+            ep.why = (f"task {task_name!r} has no pictures (it defines no force(); see the "
+                      "Task drawing hints)")
+            return ep
+        ep.states, ep.forces, _ = task.trace(policy_from_genome(genome), start[0],
+                                             min(MAX_FRAMES, task.max_steps))
+    return ep
+
+
+def _filmed(task, task_name: str, genome: dict, start) -> Episode:
+    """A Gymnasium episode with its frames; where rendering fails, the episode without."""
+    from nas.evolution.modes import policy_from_genome
+
+    try:
+        frames, steps, fitness = task.film(policy_from_genome(genome), start[0], MAX_FRAMES + 1)
+        return Episode(task, steps, fitness, frames=frames)
+    except NasError:
+        raise
+    except Exception as exc:  # no display, no EGL/OSMesa, no pygame: say so, still score it
+        from nas.evolution.tasks.contract import one_line
+
+        counting = _Counting(policy_from_genome(genome))
+        fitness = float(task.evaluate(counting, start)[0])
+        hint = (" (MuJoCo renders headless with MUJOCO_GL=egl or osmesa and their libraries; "
+                "classic-control envs need pygame: pip install 'nas[gym]')")
+        return Episode(task, counting.calls, fitness,
+                       why=f"cannot render {task_name} here: {one_line(exc)}{hint}")
+
+
+def replay(store: Store, name: str, trial: int | None, seed: int | None, out: Path) -> list[str]:
+    """Draw the episode into `out` where the task can be drawn: the lines to print."""
+    genome, number, seed = load_genome(store, name, trial, seed)
+    ep = episode(store.require_study(name).spec.task, genome, seed)
+    limit = " (the task's limit)" if ep.steps >= ep.task.max_steps else ""
+    said = (f"trial {number}, seed {seed}: an episode of {ep.steps:,} steps{limit}, "
+            f"return {readable(ep.fitness)}")
+    if ep.why:
+        lines = [f"{ep.why}; nothing written to {out}", said]
+    else:
+        try:
+            if ep.frames:
+                save_frames(ep.frames, out, getattr(ep.task, "render_fps", 25))
+            else:
+                render(ep.task, ep.states, ep.forces, out)
+        except OSError as exc:
+            raise NasError(f"cannot write {out}: {exc.strerror or exc}") from None
+        drawn = len(ep.frames) - 1 if ep.frames else len(ep.forces)
+        lines = [f"{out}: {said}, the first {drawn:,} drawn"]
+    if genome.get("kind") == "neat":
+        topology = out.with_name(f"{out.stem}-topology.png")
+        draw_topology(genome["genome"], topology)
+        lines.append(f"{topology}: the network")
+    return lines
+
+
+def save_frames(frames: list, out: Path, fps: float) -> Path:
+    """Rendered frames as a GIF (scaled to GIF_WIDTH) or a filmstrip PNG of FILMSTRIP."""
+    from PIL import Image
+
+    images = [Image.fromarray(f).convert("RGB") for f in frames]
+    w, h = images[0].size
+    size = (GIF_WIDTH, max(1, round(h * GIF_WIDTH / w)))
+    if out.suffix == ".gif":
+        small = [im.resize(size) for im in images]
+        small[0].save(out, save_all=True, append_images=small[1:], loop=0,
+                      duration=max(20, round(1000 / fps)))
+    else:
+        picks = sorted({round(i * (len(images) - 1) / (FILMSTRIP - 1)) for i in range(FILMSTRIP)})
+        strip = Image.new("RGB", (size[0] * len(picks), size[1]), "white")
+        for k, i in enumerate(picks):
+            strip.paste(images[i].resize(size), (k * size[0], 0))
+        strip.save(out)
+    return out
 
 
 def _draw(ax, task, state, force, step):

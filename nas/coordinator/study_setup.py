@@ -11,6 +11,7 @@ from nas.store.studies import StudyRow
 def ensure_study(store: Store, name: str, spec: StudySpec,
                  priority: int = 0) -> tuple[StudyRow, bool]:
     check_study_name(name)
+    spec.check_task()  # a gym: or module:Class task that cannot be had fails here, in one line
     check_fits(spec)
     if spec.objective:
         load_user_objective(spec.objective)  # a missing module fails here, not in every worker

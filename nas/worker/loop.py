@@ -109,6 +109,7 @@ class Worker:
         for row in self.studies.values():
             if row.spec.objective:
                 load_user_objective(row.spec.objective)  # fail at start, in one line
+            row.spec.check_task()  # likewise a gym: or module:Class task
         self.storage = make_storage(self.store)
         self.worker_id = self.store.register_worker(os.getpid(), self.threads, __version__)
         log.info("worker %d started (threads=%d) on %s", self.worker_id, self.threads,

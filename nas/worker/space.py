@@ -7,7 +7,7 @@ import optuna
 
 from nas.evolution.catalog import MAX_HIDDEN_LAYERS, MAX_NEURONS, MAX_UNITS
 from nas.evolution.networks import ACTIVATIONS
-from nas.evolution.tasks import TASKS
+from nas.evolution.tasks import task_class
 from nas.spec import StudySpec
 
 RECURRENT = ["elman", "full"]
@@ -17,7 +17,7 @@ def suggest_pure(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
     """Architecture (recurrence, layers, units per layer, activation) and the algorithm.
 
     A fully recurrent net is one layer of `neurons`; the other kinds are layered."""
-    memory = TASKS[spec.task].needs_memory  # e.g. without velocities
+    memory = task_class(spec.task).needs_memory  # e.g. without velocities
     recurrence = trial.suggest_categorical("recurrence", RECURRENT if memory else ["none", *RECURRENT])
     if recurrence == "full":
         hidden = [trial.suggest_int("neurons", 1, MAX_NEURONS, log=True)]
@@ -56,7 +56,7 @@ def _pure_algorithm(trial: optuna.Trial) -> dict[str, Any]:
 
 def suggest_neat(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
     """NEAT's speciation, mutation and reproduction hyperparameters (the topology evolves)."""
-    recurrent = TASKS[spec.task].needs_memory or trial.suggest_categorical("recurrent", [False, True])
+    recurrent = task_class(spec.task).needs_memory or trial.suggest_categorical("recurrent", [False, True])
     return {
         "mode": "neat",
         "task": spec.task,
