@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.system_packages import ensure
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 NOT_BENCHES = {"__init__.py", "_support.py", "objectives.py"}
@@ -48,6 +50,12 @@ FINISHED = {
     "memory": [r"no-op +\d+ +\d+ +\d+", r"pure +\d+ +\d+ +\d+", r"neat +\d+ +\d+ +\d+"],
     "gpu": [r" *individuals +cpu steps/s +gpu steps/s +gpu / cpu",
             rf" +20 +{NUM} +({NUM}|-) +({NUM}|-)"],
+    "gym_tasks": [rf"cartpole +20 +10,000 +{NUM} +{NUM} +{NUM} +{NUM} +1\.00",
+                  rf"gym:CartPole-v1 +20 +10,000 +{NUM} +{NUM} +{NUM} +{NUM} +{NUM}",
+                  rf"gym:InvertedPendulum-v5 +4 +{NUM} +{NUM} +{NUM} +{NUM} +{NUM} +{NUM}"],
+    "pooler": [rf" +direct +2 +\d+ +- +4 +{NUM} +{NUM} +{NUM} +\d+",
+               rf" +pgbouncer +2 +\d+ +\d+ +4 +{NUM} +{NUM} +{NUM} +\d+",
+               rf"pgbouncer / direct: server connections = {NUM}, trials/s = {NUM}, .*"],
 }
 GPU_SKIPPED = "skipping the GPU rows, measuring the CPU baseline only"
 
@@ -104,6 +112,8 @@ def test_bench_smoke(name):
     if name == "neat_vs_neat_python" and importlib.util.find_spec("neat") is None:
         pytest.fail("neat-python is not installed; it is what bench/neat_vs_neat_python.py "
                     "compares against: pip install 'neat-python>=2,<3'")
+    if name == "pooler":
+        ensure({"pgbouncer": "pgbouncer"})  # Debian's pgbouncer, as tests/test_pgbouncer.py
     code, out, seconds = run_smoke(name)
     assert code == 0, f"bench/{name}.py --smoke exited {code} after {seconds:.0f} s:\n{out[-4000:]}"
     lines = out.splitlines()

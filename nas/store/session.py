@@ -25,6 +25,8 @@ from nas.store import url as urls
 # arrived) would hold its row locks for hours and block every other worker's claims and
 # heartbeat checks: idle_in_transaction_session_timeout ends it after 30 s (nas's and
 # Optuna's transactions never sit idle that long).
+# pgbouncer refuses these startup `options`: its ini ignores them and sets both on every
+# server connection instead (deploy/pgbouncer/pgbouncer.ini).
 ENGINE_OPTIONS = dict(pool_size=2, max_overflow=2, pool_pre_ping=True, pool_recycle=1800,
                       connect_args={"connect_timeout": 10, "application_name": "nas",
                                     "options": "-c search_path=public "
@@ -78,9 +80,13 @@ def describe(exc: BaseException) -> str:
     return urls.mask_text(text[0] if text else type(orig).__name__)
 
 
-# Connection errors that waiting will not fix: wrong credentials, missing database/role.
+# Connection errors that waiting will not fix: wrong credentials, missing database/role,
+# a pooler (pgbouncer) refusing the startup `options` above.
+POOLER_REFUSED = "unsupported startup parameter"
 PERMANENT = ("password authentication failed", "does not exist", "no pg_hba.conf entry",
-             "authentication failed", "permission denied")
+             "authentication failed", "permission denied", POOLER_REFUSED)
+POOLER_HINT = ("; behind pgbouncer, set ignore_startup_parameters = extra_float_digits, options "
+               "(deploy/pgbouncer/pgbouncer.ini)")
 
 
 def is_permanent(exc: BaseException) -> bool:
@@ -90,7 +96,8 @@ def is_permanent(exc: BaseException) -> bool:
 def translate(exc: SQLAlchemyError, url: str | None = None) -> DatabaseError:
     where = f" at {urls.mask(url)}" if url else ""
     if is_permanent(exc):
-        return DatabaseError(f"database refused us{where}: {describe(exc)}")
+        hint = POOLER_HINT if POOLER_REFUSED in describe(exc) else ""
+        return DatabaseError(f"database refused us{where}: {describe(exc)}{hint}")
     if isinstance(exc, OperationalError) or (
             isinstance(exc, DBAPIError) and exc.connection_invalidated):
         return DatabaseUnavailable(f"cannot reach the database{where}: {describe(exc)}")
