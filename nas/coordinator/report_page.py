@@ -70,8 +70,8 @@ def _best_block(data: PageData) -> str:
     best = data.complete[0]
     params = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_param(v))}</td></tr>"
                      for k, v in sorted(best.params.items()))
-    rate = best.user_attrs.get("success_rate")
-    solved = f", solved {rate:.0%} of seeds" if isinstance(rate, (int, float)) else ""
+    rate = _rate(best)
+    solved = f", solved {rate} of seeds" if rate != "-" else ""
     return (f"<h2>Best configuration</h2><p id='best'>Trial {best.number}: value "
             f"<b>{readable(best.value)}</b>{solved}.</p>"
             f"<table class='best-params'>{params or '<tr><td>(no parameters)</td></tr>'}</table>"
@@ -82,14 +82,19 @@ def _best_block(data: PageData) -> str:
 def _top_table(data: PageData) -> str:
     rows = []
     for rank, t in enumerate(data.complete[:TOP_TABLE], start=1):
-        rate = t.user_attrs.get("success_rate")
         params = "<br>".join(f"{_e(k)}={_e(_param(v))}" for k, v in sorted(t.params.items()))
         rows.append(f"<tr><td>{rank}</td><td>{t.number}</td><td>{readable(t.value)}</td>"
-                    f"<td>{'-' if rate is None else f'{rate:.0%}'}</td><td>{params}</td>"
+                    f"<td>{_rate(t)}</td><td>{params}</td>"
                     f"<td>{_seed_cells(data.seeds.get(t._trial_id, []))}</td></tr>")
     return ("<h2>Top trials</h2><table class='top'><tr><th>rank</th><th>trial</th><th>value</th>"
             "<th>solved</th><th>parameters</th><th>per seed: best fitness / evaluations "
             "to solve</th></tr>" + "".join(rows) + "</table>")
+
+
+def _rate(trial) -> str:
+    """The share of seeds that solved, as stored with the trial ('-' before nas stored it)."""
+    rate = trial.user_attrs.get("success_rate")
+    return f"{rate:.0%}" if isinstance(rate, (int, float)) else "-"
 
 
 def _seed_cells(seeds: list[dict]) -> str:

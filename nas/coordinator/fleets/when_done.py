@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 import sys
 
+from nas.coordinator.fleets.supervisor import GROUP
+
 DONE = {"EXITED", "FATAL", "STOPPED"}
-GROUP = "nas-worker"  # as in supervisord.conf (and nas.coordinator.fleets.supervisor)
 
 
 def all_done(rpc) -> bool:
