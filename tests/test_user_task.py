@@ -132,3 +132,24 @@ def test_sizes_and_flags_come_from_the_class():
         task_class("nope:Task")
     starts = MountainCar().initial_states(torch.Generator().manual_seed(0), 5)
     assert starts.shape == (5, 3) and bool((starts[:, 1] == 0).all())
+
+
+def test_fully_recurrent_nets_get_at_least_one_neuron_per_output():
+    """A fully recurrent net reads its outputs from its first act_size neurons, so for a
+    3-action task the space must never draw fewer than 3 (it drew 1 and the trial failed)."""
+    import optuna
+
+    from nas.spec import StudySpec
+    from nas.worker.space import suggest_pure
+
+    spec = StudySpec(mode="pure", task="examples.mountain_car:MountainCar", generations=1,
+                     seeds=1, population=10)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = []
+    for _ in range(200):
+        trial = study.ask()
+        config = suggest_pure(trial, spec)
+        if config["recurrent"] == "full":
+            drawn.append(config["hidden"][0])
+        study.tell(trial, 0.0)
+    assert drawn and min(drawn) == 3

@@ -17,10 +17,12 @@ def suggest_pure(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
     """Architecture (recurrence, layers, units per layer, activation) and the algorithm.
 
     A fully recurrent net is one layer of `neurons`; the other kinds are layered."""
-    memory = task_class(spec.task).needs_memory  # e.g. without velocities
+    task = task_class(spec.task)
+    memory = task.needs_memory  # e.g. without velocities
     recurrence = trial.suggest_categorical("recurrence", RECURRENT if memory else ["none", *RECURRENT])
-    if recurrence == "full":
-        hidden = [trial.suggest_int("neurons", 1, MAX_NEURONS, log=True)]
+    if recurrence == "full":  # its first act_size neurons are the outputs: at least that many
+        low = task.act_size
+        hidden = [trial.suggest_int("neurons", low, max(MAX_NEURONS, low), log=True)]
     else:
         n_layers = trial.suggest_int("hidden_layers", 1 if recurrence == "elman" else 0,
                                      MAX_HIDDEN_LAYERS)
