@@ -15,6 +15,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     NAS_THREADS=5 \
     OMP_NUM_THREADS=5 \
     MKL_NUM_THREADS=5 \
+    NUMBA_NUM_THREADS=5 \
     OPENBLAS_NUM_THREADS=1 \
     NAS_HOME=/home/nas/.nas \
     NAS_HEALTH_FILE=/tmp/nas-worker.alive
@@ -25,9 +26,14 @@ WORKDIR /opt/nas
 RUN pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"
 COPY pyproject.toml README.md ./
 COPY nas ./nas
-RUN pip install --no-cache-dir . && nas --version
+RUN pip install --no-cache-dir . && nas --version \
+    && install -d -o 10001 -g 10001 -m 0755 /opt/nas/kernel-cache
 
 USER 10001
+# Compile the CPU episode kernels at build time: a worker copies this cache into its own
+# writable one (a read-only root included) instead of compiling for ~30-60 s.
+RUN NAS_KERNEL_CACHE=/opt/nas/kernel-cache python -m nas.evolution.kernels
+ENV NAS_KERNEL_CACHE_IMAGE=/opt/nas/kernel-cache
 WORKDIR /home/nas
 # Healthy while the worker's heartbeat reaches the database (two missed grace periods
 # of the default 10 s heartbeat interval make it unhealthy).

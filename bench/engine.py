@@ -1,10 +1,19 @@
-"""Env-steps per second of pure mode: the batched engine against a per-individual loop.
+"""Env-steps per second of pure mode: the compiled CPU kernels, the batched torch path,
+and a per-individual loop, in one run.
 
 One "env-step" is one network activation plus one physics step of one individual. The
-batched engine evaluates a whole population (all seeds) as one tensor per time step;
-the baseline runs the same networks and the same physics one individual at a time in
-Python, as a per-genome evaluation loop would. Both run the same episodes (same
-starts, same weights), so their step counts must agree exactly; the bench checks it.
+torch path evaluates a whole population (all seeds) as one tensor per time step; the
+kernel path (nas.evolution.kernels, the CPU default) runs each episode start to finish in
+one compiled loop, network inside; the baseline runs the same networks and physics one
+individual at a time in Python, as a per-genome evaluation loop would. All run the same
+episodes (same starts, same weights): per-individual and torch step counts must agree
+exactly (checked); the kernel's total is printed beside torch's (`same`: equal).
+
+`ceiling` is the FLOP-bound limit of this machine for the same work: FLOPs per env-step
+(counted below: 2 per multiply-add, 20 per tanh / sin / cos / exp, 1 per other op) over
+the threads' peak (16 float64 FLOPs per cycle per core: two 4-wide FMA units, at the
+clock /proc/cpuinfo reports). An episode is one long dependency chain, so a kernel is
+latency-bound long before it is FLOP-bound; the ceiling says how far that leaves us.
 Run: python bench/engine.py [--tasks cartpole] [--threads 1 2] [--population 500 --seeds 3]
 """
 from __future__ import annotations
@@ -15,8 +24,34 @@ import time
 import torch
 
 from _support import ROOT, parse_args  # noqa: F401  (ROOT: puts the project on sys.path)
+from nas.evolution.kernels.engine import KernelEngine, PureNetworks
+from nas.evolution.kernels.registry import task_kernel
 from nas.evolution.networks import BatchedNetwork, NetworkSpec
 from nas.evolution.tasks import TASKS, get_task
+
+TRANSCENDENTAL = 20  # FLOPs charged per tanh, sin, cos, exp
+# physics FLOPs per control step, transcendental functions included: cartpole (sin, cos,
+# ~20 ops); double pole (2 RK4 steps x 4 derivative evaluations x (4 trig + ~30 ops) +
+# ~40 ops of RK4 updates, plus the sigmoid force)
+PHYSICS_FLOPS = {"cartpole": 2 * TRANSCENDENTAL + 20,
+                 "double-pole": 2 * (4 * (4 * TRANSCENDENTAL + 30) + 40) + TRANSCENDENTAL + 4}
+PEAK_FLOPS_PER_CYCLE = 16  # float64, per core: two 4-wide FMA units
+
+
+def clock_hz() -> float:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("cpu MHz"):
+                return float(line.split(":")[1]) * 1e6
+    except OSError:
+        pass
+    return 2.5e9  # assumed where /proc/cpuinfo says nothing
+
+
+def flops_per_step(task_name: str, spec: NetworkSpec) -> int:
+    macs = sum(a * b for a, b in zip(spec.sizes, spec.sizes[1:]))
+    hidden = sum(spec.sizes[1:-1])
+    return 2 * macs + hidden * TRANSCENDENTAL + PHYSICS_FLOPS[task_name]
 
 
 def population(task, n: int, hidden=(8,), seed: int = 0):
@@ -54,6 +89,13 @@ def batched(task, spec, params, starts, device: str = "cpu") -> tuple[float, int
     return time.perf_counter() - t0, int(fitness.sum())  # fitness = steps survived
 
 
+def kernel(task, spec, params, starts) -> tuple[float, int]:
+    engine = KernelEngine(task, PureNetworks(task_kernel(task), spec))
+    t0 = time.perf_counter()
+    fitness = engine.evaluate([params], starts)
+    return time.perf_counter() - t0, int(fitness.sum())
+
+
 def per_individual(task, spec, params, starts, limit: int) -> tuple[float, int]:
     """The same episodes, one individual at a time (a per-genome Python loop), under the
     same inference mode as the batched engine so only the batching differs."""
@@ -81,8 +123,8 @@ def main() -> None:
     args = parse_args(parser, smoke={"population": 20, "seeds": 1, "baseline_individuals": 5})
     n = args.population * args.seeds
     print(f"engine: pure mode, hidden (8,), tanh, {n} individuals ({args.population} x {args.seeds} seeds)")
-    print(f"{'task':14} {'population':10} {'threads':>7} {'mean steps':>10} {'batched steps/s':>16} "
-          f"{'per-individual steps/s':>23} {'ratio':>7}")
+    print(f"{'task':12} {'population':10} {'threads':>7} {'mean steps':>10} {'per-indiv/s':>12} "
+          f"{'torch/s':>12} {'kernel/s':>12} {'same':>5} {'ceiling/s':>13} {'ratio':>6}")
     kinds = [(name, "random", population) for name in args.tasks]
     kinds.insert(1, ("cartpole", "balancing", balancing_population))
     for name, kind, make in kinds:
@@ -91,14 +133,21 @@ def main() -> None:
         for threads in args.threads:
             torch.set_num_threads(threads)
             batched(task, spec, params[:50], starts[:50])  # warm-up
+            kernel(task, spec, params[:50], starts[:50])  # compiles, or loads the cache
             seconds, steps = batched(task, spec, params, starts)
+            k_seconds, k_steps = kernel(task, spec, params, starts)
             k = args.baseline_individuals
             ref_seconds, ref_steps = per_individual(task, spec, params, starts, k)
             _, check = batched(task, spec, params[:k], starts[:k])
             assert check == ref_steps, f"{name}: batched {check} steps vs per-individual {ref_steps}"
-            fast, slow = steps / seconds, ref_steps / ref_seconds
-            print(f"{name:14} {kind:10} {threads:>7} {steps / n:>10.0f} {fast:>16,.0f} {slow:>23,.0f} "
-                  f"{fast / slow:>7.1f}")
+            slow, fast, fastest = ref_steps / ref_seconds, steps / seconds, k_steps / k_seconds
+            ceiling = threads * clock_hz() * PEAK_FLOPS_PER_CYCLE / flops_per_step(name, spec)
+            same = "yes" if k_steps == steps else f"{k_steps - steps:+d}"
+            print(f"{name:12} {kind:10} {threads:>7} {steps / n:>10.0f} {slow:>12,.0f} "
+                  f"{fast:>12,.0f} {fastest:>12,.0f} {same:>5} {ceiling:>13,.0f} "
+                  f"{fastest / fast:>6.1f}")
+    print("ratio = kernel / torch env-steps per second; ceiling: FLOP-bound limit (see the "
+          "module docstring for what it assumes)")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 Both evolve population 500 on CartPole-v1 with the same episode (up to 500 steps, one
 episode per genome, random start per genome) for the same number of generations from
 scratch. neat-python evaluates each genome with its own network object step by step in
-Python (its documented way), on gymnasium's CartPole-v1; nas compiles every genome into
-padded tensors and steps all episodes together. Evaluation and reproduction are timed
+Python (its documented way), on gymnasium's CartPole-v1; nas runs every genome's episode
+in its compiled CPU kernel (sparse genes, the default engine), and, for comparison, on the
+torch path (padded tensors, all episodes stepped together). Evaluation and reproduction are timed
 separately (neat-python through a reporter's start/post-evaluate/end hooks).
 Run: python bench/neat_vs_neat_python.py [--population 500 --generations 5 --threads 2]
 """
@@ -19,6 +20,7 @@ import time
 import torch
 
 from _support import ROOT, parse_args  # noqa: F401
+from nas.evolution.kernels import engine_for
 from nas.evolution.modes import NeatMode
 from nas.evolution.config import EvolutionConfig
 from nas.evolution.tasks import get_task
@@ -87,17 +89,25 @@ survival_threshold = 0.2
 """
 
 
-def nas_neat(population: int, generations: int) -> tuple[list[float], list[float], float]:
+def nas_neat(population: int, generations: int, engine: str) -> tuple[list[float], list[float], float]:
     task = get_task("cartpole")
     mode = NeatMode(EvolutionConfig.from_dict({"mode": "neat", "population": population}), task)
+    kernel = engine_for(task, mode, "cpu", engine)
+    if kernel is not None:  # compile (or load the cache) outside the timing
+        warm_state = mode.algorithm.init(torch.Generator().manual_seed(1))
+        kernel.evaluate([mode.algorithm.ask(warm_state)], task.initial_states(torch.Generator(), population))
     gen = torch.Generator().manual_seed(0)
     state = mode.algorithm.init(gen)
     evals, repro, steps = [], [], 0.0
     for _ in range(generations):
         t0 = time.perf_counter()
         genomes = mode.algorithm.ask(state)
-        with torch.inference_mode():  # as run_evolution evaluates
-            fitness = task.evaluate(mode.policy([genomes], "cpu"), task.initial_states(gen, population))
+        starts = task.initial_states(gen, population)
+        if kernel is not None:
+            fitness = kernel.evaluate([genomes], starts)
+        else:
+            with torch.inference_mode():  # as run_evolution evaluates
+                fitness = task.evaluate(mode.policy([genomes], "cpu"), starts)
         fitness = fitness.clone()
         t1 = time.perf_counter()
         state = mode.algorithm.tell(state, fitness, gen)
@@ -162,17 +172,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parse_args(parser, smoke={"population": 20, "generations": 2})
     torch.set_num_threads(args.threads)
-    rows = {"nas NEAT": nas_neat(args.population, args.generations),
+    rows = {"nas NEAT": nas_neat(args.population, args.generations, "kernel"),
+            "nas (torch)": nas_neat(args.population, args.generations, "torch"),
             "neat-python": neat_python(args.population, args.generations)}
     print(f"NEAT on CartPole-v1: population {args.population}, {args.generations} generations, "
-          f"{args.threads} torch threads")
+          f"{args.threads} threads (nas NEAT: the compiled kernel, the CPU default)")
     print(f"{'':12} {'eval s/gen':>11} {'repro s/gen':>12} {'total s/gen':>12} {'env-steps/s':>12}")
     per_gen = {}
     for name, (evals, repro, steps) in rows.items():
         e, r = statistics.mean(evals), statistics.mean(repro)
         per_gen[name] = e + r
         print(f"{name:12} {e:>11.3f} {r:>12.3f} {e + r:>12.3f} {steps / sum(evals):>12,.0f}")
-    print(f"neat-python / nas per generation = {per_gen['neat-python'] / per_gen['nas NEAT']:.1f}x")
+    print(f"neat-python / nas per generation = {per_gen['neat-python'] / per_gen['nas NEAT']:.1f}x "
+          f"(torch path: {per_gen['neat-python'] / per_gen['nas (torch)']:.1f}x)")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ ENV_PASSWORD_FILE = "NAS_DATABASE_PASSWORD_FILE"
 ENV_THREADS = "NAS_THREADS"
 ENV_DEVICE = "NAS_DEVICE"
 ENV_HEALTH_FILE = "NAS_HEALTH_FILE"
+ENV_ENGINE = "NAS_ENGINE"
+ENV_KERNEL_CACHE = "NAS_KERNEL_CACHE"
+ENV_KERNEL_CACHE_IMAGE = "NAS_KERNEL_CACHE_IMAGE"
 
 # --- worker lifecycle -----------------------------------------------------------------
 # Optuna's trial heartbeat and nas's worker heartbeat both beat every HEARTBEAT_INTERVAL
@@ -54,6 +57,9 @@ IMAGE = f"nas:{__version__}"
 # torch's OpenMP/MKL pool gets the worker's threads; every other numeric library one.
 TORCH_POOL_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 SINGLE_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+# The episode kernels' (numba's) threads: the same OpenMP pool as torch's, of the same size
+# (nas.evolution.kernels explains why they must match).
+KERNEL_POOL_ENV = "NUMBA_NUM_THREADS"
 
 
 def thread_env(threads: int) -> dict[str, str]:
@@ -61,6 +67,7 @@ def thread_env(threads: int) -> dict[str, str]:
     supervisord programs alike, so no caller spells the variables out by hand."""
     env = {name: str(threads) for name in TORCH_POOL_ENV}
     env.update({name: "1" for name in SINGLE_THREAD_ENV})
+    env[KERNEL_POOL_ENV] = str(threads)  # cap_threads lowers it to torch's count
     env[ENV_THREADS] = str(threads)
     return env
 
@@ -101,3 +108,49 @@ def private_log(path: Path):
 def device() -> str:
     """The torch device a worker evolves on unless told otherwise (`--device`)."""
     return os.environ.get(ENV_DEVICE) or "cpu"
+
+
+# --- evaluation engine ----------------------------------------------------------------
+# "kernel": on CPU, tasks with a compiled episode kernel (nas.evolution.kernels) run each
+# batch as one kernel call; "torch": every task through the batched torch path (the
+# reference the kernels are tested against, and what `--device cuda` always uses).
+ENGINES = ("kernel", "torch")
+
+
+def engine() -> str:
+    """The CPU evaluation engine, `$NAS_ENGINE` (default: kernel)."""
+    value = os.environ.get(ENV_ENGINE) or "kernel"
+    if value not in ENGINES:
+        raise NasError(f"{ENV_ENGINE} must be one of {', '.join(ENGINES)}, got {value!r}")
+    return value
+
+
+def kernel_cache_dir() -> Path:
+    """Where compiled kernels are kept between processes (numba's cache): per user and
+    machine, so a worker compiles once per machine, not per trial or process.
+    `$NAS_KERNEL_CACHE`, else `$XDG_CACHE_HOME/nas/kernels`, else `~/.cache/nas/kernels`;
+    a private directory under the system's temporary one when that cannot be created
+    (a container user without a home)."""
+    import tempfile
+
+    if os.environ.get(ENV_KERNEL_CACHE):
+        preferred = Path(os.environ[ENV_KERNEL_CACHE])
+    else:
+        preferred = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nas" / "kernels"
+    candidates = [preferred, Path(tempfile.gettempdir()) / f"nas-kernels-{os.getuid()}"]
+    for path in candidates:
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if path.stat().st_uid == os.getuid() and os.access(path, os.W_OK | os.X_OK):
+                return path.absolute()  # (ours: code is loaded from here)
+        except OSError:
+            continue
+    raise NasError(f"no writable directory for compiled kernels (tried {candidates[0]}); "
+                   f"set {ENV_KERNEL_CACHE}")
+
+
+def baked_kernel_cache() -> Path | None:
+    """A read-only kernel cache an image was built with (`$NAS_KERNEL_CACHE_IMAGE`), copied
+    into the writable cache when that is empty (kernels.warm)."""
+    value = os.environ.get(ENV_KERNEL_CACHE_IMAGE)
+    return Path(value) if value else None

@@ -27,6 +27,15 @@ def traversable(path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_kernels():
+    """The CPU kernels compiled into this user's cache once, up front (~30-60 s on a fresh
+    machine, under a second after): every worker the tests start then loads them, so no
+    test's timing includes a compile."""
+    subprocess.run([sys.executable, "-m", "nas.evolution.kernels"], check=True, cwd=ROOT,
+                   capture_output=True, timeout=600)
+
+
 @pytest.fixture(scope="session")
 def pg(tmp_path_factory):
     cluster = Cluster(traversable(tmp_path_factory.mktemp("pg")) / "data",

@@ -26,10 +26,10 @@ NUM = r"[\d,.]+"
 # Per bench: lines (regexes, matched against whole lines) that only a finished table has.
 FINISHED = {
     "engine": [rf"task +population +threads .*ratio",
-               rf"double-pole +random +2 +{NUM} +{NUM} +{NUM} +{NUM}"],
+               rf"double-pole +random +2 +{NUM} +{NUM} +{NUM} +{NUM} +yes +{NUM} +{NUM}"],
     "neat_vs_neat_python": [rf"nas NEAT +{NUM} +{NUM} +{NUM} +{NUM}",
                             rf"neat-python +{NUM} +{NUM} +{NUM} +{NUM}",
-                            rf"neat-python / nas per generation = {NUM}x"],
+                            rf"neat-python / nas per generation = {NUM}x \(torch path: {NUM}x\)"],
     "scaling": [rf"ceiling +{NUM} +{NUM} +\d+",
                 rf"nas 2 workers / threads += {NUM}",
                 r"identical params: all 4 ways ran the same 2 trials"],

@@ -38,14 +38,21 @@ def test_worker_with_spent_budget_exits_zero_without_new_trials(nas_env, db_url)
     assert trial_states(db_url, "spent") == {"COMPLETE": 2}
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_worker_os_threads_stay_within_the_cap(nas_env, db_url, tmp_path, threads):
+@pytest.mark.parametrize("threads, engine", [(1, "kernel"), (2, "kernel"), (2, "torch")])
+def test_worker_os_threads_stay_within_the_cap(nas_env, db_url, tmp_path, threads, engine):
+    """Both compute paths: the compiled kernels (numba's OpenMP layer, the CPU default) and
+    torch's."""
+    from pathlib import Path
+
     nas("study", "create", "threads", *SLOW, "-n", "1", "-g", "200", "-p", "2000", "-s", "2",
         env=nas_env, check=True)
-    proc = start_nas("worker", "--study", "threads", "--threads", str(threads), env=nas_env,
-                     log=tmp_path / "w.log")
+    proc = start_nas("worker", "--study", "threads", "--threads", str(threads),
+                     env={**nas_env, "NAS_ENGINE": engine}, log=tmp_path / "w.log")
     try:
         wait_until(lambda: trial_states(db_url, "threads").get("RUNNING"), 300, what="a running trial")
+        maps = Path(f"/proc/{proc.pid}/maps")
+        if engine == "kernel":  # numba's OpenMP pool loads with the first kernel launch
+            wait_until(lambda: "omppool" in maps.read_text(), 120, what="a kernel launch")
         counts = []
         deadline = time.monotonic() + 4
         while time.monotonic() < deadline and proc.poll() is None:
@@ -54,6 +61,7 @@ def test_worker_os_threads_stay_within_the_cap(nas_env, db_url, tmp_path, thread
         assert counts, "worker exited before it could be observed"
         # main thread + Optuna's heartbeat thread + at most `threads - 1` OpenMP workers
         assert max(counts) <= threads + 2, counts
+        assert engine == "kernel" or "numba" not in maps.read_text()  # torch: no kernel ran
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 0

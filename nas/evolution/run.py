@@ -14,6 +14,7 @@ import torch
 
 from nas.evolution import metrics
 from nas.evolution.config import EvolutionConfig
+from nas.evolution.kernels import engine_for
 from nas.evolution.modes import MODES
 from nas.evolution.tasks import get_task
 
@@ -100,17 +101,21 @@ class _SeedRun:
 def run_evolution(config: EvolutionConfig | dict, generations: int, seeds: int | list[int],
                   stagnation_limit: int | None = None, device: str = "cpu",
                   on_generation: OnGeneration | None = None,
-                  stop_when_solved: bool = True) -> EvolutionResult:
+                  stop_when_solved: bool = True, engine: str | None = None) -> EvolutionResult:
     """Evolve every seed for up to `generations`; `on_generation(g, so_far)` sees the
     results after each generation and may raise to stop (the exception propagates as is).
 
     `stop_when_solved=False` keeps solved seeds evolving (full curves, fixed cost per trial).
+    `engine` ("kernel" or "torch"; default `$NAS_ENGINE`, else kernel): on CPU, tasks with
+    a compiled episode kernel run each generation as one kernel call (nas.evolution.kernels),
+    the rest, and every task on CUDA, through the batched torch path.
     """
     cfg = config if isinstance(config, EvolutionConfig) else EvolutionConfig.from_dict(config)
     task = get_task(cfg.task)
     mode = MODES[cfg.mode](cfg, task)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     runs = [_SeedRun(s, mode) for s in seed_list]
+    kernel = engine_for(task, mode, device, engine)  # None: the torch path
     budget = cfg.population * generations
     for generation in range(generations):
         active = [r for r in runs if r.result.active]
@@ -118,7 +123,7 @@ def run_evolution(config: EvolutionConfig | dict, generations: int, seeds: int |
             break
         started = time.perf_counter()
         _evaluate_generation(task, mode, active, generation, stagnation_limit, device,
-                             stop_when_solved)
+                             stop_when_solved, kernel)
         elapsed = (time.perf_counter() - started) / len(active)
         for run in active:
             run.result.seconds += elapsed
@@ -132,17 +137,20 @@ def _result(runs: list[_SeedRun], budget: int, task, generations: int) -> Evolut
 
 
 def _evaluate_generation(task, mode, active, generation, stagnation_limit, device,
-                         stop_when_solved) -> None:
+                         stop_when_solved, kernel=None) -> None:
     pop = active[0].algorithm.size
     genomes = [r.algorithm.ask(r.state) for r in active]
     starts = torch.cat([task.initial_states(r.generator, pop) for r in active])
-    policy = mode.policy(genomes, device)
-    with torch.inference_mode():  # no autograd bookkeeping per op: ~9% per episode step
-        fitness = task.evaluate(policy, starts.to(device))
+    if kernel is not None:
+        fitness = kernel.evaluate(genomes, starts)
+    else:
+        policy = mode.policy(genomes, device)
+        with torch.inference_mode():  # no autograd bookkeeping per op: ~9% per episode step
+            fitness = task.evaluate(policy, starts.to(device))
     fitness = fitness.cpu().clone().view(len(active), pop)  # a plain tensor again
     solved = task.solved(fitness)
     if task.champion_test:
-        solved = torch.stack([_champion_test(task, mode, run, genome, fit, sol, device)
+        solved = torch.stack([_champion_test(task, mode, run, genome, fit, sol, device, kernel)
                               for run, genome, fit, sol in zip(active, genomes, fitness, solved)])
     for run, genome, fit, sol in zip(active, genomes, fitness, solved):
         run.record(generation, genome, fit, sol, stagnation_limit, stop_when_solved)
@@ -150,7 +158,8 @@ def _evaluate_generation(task, mode, active, generation, stagnation_limit, devic
             run.tell(fit)
 
 
-def _champion_test(task, mode, run, genome, fitness, candidates, device) -> torch.Tensor:
+def _champion_test(task, mode, run, genome, fitness, candidates, device,
+                   kernel=None) -> torch.Tensor:
     """For tasks whose fitness cannot prove solving (double-pole-nv): test the generation's
     champion (its best candidate) as the NEAT and CoSyNE papers do, unless it is the very
     genome tested last (an elite kept unchanged would fail the same 100,000-step test
@@ -163,6 +172,9 @@ def _champion_test(task, mode, run, genome, fitness, candidates, device) -> torc
     if data == run.champion_tested:
         return verdict
     run.champion_tested = data
+    if kernel is not None:
+        verdict[best] = kernel.champion_solved(genome, best)
+        return verdict
     with torch.inference_mode():
         verdict[best] = bool(task.champion_solved(lambda n: mode.copies(genome, best, n, device)))
     return verdict

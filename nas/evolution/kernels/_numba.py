@@ -1,0 +1,76 @@
+"""numba, set up once for nas's kernels; every kernel module imports numba through here.
+
+Threads. torch is imported first on purpose: its wheel ships libgomp under the soname
+`libgomp.so.1`, so numba's `omp` threading layer (which needs that soname) binds to the
+copy already loaded, and kernel threads and torch's intra-op threads are ONE OpenMP pool.
+A worker's OS thread count then stays what the thread caps promise (`threads` + 2: main,
+Optuna's heartbeat, threads - 1 pool threads), where numba's own `workqueue` layer would
+add `threads` more. The pool is sized by whoever starts it first, to the same count:
+`NUMBA_NUM_THREADS` defaults to torch's thread count (the worker's caps set both), each
+launch uses `torch.get_num_threads()` threads, and torch's count is put back if numba's
+first launch changed it. `workqueue` remains the fallback where no libgomp can load.
+
+Cache. Compiled kernels are cached on disk (`cache=True`) under `defaults.kernel_cache_dir()`
+(or NUMBA_CACHE_DIR): the first process on a machine compiles, the rest load. numba
+invalidates a cached kernel only when the file defining it changes, not when a function it
+inlines from another file does, nor a task constant it froze in; so the cache lives in a
+subdirectory named by a hash of every source it depends on (`SOURCES`), and a changed nas
+compiles afresh instead of loading stale code. No fastmath anywhere: the kernels must
+round like the torch path does.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import torch  # noqa: F401  (before numba: see above)
+
+from nas import defaults
+
+if "numba" not in sys.modules:
+    os.environ.setdefault(defaults.KERNEL_POOL_ENV, str(torch.get_num_threads()))
+
+import numba  # noqa: E402
+
+_HERE = Path(__file__).resolve().parent
+SOURCES = sorted(_HERE.glob("*.py")) + [_HERE.parent / "tasks" / "cartpole.py",
+                                        _HERE.parent / "tasks" / "double_pole.py"]
+
+
+def _sources_hash() -> str:
+    digest = hashlib.sha256(numba.__version__.encode())
+    for path in SOURCES:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+numba.config.CACHE_DIR = str(Path(os.environ.get("NUMBA_CACHE_DIR") or defaults.kernel_cache_dir())
+                             / _sources_hash())
+if not os.environ.get("NUMBA_THREADING_LAYER"):
+    numba.config.THREADING_LAYER = "default"
+    numba.config.THREADING_LAYER_PRIORITY = ["omp", "workqueue", "tbb"]
+
+prange = numba.prange
+
+
+def jit(**options):
+    """`numba.njit` with nas's options: cached, never fastmath, errors as exceptions."""
+    return numba.njit(cache=True, fastmath=False, error_model="numpy", **options)
+
+
+def use_torch_threads() -> int:
+    """Size the next kernel launch to torch's thread count (the worker's --threads);
+    returns it."""
+    wanted = torch.get_num_threads()
+    n = max(1, min(wanted, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(n)  # the first call starts the threading layer
+    if torch.get_num_threads() != wanted:  # numba's start resized the shared OpenMP pool
+        torch.set_num_threads(wanted)
+    return n
+
+
+def threading_layer() -> str:
+    use_torch_threads()
+    return numba.threading_layer()

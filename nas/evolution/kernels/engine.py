@@ -1,0 +1,123 @@
+"""`KernelEngine`: one generation's evaluation, and the champion test, as kernel calls.
+
+It stands in for `task.evaluate(mode.policy(genomes), starts)` and
+`task.champion_solved(...)` in run_evolution, returning the same fitness tensor (float64,
+one value per row, seeds in order) from the kernels' per-row survived / failed / wobble.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nas.evolution.kernels import episodes
+from nas.evolution.kernels._numba import use_torch_threads
+from nas.evolution.kernels.neat import compile_genomes
+from nas.evolution.kernels.activations import ACTIVATION_IDS
+from nas.evolution.kernels.networks import RECURRENCE_IDS, pad_genomes, padded_layout
+from nas.evolution.kernels.registry import TaskKernel
+from nas.evolution.tasks.double_pole import damping_fitness, generalization_starts
+
+# torch sums a row of 100 float64 in vectors of this many lanes (physics.window_sum)
+LANES = 8 if torch.backends.cpu.get_cpu_capability() == "AVX512" else 4
+
+
+class _Episodes:
+    """What every kernel call shares: the task's view, and the per-row outputs."""
+
+    def __init__(self, spec: TaskKernel):
+        self.spec = spec
+
+    def task_args(self) -> tuple:
+        s = self.spec
+        return (s.physics, float(s.fric[0]), float(s.fric[1]),
+                np.ascontiguousarray(s.obs_index, np.int64),
+                np.ascontiguousarray(s.obs_scale, np.float64),
+                float(s.bias if s.bias is not None else 0.0), s.bias is not None)
+
+    @staticmethod
+    def outputs(rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return np.empty(rows, np.int64), np.empty(rows, np.bool_), np.empty(rows, np.float64)
+
+
+class PureNetworks(_Episodes):
+    """Pure mode: genomes are `[population, n_params]` float32 tensors."""
+
+    def __init__(self, spec: TaskKernel, network):
+        super().__init__(spec)
+        self.sizes = np.array(network.sizes, np.int64)
+        self.recurrent = RECURRENCE_IDS[network.recurrent]
+        self.act = ACTIVATION_IDS[network.activation]
+        self.layout = padded_layout(network)
+
+    def batch(self, genomes: list[torch.Tensor]):
+        return pad_genomes(torch.cat(genomes).numpy(), self.layout)
+
+    def one(self, genomes: torch.Tensor, index: int):
+        return pad_genomes(genomes[index:index + 1].numpy(), self.layout)
+
+    def run(self, net, genome_of, starts, max_steps: int, wobble: bool):
+        out = self.outputs(len(starts))
+        episodes.pure_episodes(*self.task_args(), net, genome_of, self.sizes, self.recurrent,
+                               self.act, starts, int(max_steps), bool(wobble), LANES, *out)
+        return out
+
+
+class NeatNetworks(_Episodes):
+    """NEAT mode: genomes are lists of `Genome`, compiled to the sparse layout."""
+
+    def __init__(self, spec: TaskKernel, n_in: int, n_out: int, params):
+        super().__init__(spec)
+        self.n_in, self.n_out, self.params = n_in, n_out, params
+
+    def batch(self, genomes: list[list]):
+        return compile_genomes([g for batch in genomes for g in batch], self.n_in, self.n_out,
+                               self.params)
+
+    def one(self, genomes: list, index: int):
+        return compile_genomes([genomes[index]], self.n_in, self.n_out, self.params)
+
+    def run(self, net, genome_of, starts, max_steps: int, wobble: bool):
+        out = self.outputs(len(starts))
+        episodes.neat_episodes(*self.task_args(), *net, self.n_out, bool(self.params.recurrent),
+                               genome_of, starts, int(max_steps), bool(wobble), LANES, *out)
+        return out
+
+
+class KernelEngine:
+    """Evaluation for one run_evolution call (one task instance, one mode)."""
+
+    def __init__(self, task, networks: PureNetworks | NeatNetworks):
+        self.task, self.networks, self.spec = task, networks, networks.spec
+
+    def _run(self, net, starts: torch.Tensor, max_steps: int, wobble: bool, genome_of=None):
+        starts = np.ascontiguousarray(starts.to(torch.float64).numpy())
+        if genome_of is None:
+            genome_of = np.arange(len(starts), dtype=np.int64)
+        use_torch_threads()  # static scheduling (numba's chunked one costs ~35 us a chunk)
+        return self.networks.run(net, genome_of, starts, max_steps, wobble)
+
+    def evaluate(self, genomes: list, starts: torch.Tensor) -> torch.Tensor:
+        """Fitness of row i = genome i of the concatenated genomes from starts[i]."""
+        damping = self.spec.fitness == "damping"
+        survived, failed, wobble = self._run(self.networks.batch(genomes), starts,
+                                             self.spec.max_steps, damping)
+        if damping:
+            return damping_fitness(torch.from_numpy(survived.astype(np.float64)),
+                                   torch.from_numpy(wobble), self.spec.max_steps)
+        return torch.from_numpy((survived + failed).astype(np.float64))
+
+    def survival(self, genomes, index: int, starts: torch.Tensor, max_steps: int) -> np.ndarray:
+        """Steps survived (failing step not counted) by genome `index` from each start."""
+        one = np.zeros(len(starts), np.int64)
+        return self._run(self.networks.one(genomes, index), starts, max_steps, False, one)[0]
+
+    def champion_solved(self, genomes, index: int) -> bool:
+        """DoublePoleNV.champion_solved for genome `index`: the 625 generalization starts
+        first (cheap, one batch), then the long run from the standard start."""
+        task = self.task
+        general = self.survival(genomes, index, generalization_starts(task.dtype),
+                                task.generalization_steps)
+        if int((general >= task.generalization_steps).sum()) < task.generalization_needed:
+            return False
+        start = task.initial_states(torch.Generator(), 1)
+        return bool(self.survival(genomes, index, start, task.long_steps)[0] >= task.long_steps)

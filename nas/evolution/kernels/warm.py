@@ -1,0 +1,88 @@
+"""Compile every kernel into the on-disk cache once per machine, under a lock.
+
+The first kernel call of a process runs `ensure_compiled()`: with an exclusive lock on the
+cache directory it calls each kernel once (compiling it, ~30-60 s on a cold cache, or
+loading it, ~0.5 s), so 24 workers starting together on a fresh machine compile once, not
+24 times over. `python -m nas.evolution.kernels` does the same ahead of time (the image
+build runs it, so containers start warm) and says where the cache is and how long it took.
+"""
+from __future__ import annotations
+
+import fcntl
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+_compiled = False
+READY = "complete"  # written into the cache once every kernel is in it
+
+
+def warm() -> None:
+    """One tiny call of each kernel: its argument types are always the same, whatever the
+    task or network, so this compiles (or loads) everything a run will use."""
+    from nas.evolution.config import EvolutionConfig
+    from nas.evolution.kernels import engine_for
+    from nas.evolution.modes import MODES
+    from nas.evolution.tasks import get_task
+
+    task = get_task("double-pole-nv")
+    for mode_name in ("pure", "neat"):
+        cfg = EvolutionConfig.from_dict({"task": task.name, "mode": mode_name, "population": 2,
+                                         "hidden": [2], "recurrent": "full"}
+                                        if mode_name == "pure" else
+                                        {"task": task.name, "mode": "neat", "population": 2})
+        mode = MODES[mode_name](cfg, task)
+        genomes = mode.algorithm.ask(mode.algorithm.init(torch.Generator().manual_seed(0)))
+        engine = engine_for(task, mode, "cpu", "kernel")
+        engine.evaluate([genomes], task.initial_states(torch.Generator(), 2))
+    from nas.evolution.kernels.episodes import physics_steps
+
+    physics_steps(0, 0.0, 0.0, np.zeros((1, 4)), np.zeros(1, np.float32), np.zeros(1, np.bool_))
+
+
+def ensure_compiled() -> None:
+    """Once per process: every kernel compiled or loaded, one process per machine compiling
+    at a time (the others wait on the lock, then load what it wrote)."""
+    global _compiled
+    if _compiled:
+        return
+    _compiled = True  # (warm() itself asks for an engine)
+    from nas.evolution.kernels import _numba
+
+    cache = Path(_numba.numba.config.CACHE_DIR)
+    cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _seed_from_image(cache)
+    ready = cache / READY
+    if ready.exists():  # numba loads each kernel when first called (~0.2 s each)
+        return
+    with open(cache / "compile.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not ready.exists():  # (another process may have compiled while we waited)
+                warm()
+                ready.touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _seed_from_image(cache: Path) -> None:
+    """A container with a read-only root cannot use the cache its image baked (numba needs a
+    writable cache): copy that one in, when the writable cache is still empty."""
+    from nas import defaults
+
+    baked = defaults.baked_kernel_cache()
+    if baked is None or not (baked / cache.name / READY).exists() or (cache / READY).exists():
+        return
+    shutil.copytree(baked / cache.name, cache, dirs_exist_ok=True)
+
+
+def main() -> None:
+    from nas.evolution.kernels import _numba
+
+    started = time.perf_counter()
+    ensure_compiled()
+    print(f"kernels ready in {time.perf_counter() - started:.1f} s "
+          f"(cache: {_numba.numba.config.CACHE_DIR}, threading layer: {_numba.threading_layer()})")
