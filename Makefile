@@ -32,8 +32,8 @@ $(STAMP): pyproject.toml
 postgres:  ## PostgreSQL server binaries (apt as root, else instructions)
 	@deploy/ensure-postgres.sh
 
-test: install postgres  ## the whole suite; starts its own PostgreSQL servers
-	$(PY) -m pytest -m "not slurm"
+test: install postgres  ## the whole suite, 2 processes; starts its own PostgreSQL servers
+	$(PY) -m pytest -m "not slurm" -n 2 --dist worksteal
 
 test-slurm: install postgres  ## root: a real single-node Slurm cluster (apt slurm-wlm, munge); about 75 s
 	$(PY) -m pytest -m slurm tests/test_slurm.py

@@ -69,3 +69,39 @@ def test_cosyne_runs_in_run_evolution_and_solves_cartpole():
 def test_bad_params(bad):
     with pytest.raises(NasError):
         CoSyNEParams(**bad)
+
+
+def test_uniform_init_range_as_gomez_wtrange():
+    state = CoSyNE(45, 40, CoSyNEParams(init_range=10.0)).init(gen(0))
+    pop = state.population
+    assert pop.abs().max() <= 10.0 and pop.min() < -8 and pop.max() > 8  # uniform, not normal
+
+
+def test_burst_mutation_recentres_a_stalled_population_on_the_best():
+    algo = CoSyNE(6, 20, CoSyNEParams(burst_after=3, burst_sigma=0.05))
+    state = algo.init(gen(0))
+    best = state.population[7].clone()
+    fitness = torch.zeros(20, dtype=torch.float64)
+    fitness[7] = 1.0
+    state = algo.tell(state, fitness, gen(1))  # a new best: no stagnation yet
+    torch.testing.assert_close(state.best, best)
+    for g in range(3):  # three generations with nothing better
+        before = state.population
+        state = algo.tell(state, torch.zeros(20, dtype=torch.float64), gen(2 + g))
+    assert state.stagnant == 0  # the burst reset the count
+    torch.testing.assert_close(state.population[0], best)  # the best kept whole
+    spread = (state.population[1:] - best).abs()
+    assert spread.median() < 0.2 and not torch.equal(state.population, before)
+    # without burst_after the same run never recentres
+    plain = CoSyNE(6, 20, CoSyNEParams())
+    s = plain.init(gen(0))
+    for g in range(4):
+        s = plain.tell(s, fitness if g == 0 else torch.zeros(20, dtype=torch.float64), gen(1 + g))
+    assert (s.population[1:] - best).abs().median() > 0.2
+
+
+def test_bad_burst_params_are_refused():
+    with pytest.raises(NasError, match="burst_sigma"):
+        CoSyNEParams(burst_sigma=0)
+    with pytest.raises(NasError, match="init_range"):
+        CoSyNEParams(init_range=-1)

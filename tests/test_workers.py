@@ -100,13 +100,19 @@ def test_sigterm_while_the_worker_starts_is_a_clean_stop(nas_env, db_url, tmp_pa
     log = tmp_path / "w.log"
     proc = start_nas("worker", "--study", "early", "--threads", "1", env=nas_env, log=log)
 
+    seen = {}
+
     def handler_installed():
+        # maps first, then status: torch seen absent before the handler is seen present
+        # means the handler came first, however late this poll runs
+        torch_loaded = "libtorch" in Path(f"/proc/{proc.pid}/maps").read_text()
         status = Path(f"/proc/{proc.pid}/status").read_text()
         caught = int(next(l for l in status.splitlines() if l.startswith("SigCgt:")).split()[1], 16)
+        seen["torch_loaded"] = torch_loaded
         return caught & (1 << (signal.SIGTERM - 1))
 
     wait_until(handler_installed, 60, interval=0.01, what="the SIGTERM handler")
-    torch_loaded = "libtorch" in Path(f"/proc/{proc.pid}/maps").read_text()
+    torch_loaded = seen["torch_loaded"]
     proc.send_signal(signal.SIGTERM)
     assert not torch_loaded, "the handler came after torch: a stop during the imports would kill"
     assert proc.wait(timeout=120) == 0

@@ -15,6 +15,13 @@ network i is row i. Each generation (the paper's Algorithm 1):
 
 Everything is tensor work on `[m, n]`; the per-column shuffle is one argsort of random
 keys in which unmarked entries keep their place.
+
+Two options follow Gomez's released CoSyNE code rather than the paper's pseudo-code:
+`init_range` > 0 draws the first weights uniformly in [-init_range, init_range] (his
+`wtrange` 10) instead of normal(0, init_std); `burst_after` > 0 is his burst mutation: when
+the best fitness has not improved for that many generations, every network becomes the
+best one so far plus Cauchy noise of scale `burst_sigma` on every weight (0.05), the best
+itself kept unchanged as the first row, so a stalled run searches around its best.
 """
 from __future__ import annotations
 
@@ -34,6 +41,9 @@ class CoSyNEParams:
     noise: str = "cauchy"  # or "gaussian"
     permute: str = "probabilistic"  # or "all": every non-offspring weight is shuffled
     init_std: float = 1.0
+    init_range: float = 0.0  # > 0: uniform in [-init_range, init_range] instead
+    burst_after: int = 0  # generations without improvement before a burst mutation; 0: never
+    burst_sigma: float = 0.05
 
     def __post_init__(self):
         if not 0.0 < self.elite_fraction <= 0.5:
@@ -42,12 +52,17 @@ class CoSyNEParams:
             raise NasError("mutation_rate must be in [0, 1] and sigma > 0")
         if self.noise not in ("cauchy", "gaussian") or self.permute not in ("probabilistic", "all"):
             raise NasError("noise must be cauchy|gaussian and permute probabilistic|all")
+        if self.init_range < 0 or self.burst_after < 0 or self.burst_sigma <= 0:
+            raise NasError("init_range and burst_after must be >= 0 and burst_sigma > 0")
 
 
 @dataclass(frozen=True)
 class CoSyNEState:
     population: torch.Tensor  # [m, n]
     generation: int = 0
+    best: torch.Tensor | None = None  # the best network so far (burst mutation only)
+    best_fitness: float = float("-inf")
+    stagnant: int = 0  # generations since best_fitness last improved
 
 
 class CoSyNE(TensorAlgorithm[CoSyNEState]):
@@ -57,6 +72,12 @@ class CoSyNE(TensorAlgorithm[CoSyNEState]):
         super().__init__(n_params, population, params, dtype)
         self.n_elite = max(2, round(params.elite_fraction * population))
 
+    def init(self, generator: torch.Generator) -> CoSyNEState:
+        if self.params.init_range <= 0:
+            return super().init(generator)
+        u = torch.rand(self.size, self.n_params, generator=generator, dtype=self.dtype)
+        return self._state((u * 2 - 1) * self.params.init_range)
+
     def _state(self, population: torch.Tensor) -> CoSyNEState:
         return CoSyNEState(population)
 
@@ -64,10 +85,27 @@ class CoSyNE(TensorAlgorithm[CoSyNEState]):
               generator: torch.Generator) -> CoSyNEState:
         order = torch.argsort(fitness, descending=True, stable=True)
         ranked, fit = state.population[order], fitness[order]
+        if self.params.burst_after:
+            state = self._track_best(state, ranked[0], float(fit[0]))
+            if state.stagnant >= self.params.burst_after:
+                return replace(state, population=self._burst(state.best, generator), stagnant=0)
         offspring = self._offspring(ranked[:self.n_elite], generator)
         keep = self.size - len(offspring)
         survivors = self._permute(ranked[:keep], fit[:keep], generator)
         return replace(state, population=torch.cat([survivors, offspring]))
+
+    @staticmethod
+    def _track_best(state: CoSyNEState, champion: torch.Tensor, fitness: float) -> CoSyNEState:
+        if fitness > state.best_fitness:
+            return replace(state, best=champion.clone(), best_fitness=fitness, stagnant=0)
+        return replace(state, stagnant=state.stagnant + 1)
+
+    def _burst(self, best: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Every network = the best + burst_sigma * Cauchy noise on every weight; row 0 the
+        best itself."""
+        u = torch.rand(self.size - 1, self.n_params, generator=generator, dtype=self.dtype)
+        noise = torch.tan(torch.pi * (u - 0.5)) * self.params.burst_sigma
+        return torch.cat([best.unsqueeze(0), best.unsqueeze(0) + noise])
 
     def _offspring(self, elite: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         k, n = len(elite), self.n_params
