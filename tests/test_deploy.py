@@ -6,6 +6,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -158,7 +159,9 @@ def test_docker_workers_get_the_password_as_a_file_never_in_their_environment(tm
 
 @pytest.mark.parametrize("via", ["local", "supervisor"])
 def test_nas_workers_up_ps_down(nas_env, db_url, tmp_path, via):
-    home = traversable(tmp_path) / ("fleet-" + via)
+    # a short NAS_HOME: supervisord's socket (and its temporary name) must fit in 107 bytes,
+    # which an xdist worker's tmp_path plus this test's name does not
+    home = traversable(Path(tempfile.mkdtemp(prefix=f"nas-{via[:3]}-", dir="/tmp")))
     env = {**nas_env, "NAS_HOME": str(home), "NAS_TEST_GENERATION_SECONDS": "1"}
     nas("study", "create", "fleet", "--objective", "tests.fixtures.objectives:evolve_paced",
         "-n", "4", "-g", "40", "-p", "100", "-s", "1", "--pruner", "none", env=env, check=True)

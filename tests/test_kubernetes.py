@@ -554,6 +554,19 @@ def test_dashboard_wrapper_fails_in_one_line_without_its_password(owned_db, tmp_
                                                f"{tmp_path / 'missing'}: No such file or directory"]
 
 
+def baked_kernels(base: Path) -> Path:
+    """A read-only copy of the compiled kernels, as the image bakes them (the worker copies
+    it into its emptyDir instead of compiling for a minute)."""
+    from nas.evolution.kernels import _numba
+
+    current = Path(_numba.numba.config.CACHE_DIR)
+    baked = base / "image-kernels"
+    shutil.copytree(current, baked / current.name, ignore=shutil.ignore_patterns("*.lock"))
+    for path in [baked, *baked.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    return baked
+
+
 def test_worker_runs_under_the_pod_security_context(owned_db, tmp_path, nas_env):
     """The worker pod's constraints, reproduced with a mount namespace and setpriv: the root
     filesystem read-only, only an emptyDir-like tmpfs writable (NAS_HOME, HOME, TMPDIR,
@@ -572,7 +585,7 @@ def test_worker_runs_under_the_pod_security_context(owned_db, tmp_path, nas_env)
     scratch.mkdir()
     env.update({"HOME": f"{scratch}/home", defaults.ENV_HOME: f"{scratch}/home/.nas", "TMPDIR": str(scratch),
                 defaults.ENV_HEALTH_FILE: f"{scratch}/nas-worker.alive", "PYTHONDONTWRITEBYTECODE": "1",
-                defaults.ENV_THREADS: "1"})
+                defaults.ENV_THREADS: "1", defaults.ENV_KERNEL_CACHE_IMAGE: str(baked_kernels(base))})
     as_pod = ("setpriv --reuid=10001 --regid=10001 --clear-groups --inh-caps=-all "
               "--bounding-set=-all --no-new-privs --")
     script = (f"set -e; mount -o remount,bind,ro /; mount -t tmpfs -o mode=1777,size=256m emptydir {scratch}; "

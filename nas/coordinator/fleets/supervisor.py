@@ -39,7 +39,11 @@ class SupervisorFleet:
         out = subprocess.run([_tool("supervisord"), "-c", str(SUPERVISOR_CONF)],
                              env=self._env(url, count, threads, studies, serve), capture_output=True, text=True)
         if out.returncode != 0:
-            raise NasError(f"supervisord failed: {(out.stderr or out.stdout).strip().splitlines()[-1:]}")
+            reason = _error_line(out.stderr or out.stdout)
+            if "path too long" in reason:  # sockaddr_un holds 107 bytes, its temp name included
+                reason += (f" (its socket lives in NAS_HOME, {defaults.home()}: a NAS_HOME under "
+                           f"~90 characters works)")
+            raise NasError(f"supervisord failed: {reason}")
         return [f"supervisord started {count} workers on {mask(url)}"]
 
     def _running(self) -> bool:
@@ -67,3 +71,10 @@ def _tool(name: str) -> str:
     if not Path(path).exists():
         raise NasError(f"{name} not found: pip install supervisor")
     return path
+
+
+def _error_line(output: str) -> str:
+    """supervisord's own reason ("Error: ..."), not the "For help, use ... -h" after it."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error")]
+    return (errors or lines or ["no output"])[-1]

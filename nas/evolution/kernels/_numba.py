@@ -40,7 +40,9 @@ SOURCES = sorted(_HERE.glob("*.py")) + [_HERE.parent / "tasks" / "cartpole.py",
 
 
 def _sources_hash() -> str:
-    digest = hashlib.sha256(numba.__version__.encode())
+    """numba, the sources' text and where they live (numba files a cached kernel under its
+    source's path, so another checkout of the same nas has its own kernels)."""
+    digest = hashlib.sha256(numba.__version__.encode() + b"\0" + str(_HERE).encode())
     for path in SOURCES:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
