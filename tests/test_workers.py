@@ -93,28 +93,20 @@ def test_search_ctrl_c_leaves_no_running_trial_and_resumes_exactly(nas_env, db_u
 
 
 def test_sigterm_while_the_worker_starts_is_a_clean_stop(nas_env, db_url, tmp_path):
-    """A stop that lands during the imports (torch takes seconds) exits 0 with a line."""
-    from pathlib import Path
+    """A stop that lands during the imports (torch takes seconds) exits 0 with a line: the
+    handler is installed before torch is imported (a probe records which, at the moment
+    torch's import begins), and a SIGTERM sent then is a clean stop."""
+    from conftest import ROOT
 
     nas("study", "create", "early", *SMALL, "-n", "2", env=nas_env, check=True)
-    log = tmp_path / "w.log"
-    proc = start_nas("worker", "--study", "early", "--threads", "1", env=nas_env, log=log)
-
-    seen = {}
-
-    def handler_installed():
-        # maps first, then status: torch seen absent before the handler is seen present
-        # means the handler came first, however late this poll runs
-        torch_loaded = "libtorch" in Path(f"/proc/{proc.pid}/maps").read_text()
-        status = Path(f"/proc/{proc.pid}/status").read_text()
-        caught = int(next(l for l in status.splitlines() if l.startswith("SigCgt:")).split()[1], 16)
-        seen["torch_loaded"] = torch_loaded
-        return caught & (1 << (signal.SIGTERM - 1))
-
-    wait_until(handler_installed, 60, interval=0.01, what="the SIGTERM handler")
-    torch_loaded = seen["torch_loaded"]
-    proc.send_signal(signal.SIGTERM)
-    assert not torch_loaded, "the handler came after torch: a stop during the imports would kill"
+    log, probe = tmp_path / "w.log", tmp_path / "torch-import"
+    env = {**nas_env, "NAS_TEST_TORCH_PROBE": str(probe),
+           "PYTHONPATH": f"{ROOT / 'tests' / 'fixtures' / 'torch_probe'}:{nas_env.get('PYTHONPATH', '')}"}
+    proc = start_nas("worker", "--study", "early", "--threads", "1", env=env, log=log)
+    wait_until(lambda: probe.exists() and probe.read_text(), 60, interval=0.01,
+               what="the worker to start importing torch")
+    proc.send_signal(signal.SIGTERM)  # torch's import has just begun: seconds of it left
+    assert probe.read_text() == "handler", "the handler came after torch: a stop during the imports would kill"
     assert proc.wait(timeout=120) == 0
     assert "stop requested" in log.read_text()
     assert trial_states(db_url, "early") == {}
