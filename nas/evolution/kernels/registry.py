@@ -20,7 +20,6 @@ from nas.evolution.tasks.double_pole import DoublePole, DoublePoleNV
 from nas.evolution.tasks.double_pole import HALF_LENGTH_1, HALF_LENGTH_2, MASS_POLE_1, MASS_POLE_2
 
 CARTPOLE, DOUBLE_POLE = 0, 1  # physics ids (as kernels.physics numbers them)
-BIAS_INPUT = 0.5  # the constant input double pole observations end with (DoublePole.observe)
 
 
 @dataclass(frozen=True)
@@ -50,13 +49,13 @@ def _fric(task) -> tuple[float, float]:
 
 
 def _double_pole(task: DoublePole) -> TaskKernel:
-    return TaskKernel(DOUBLE_POLE, np.arange(6), np.array(task._scale, np.float64), BIAS_INPUT,
+    return TaskKernel(DOUBLE_POLE, np.arange(6), np.array(task._scale, np.float64), task.bias_input,
                       _fric(task), task.max_steps, "steps")
 
 
 def _double_pole_nv(task: DoublePoleNV) -> TaskKernel:
     return TaskKernel(DOUBLE_POLE, np.array([0, 2, 4]), np.array(task._scale, np.float64),
-                      BIAS_INPUT, _fric(task), task.max_steps, "damping")
+                      task.bias_input, _fric(task), task.max_steps, "damping")
 
 
 _EPISODE = ("observe", "step", "force", "evaluate")

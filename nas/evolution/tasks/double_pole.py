@@ -139,6 +139,7 @@ class _DoublePoleBase(Task):
 
     poles = ((2, HALF_LENGTH_1), (4, HALF_LENGTH_2))
     track_limit = X_LIMIT
+    bias_input = 0.5  # the constant input observations end with
 
     def initial_states(self, generator: torch.Generator, n: int) -> torch.Tensor:
         """Stanley's fixed start for every row; `generator` is accepted but not drawn from."""
@@ -210,7 +211,7 @@ class DoublePole(_DoublePoleBase):
 
     def observe(self, state: torch.Tensor) -> torch.Tensor:
         scaled = state * state.new_tensor(self._scale)
-        return torch.cat((scaled, scaled.new_full((len(state), 1), 0.5)), dim=1)
+        return torch.cat((scaled, scaled.new_full((len(state), 1), self.bias_input)), dim=1)
 
     # evaluate: base.Task.evaluate (steps survived, failing step included).
 
@@ -240,7 +241,7 @@ class DoublePoleNV(_DoublePoleBase):
 
     def observe(self, state: torch.Tensor) -> torch.Tensor:
         scaled = state[:, 0::2] * state.new_tensor(self._scale)
-        return torch.cat((scaled, scaled.new_full((len(state), 1), 0.5)), dim=1)
+        return torch.cat((scaled, scaled.new_full((len(state), 1), self.bias_input)), dim=1)
 
     def evaluate(self, policy: Policy, starts: torch.Tensor) -> torch.Tensor:
         survived, wobble = _episodes(self, policy, starts, self.max_steps, wobble=True)
