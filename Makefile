@@ -41,8 +41,8 @@ test-slurm: install postgres  ## root: a real single-node Slurm cluster (apt slu
 test-docker: install  ## root: private dockerd, image build, db + migrate + 3 workers to a finished study
 	bash deploy/test-docker.sh
 
-demo: install postgres  ## a small study on the embedded database with 2 workers (about 2 minutes)
-	$(NAS) search demo -m pure -t double-pole -n 8 -g 30 -s 2 -p 50 -j 2
+demo: install postgres  ## a small study on the embedded database with 2 workers (under a minute)
+	$(NAS) search demo -m pure -t double-pole -n 12 -g 50 -s 2 -p 100 -j 2
 	@echo
 	@echo "The value is the mean evaluations each seed needed to solve the double pole (lower is"
 	@echo "better; unsolved seeds count more than any solved one). Look at the results:"
