@@ -30,11 +30,13 @@ RUN pip install --no-cache-dir . && nas --version \
     && install -d -o 10001 -g 10001 -m 0755 /opt/nas/kernel-cache
 
 USER 10001
+WORKDIR /home/nas
 # Compile the CPU episode kernels at build time: a worker copies this cache into its own
-# writable one (a read-only root included) instead of compiling for ~30-60 s.
+# writable one (a read-only root included) instead of compiling for ~30-60 s. Run from
+# /home/nas, not /opt/nas: there `python -m` would import the source copy, whose kernels
+# are filed under another path than the installed package's.
 RUN NAS_KERNEL_CACHE=/opt/nas/kernel-cache python -m nas.evolution.kernels
 ENV NAS_KERNEL_CACHE_IMAGE=/opt/nas/kernel-cache
-WORKDIR /home/nas
 # Healthy while the worker's heartbeat reaches the database (two missed grace periods
 # of the default 10 s heartbeat interval make it unhealthy).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \

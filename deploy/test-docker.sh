@@ -489,7 +489,7 @@ run_stack() {
     # (every 5 s in --serve) while the trials are still unclaimed.
     workers_registered() {
         check_workers_running
-        [ "$(psql_db "SELECT count(*) FROM nas.workers WHERE state = 'running'")" = "$WORKERS" ]
+        [ "$(psql_db "SELECT count(*) FROM nas.workers WHERE state IN ('idle', 'busy')")" = "$WORKERS" ]
     }
     wait_for 180 "$WORKERS workers in nas.workers" workers_registered
 

@@ -1,14 +1,14 @@
 """numba, set up once for nas's kernels; every kernel module imports numba through here.
 
-Threads. torch is imported first on purpose: its wheel ships libgomp under the soname
-`libgomp.so.1`, so numba's `omp` threading layer (which needs that soname) binds to the
-copy already loaded, and kernel threads and torch's intra-op threads are ONE OpenMP pool.
-A worker's OS thread count then stays what the thread caps promise (`threads` + 2: main,
-Optuna's heartbeat, threads - 1 pool threads), where numba's own `workqueue` layer would
-add `threads` more. The pool is sized by whoever starts it first, to the same count:
-`NUMBA_NUM_THREADS` defaults to torch's thread count (the worker's caps set both), each
-launch uses `torch.get_num_threads()` threads, and torch's count is put back if numba's
-first launch changed it. `workqueue` remains the fallback where no libgomp can load.
+Threads. Each kernel launch uses `torch.get_num_threads()` threads (the worker's
+--threads), through numba's `omp` threading layer where a libgomp.so.1.0.0 can be loaded
+(numba's omppool asks for that name: on Debian, the system's libgomp1; torch's wheel ships
+its own libgomp.so.1 beside it, so a process then holds two OpenMP runtimes, each pool
+started only when used: the kernels' on the kernel path, torch's where torch parallelizes
+an op), else through numba's `workqueue` layer (the slim image). `NUMBA_NUM_THREADS`
+defaults to torch's thread count (the worker's caps set both), and torch's count is put
+back if numba's first launch changed it. The /proc thread test checks a worker on each
+engine stays within threads + 2.
 
 Cache. Compiled kernels are cached on disk (`cache=True`) under `defaults.kernel_cache_dir()`
 (or NUMBA_CACHE_DIR): the first process on a machine compiles, the rest load. numba
@@ -25,7 +25,7 @@ import os
 import sys
 from pathlib import Path
 
-import torch  # noqa: F401  (before numba: see above)
+import torch  # noqa: F401  (first: NUMBA_NUM_THREADS defaults to its thread count)
 
 from nas import defaults
 
