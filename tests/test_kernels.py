@@ -1,6 +1,5 @@
 """The compiled episode kernels against the torch path, and their own guarantees: a row's
 result bit-identical alone or batched, run to run and at any thread count."""
-import math
 import os
 import random
 import subprocess
@@ -17,7 +16,6 @@ from nas.evolution import run_evolution
 from nas.evolution.config import EvolutionConfig
 from nas.evolution.kernels import engine_for, task_kernel
 from nas.evolution.modes import MODES
-from nas.evolution.neat import NEAT, NEATParams
 from nas.evolution.tasks import get_task
 from nas.evolution.tasks.double_pole import DoublePole, DoublePoleNV, generalization_starts
 from test_double_pole import LQR, ref_control_step
