@@ -207,3 +207,32 @@ def test_nv_champion_test_decides_solving(monkeypatch):
     assert seed.generations == seed.solved_generation + 1
     best_index = seed.solved_evaluations - seed.solved_generation * 10 - 1
     assert 0 <= best_index < 10
+
+
+def test_neat_champion_rotates_over_species_as_stanleys_code():
+    """pole2_epoch's rule: species ranked by this generation's best; one that beat its best
+    ever is unchecked again; the first unchecked species' champion is tested, else the top
+    species'; non-candidates never qualify."""
+    from types import SimpleNamespace
+
+    from nas.evolution.modes import MODES
+    from nas.evolution.neat.algorithm import Species
+    from nas.evolution.tasks import get_task
+
+    mode = MODES["neat"](EvolutionConfig.from_dict(NEAT), get_task("double-pole-nv"))
+    fitness = torch.tensor([6.0, 1.0, 9.0, 2.0, 3.0], dtype=torch.float64)
+    everyone = torch.ones(5, dtype=torch.bool)
+
+    def state(a_ever, c_ever):
+        return SimpleNamespace(species=[Species(10, [0, 1], 0, a_ever), Species(11, [2, 3], 0, 9.0),
+                                        Species(12, [4], 0, c_ever)])
+
+    checked = {10, 11, 12}  # each tested once; none improved since, but A
+    assert mode.champion(state(5.0, 3.0), fitness, everyone, checked) == 0  # A improved: its turn
+    assert checked == {10, 11, 12}
+    assert mode.champion(state(6.0, 3.0), fitness, everyone, checked) == 2  # all checked: the top
+    assert mode.champion(state(6.0, 2.0), fitness, everyone, checked) == 4  # C beat its best
+    no_top = everyone.clone()
+    no_top[2] = False
+    assert mode.champion(state(6.0, 3.0), fitness, no_top, {10, 12}) == 0  # B's champ cannot pass
+    assert mode.champion(state(6.0, 3.0), fitness, torch.zeros(5, dtype=torch.bool), set()) is None

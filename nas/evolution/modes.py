@@ -42,6 +42,12 @@ class PureMode:
     def stats(self, state) -> dict[str, float] | None:
         return None
 
+    def champion(self, state, fitness: torch.Tensor, candidates: torch.Tensor,
+                 checked: set) -> int | None:
+        """The genome to give the champion test: the best candidate (the CoSyNE paper's
+        "best network of each generation")."""
+        return _best_of(fitness, candidates)
+
 
 class NeatMode:
     """NEAT: a genome is a graph; the whole population compiles to padded tensors.
@@ -73,6 +79,36 @@ class NeatMode:
 
     def stats(self, state) -> dict[str, float]:
         return self.algorithm.stats(state)
+
+    def champion(self, state, fitness: torch.Tensor, candidates: torch.Tensor,
+                 checked: set) -> int | None:
+        """Stanley's rule (experiments.cpp, pole2_epoch): species ranked by their best
+        fitness this generation; a species that beat its best ever is unchecked again; the
+        champion of the first unchecked species is tested (else the top species') and its
+        species marked checked. So a failing champion does not block every other species'
+        from the test, generation after generation. `checked` (species ids) persists per
+        seed. Only champions that are candidates qualify (the rest cannot pass)."""
+        fit = fitness.tolist()
+        ranked = []
+        for sp in state.species:
+            top = max(sp.members, key=lambda i: (fit[i], -i))
+            if fit[top] > sp.best_fitness:
+                checked.discard(sp.id)
+            ranked.append((fit[top], sp.id, top))
+        ranked.sort(key=lambda r: -r[0])  # stable: ties keep the species' order
+        eligible = [(sid, top) for _, sid, top in ranked if bool(candidates[top])]
+        if not eligible:
+            return None
+        sid, top = next(((s, t) for s, t in eligible if s not in checked), eligible[0])
+        checked.add(sid)
+        return top
+
+
+def _best_of(fitness: torch.Tensor, candidates: torch.Tensor) -> int | None:
+    if not bool(candidates.any()):
+        return None
+    masked = torch.where(candidates, fitness, torch.tensor(-torch.inf, dtype=fitness.dtype))
+    return int(torch.argmax(masked))
 
 
 MODES = {"pure": PureMode, "neat": NeatMode}

@@ -74,6 +74,7 @@ class _SeedRun:
         self.state = self.algorithm.init(self.generator)
         self.result = SeedResult(seed=seed)
         self.champion_tested = None  # the last genome given the champion test
+        self.champion_checked: set = set()  # the mode's memory of whom it tested (NEAT: species)
 
     def record(self, generation, genomes, fitness, solved, stagnation_limit, stop_when_solved):
         res, best_i = self.result, int(torch.argmax(torch.nan_to_num(fitness, nan=-torch.inf)))
@@ -160,14 +161,14 @@ def _evaluate_generation(task, mode, active, generation, stagnation_limit, devic
 
 def _champion_test(task, mode, run, genome, fitness, candidates, device,
                    kernel=None) -> torch.Tensor:
-    """For tasks whose fitness cannot prove solving (double-pole-nv): test the generation's
-    champion (its best candidate) as the NEAT and CoSyNE papers do, unless it is the very
-    genome tested last (an elite kept unchanged would fail the same 100,000-step test
-    again). Solved only at that index, if it passes."""
+    """For tasks whose fitness cannot prove solving (double-pole-nv): test one champion per
+    generation as the NEAT and CoSyNE papers do, chosen by the mode (`mode.champion`),
+    unless it is the very genome tested last (an elite kept unchanged would fail the same
+    100,000-step test again). Solved only at that index, if it passes."""
     verdict = torch.zeros_like(candidates)
-    if not bool(candidates.any()):
+    best = mode.champion(run.state, fitness, candidates, run.champion_checked)
+    if best is None:
         return verdict
-    best = int(torch.argmax(torch.where(candidates, fitness, torch.tensor(-torch.inf, dtype=fitness.dtype))))
     data = mode.genome(genome, best)
     if data == run.champion_tested:
         return verdict
