@@ -16,8 +16,9 @@ G, M_CART, MU_P = 9.8, 1.0, 2e-6
 POLES = ((0.1, 0.5), (0.01, 0.05))  # (mass, half-length)
 
 
-def ref_derivs(s, force, mu_p=MU_P):
+def ref_derivs(s, force, mu_p=MU_P, mu_c=0.0):
     x, xd, th1, th1d, th2, th2d = s
+    force -= mu_c * (1.0 if xd >= 0 else -1.0)  # cart friction, sgn(0) = +1
     eff_force, eff_mass, parts = 0.0, 0.0, []
     for (m, l), th, thd in zip(POLES, (th1, th2), (th1d, th2d)):
         c, sn = math.cos(th), math.sin(th)
@@ -30,21 +31,25 @@ def ref_derivs(s, force, mu_p=MU_P):
     return [xd, x_acc, th1d, acc[0], th2d, acc[1]]
 
 
-def ref_rk4(s, force, h=0.01, mu_p=MU_P):
-    k1 = ref_derivs(s, force, mu_p)
-    k2 = ref_derivs([a + h / 2 * b for a, b in zip(s, k1)], force, mu_p)
-    k3 = ref_derivs([a + h / 2 * b for a, b in zip(s, k2)], force, mu_p)
-    k4 = ref_derivs([a + h * b for a, b in zip(s, k3)], force, mu_p)
+def ref_rk4(s, force, h=0.01, mu_p=MU_P, mu_c=0.0):
+    k1 = ref_derivs(s, force, mu_p, mu_c)
+    k2 = ref_derivs([a + h / 2 * b for a, b in zip(s, k1)], force, mu_p, mu_c)
+    k3 = ref_derivs([a + h / 2 * b for a, b in zip(s, k2)], force, mu_p, mu_c)
+    k4 = ref_derivs([a + h * b for a, b in zip(s, k3)], force, mu_p, mu_c)
     return [a + h / 6 * (p + 2 * q + 2 * r + w) for a, p, q, r, w in zip(s, k1, k2, k3, k4)]
 
 
-def ref_force(u):
-    return (1.0 / (1.0 + math.exp(-u)) - 0.5) * 20.0
+def ref_force(u, floor=0.0):
+    """Stanley's force; with a floor, Gomez's: |force| >= floor, 0 counted as positive."""
+    f = (1.0 / (1.0 + math.exp(-u)) - 0.5) * 20.0
+    if 0 <= f < floor:
+        return floor
+    return -floor if -floor < f < 0 else f
 
 
-def ref_control_step(s, u):
-    f = ref_force(u)
-    s = ref_rk4(ref_rk4(s, f), f)
+def ref_control_step(s, u, mu_c=0.0, floor=0.0):
+    f = ref_force(u, floor)
+    s = ref_rk4(ref_rk4(s, f, mu_c=mu_c), f, mu_c=mu_c)
     failed = abs(s[0]) > 2.4 or abs(s[2]) > 0.628329 or abs(s[4]) > 0.628329
     return s, failed
 
@@ -85,15 +90,15 @@ class FiniteDifference:
     """Non-Markov controller: velocities from finite differences of observed positions,
     then LQR-like gains per row; from control step `give_up` on it pushes right flat out."""
 
-    def __init__(self, gains, give_up=None):
-        self.w = torch.as_tensor(gains, dtype=torch.float64)
+    def __init__(self, gains, give_up=None, scale=(4.8, 0.52, 0.52)):
+        self.w, self.scale = torch.as_tensor(gains, dtype=torch.float64), scale
         n = len(self.w)
         self.give_up = torch.as_tensor(give_up if give_up is not None else [10**9] * n,
                                        dtype=torch.float64)
         self.prev, self.t = None, 0
 
     def __call__(self, obs):
-        pos = obs[:, :3] * torch.tensor((4.8, 0.52, 0.52), dtype=torch.float64)
+        pos = obs[:, :3] * torch.tensor(self.scale, dtype=torch.float64)
         vel = (pos - (pos if self.prev is None else self.prev)) / 0.02
         self.prev = pos
         full = torch.stack((pos[:, 0] / 4.8, vel[:, 0] / 2, pos[:, 1] / 0.52, vel[:, 1] / 2,

@@ -14,13 +14,14 @@ import torch
 from nas.errors import NasError
 from nas.evolution import run_evolution
 from nas.evolution.config import EvolutionConfig
-from nas.evolution.kernels import engine_for, task_kernel
+from nas.evolution.kernels import engine_for, episodes, task_kernel
 from nas.evolution.modes import MODES
 from nas.evolution.tasks import get_task
-from nas.evolution.tasks.double_pole import DoublePole, DoublePoleNV, generalization_starts
+from nas.evolution.tasks.double_pole import (DoublePole, DoublePoleNV, DoublePoleNVGomez,
+                                             generalization_starts)
 from test_double_pole import LQR, ref_control_step
 
-TASKS = ("cartpole", "double-pole", "double-pole-nv")
+TASKS = ("cartpole", "double-pole", "double-pole-nv", "double-pole-nv-gomez")
 # (hidden, activation, recurrence): every activation and recurrence of the pure space
 PURE = [((8,), "tanh", "none"), ((6, 5), "relu", "none"), ((5,), "sigmoid", "none"),
         ((4,), "elu", "none"), ((5,), "tanh", "elman"), ((4, 3), "sigmoid", "elman"),
@@ -52,7 +53,7 @@ def kernel_fitness(task, mode, genomes, starts):
 def assert_same_fitness(task, kernel, reference):
     """Steps survived: equal. Damping fitness: relative 1e-12 (the wobble sums round alike
     only where torch's transcendental functions and glibc's agree to the last bit)."""
-    if task.name == "double-pole-nv":  # 0.1 t / 1000 in it: equal within 1e-12, equal t
+    if task.name.startswith("double-pole-nv"):  # 0.1 t / 1000 in it: within 1e-12, equal t
         torch.testing.assert_close(kernel, reference, rtol=1e-12, atol=0)
     else:
         assert kernel.tolist() == reference.tolist()
@@ -61,7 +62,7 @@ def assert_same_fitness(task, kernel, reference):
 # double-pole-nv's search space offers recurrent networks only
 @pytest.mark.parametrize("task_name, hidden, activation, recurrent",
                          [(t, *net) for t in TASKS for net in PURE
-                          if not (t == "double-pole-nv" and net[2] == "none")])
+                          if not (t.startswith("double-pole-nv") and net[2] == "none")])
 def test_pure_networks_score_as_on_the_torch_path(task_name, hidden, activation, recurrent):
     task, mode, genomes, starts = pure_batch(task_name, hidden, activation, recurrent)
     kernel, reference = kernel_fitness(task, mode, genomes, starts), torch_fitness(task, mode, genomes, starts)
@@ -84,10 +85,10 @@ def test_balancing_networks_run_their_whole_episodes_alike():
     from nas.evolution.tasks.double_pole import _episodes
 
     with torch.inference_mode():
-        _, torch_wobble = _episodes(task, mode.policy([genomes], "cpu"), starts, 150, wobble=True)
+        _, torch_wobble = _episodes(task, mode.policy([genomes], "cpu"), starts, 150, wobble="state")
     engine = engine_for(task, mode, "cpu", "kernel")
     _, _, wobble = engine.networks.run(engine.networks.batch([genomes]), np.arange(12),
-                                       starts.numpy(), 150, True)
+                                       starts.numpy(), 150, episodes.STATE_WOBBLE)
     # Most rows are bit-identical. Where torch's cos/sin and glibc's differ in the last bit,
     # the float32 rounding of an observation can flip one ulp (6e-8), which moves the rest
     # of that run by ~1e-8 relative.
@@ -170,14 +171,15 @@ def split_rows(evaluate, genomes, starts, sizes):
 
 
 @pytest.mark.parametrize("task_name, kind", [("double-pole-nv", "pure"), ("cartpole", "neat"),
-                                             ("double-pole-nv", "neat")])
+                                             ("double-pole-nv", "neat"),
+                                             ("double-pole-nv-gomez", "pure")])
 def test_a_row_is_bit_identical_alone_batched_rerun_and_at_any_thread_count(task_name, kind):
     task = get_task(task_name)
     if kind == "pure":
         _, mode, genomes, starts = pure_batch(task_name, (5,), "tanh", "full", rows=48)
     else:
         mode, genomes, starts = evolved_neat(task, task_name != "cartpole", pop=48)
-    if task_name == "double-pole-nv":
+    if task_name.startswith("double-pole-nv"):
         starts = generalization_starts()[::13][:48]  # a different start per row
     engine = engine_for(task, mode, "cpu", "kernel")
     evaluate = lambda g, s: engine.evaluate([g], s)  # noqa: E731
@@ -203,7 +205,7 @@ def physics(task, states, outputs):
 
     states = np.array(states, np.float64)
     failed = np.zeros(len(states), np.bool_)
-    physics_steps(spec.physics, spec.fric[0], spec.fric[1], states,
+    physics_steps(spec.physics, spec.fric[0], spec.fric[1], spec.mu_c, spec.force_floor, states,
                   np.array(outputs, np.float32), failed)
     return states, failed
 
@@ -228,17 +230,24 @@ def test_cartpole_physics_matches_gymnasium_and_torch_step_for_step():
     assert done.tolist() == torch_done.tolist() and 0 < done.sum() < 500
 
 
-def test_double_pole_physics_matches_the_reference_step_for_step():
+@pytest.mark.parametrize("task", [DoublePole(), DoublePoleNVGomez()], ids=lambda t: t.name)
+def test_double_pole_physics_matches_the_reference_step_for_step(task):
+    """Gomez's setup adds cart friction (x_dot = 0 exactly in every 10th state: sgn(0) = +1)
+    and the force floor (every 7th output 0)."""
     rng = random.Random(0)
     states = [[rng.uniform(-2.4, 2.4), rng.uniform(-2, 2), rng.uniform(-0.6, 0.6),
                rng.uniform(-3, 3), rng.uniform(-0.6, 0.6), rng.uniform(-3, 3)] for _ in range(200)]
     outs = [rng.gauss(0.0, 2.0) for _ in range(200)]
-    task = DoublePole()
+    if task.mu_c:
+        for i in range(0, 200, 10):
+            states[i][1] = 0.0
+        outs[::7] = [0.0] * len(outs[::7])
     ours, failed = physics(task, states, outs)
     torch_next, torch_failed = task.step(torch.tensor(states, dtype=torch.float64),
                                          torch.tensor(outs, dtype=torch.float32)[:, None])
     for i in range(200):
-        ref, ref_failed = ref_control_step(states[i], float(np.float32(outs[i])))
+        ref, ref_failed = ref_control_step(states[i], float(np.float32(outs[i])), task.mu_c,
+                                           task.force_floor)
         np.testing.assert_allclose(ours[i], ref, rtol=1e-12, atol=1e-12)
         assert bool(failed[i]) == ref_failed
     np.testing.assert_allclose(ours, torch_next.numpy(), rtol=1e-13, atol=1e-15)
@@ -259,14 +268,15 @@ def test_fitness_counts_the_failing_step_as_gymnasium_does():
     assert fitness.tolist() == [steps] * 3
 
 
-@pytest.mark.parametrize("kind", ["pure", "neat"])
-def test_champion_test_decides_as_the_torch_path(kind):
+@pytest.mark.parametrize("kind, cls", [("pure", DoublePoleNV), ("neat", DoublePoleNV),
+                                       ("pure", DoublePoleNVGomez)])
+def test_champion_test_decides_as_the_torch_path(kind, cls):
     """Smaller test sizes (instance settings, which both paths read) so random networks
     land on both sides of each test."""
-    task = DoublePoleNV()
+    task = cls()
     task.long_steps, task.generalization_steps, task.generalization_needed = 12, 10, 200
     if kind == "pure":
-        _, mode, genomes, _ = pure_batch("double-pole-nv", (4,), "tanh", "full", rows=40, seed=3)
+        _, mode, genomes, _ = pure_batch(task.name, (4,), "tanh", "full", rows=40, seed=3)
     else:
         mode, genomes, _ = evolved_neat(task, True, pop=40, seed=3)
     engine = engine_for(task, mode, "cpu", "kernel")

@@ -3,7 +3,8 @@ with them before a worker has set its thread caps). The registries and the searc
 check themselves against it.
 
 A task is named one of three ways:
-    cartpole, double-pole, double-pole-nv   the built-in batched torch tasks (sizes below)
+    cartpole, double-pole, double-pole-nv, double-pole-nv-gomez
+                                            the built-in batched torch tasks (sizes below)
     gym:ENV_ID                              a Gymnasium environment (nas.evolution.tasks.gym_env)
     package.module:Class                    your own `Task` subclass (nas.evolution.tasks.user)
 The last two are resolved on demand (`task_sizes`, `has_target`): that imports gymnasium or
@@ -16,10 +17,11 @@ import re
 from nas.errors import NasError
 
 MODES = ("pure", "neat")
-TASKS = ("cartpole", "double-pole", "double-pole-nv")
+TASKS = ("cartpole", "double-pole", "double-pole-nv", "double-pole-nv-gomez")
 
 # (observations, actions) per task, as the task classes declare them.
-TASK_SIZES = {"cartpole": (4, 1), "double-pole": (7, 1), "double-pole-nv": (4, 1)}
+TASK_SIZES = {"cartpole": (4, 1), "double-pole": (7, 1), "double-pole-nv": (4, 1),
+              "double-pole-nv-gomez": (4, 1)}
 
 # The pure search space's largest networks (nas.worker.space draws within these).
 MAX_HIDDEN_LAYERS = 3

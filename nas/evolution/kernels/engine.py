@@ -15,7 +15,10 @@ from nas.evolution.kernels.neat import compile_genomes
 from nas.evolution.kernels.activations import ACTIVATION_IDS
 from nas.evolution.kernels.networks import RECURRENCE_IDS, pad_genomes, padded_layout
 from nas.evolution.kernels.registry import TaskKernel
-from nas.evolution.tasks.double_pole import damping_fitness, generalization_starts
+from nas.evolution.tasks.double_pole import generalization_starts
+
+WOBBLE_KINDS = {None: episodes.NO_WOBBLE, "state": episodes.STATE_WOBBLE,
+                "inputs": episodes.INPUT_WOBBLE}
 
 # torch sums a row of 100 float64 in vectors of this many lanes (physics.window_sum)
 LANES = 8 if torch.backends.cpu.get_cpu_capability() == "AVX512" else 4
@@ -29,8 +32,8 @@ class _Episodes:
 
     def task_args(self) -> tuple:
         s = self.spec
-        return (s.physics, float(s.fric[0]), float(s.fric[1]),
-                np.ascontiguousarray(s.obs_index, np.int64),
+        return (s.physics, float(s.fric[0]), float(s.fric[1]), float(s.mu_c),
+                float(s.force_floor), np.ascontiguousarray(s.obs_index, np.int64),
                 np.ascontiguousarray(s.obs_scale, np.float64),
                 float(s.bias if s.bias is not None else 0.0), s.bias is not None)
 
@@ -55,10 +58,10 @@ class PureNetworks(_Episodes):
     def one(self, genomes: torch.Tensor, index: int):
         return pad_genomes(genomes[index:index + 1].numpy(), self.layout)
 
-    def run(self, net, genome_of, starts, max_steps: int, wobble: bool):
+    def run(self, net, genome_of, starts, max_steps: int, wobble: int):
         out = self.outputs(len(starts))
         episodes.pure_episodes(*self.task_args(), net, genome_of, self.sizes, self.recurrent,
-                               self.act, starts, int(max_steps), bool(wobble), LANES, *out)
+                               self.act, starts, int(max_steps), int(wobble), LANES, *out)
         return out
 
 
@@ -76,10 +79,10 @@ class NeatNetworks(_Episodes):
     def one(self, genomes: list, index: int):
         return compile_genomes([genomes[index]], self.n_in, self.n_out, self.params)
 
-    def run(self, net, genome_of, starts, max_steps: int, wobble: bool):
+    def run(self, net, genome_of, starts, max_steps: int, wobble: int):
         out = self.outputs(len(starts))
         episodes.neat_episodes(*self.task_args(), *net, self.n_out, bool(self.params.recurrent),
-                               genome_of, starts, int(max_steps), bool(wobble), LANES, *out)
+                               genome_of, starts, int(max_steps), int(wobble), LANES, *out)
         return out
 
 
@@ -89,7 +92,7 @@ class KernelEngine:
     def __init__(self, task, networks: PureNetworks | NeatNetworks):
         self.task, self.networks, self.spec = task, networks, networks.spec
 
-    def _run(self, net, starts: torch.Tensor, max_steps: int, wobble: bool, genome_of=None):
+    def _run(self, net, starts: torch.Tensor, max_steps: int, wobble: int, genome_of=None):
         starts = np.ascontiguousarray(starts.to(torch.float64).numpy())
         if genome_of is None:
             genome_of = np.arange(len(starts), dtype=np.int64)
@@ -100,16 +103,17 @@ class KernelEngine:
         """Fitness of row i = genome i of the concatenated genomes from starts[i]."""
         damping = self.spec.fitness == "damping"
         survived, failed, wobble = self._run(self.networks.batch(genomes), starts,
-                                             self.spec.max_steps, damping)
-        if damping:
-            return damping_fitness(torch.from_numpy(survived.astype(np.float64)),
-                                   torch.from_numpy(wobble), self.spec.max_steps)
+                                             self.spec.max_steps, WOBBLE_KINDS[self.spec.wobble])
+        if damping:  # (the task's own formula: fitness_of is one the registry checks)
+            return self.task.fitness_of(torch.from_numpy(survived.astype(np.float64)),
+                                        torch.from_numpy(wobble))
         return torch.from_numpy((survived + failed).astype(np.float64))
 
     def survival(self, genomes, index: int, starts: torch.Tensor, max_steps: int) -> np.ndarray:
         """Steps survived (failing step not counted) by genome `index` from each start."""
         one = np.zeros(len(starts), np.int64)
-        return self._run(self.networks.one(genomes, index), starts, max_steps, False, one)[0]
+        return self._run(self.networks.one(genomes, index), starts, max_steps,
+                         episodes.NO_WOBBLE, one)[0]
 
     def champion_solved(self, genomes, index: int) -> bool:
         """DoublePoleNV.champion_solved for genome `index`: the 625 generalization starts

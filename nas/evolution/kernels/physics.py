@@ -45,7 +45,7 @@ DP_M1, DP_M2 = dp.MASS_POLE_1, dp.MASS_POLE_2
 DP_NEG34L1, DP_NEG34L2 = -0.75 / dp.HALF_LENGTH_1, -0.75 / dp.HALF_LENGTH_2
 DP_NEG_G = -dp.GRAVITY
 DP_CART = dp.MASS_CART
-DP_FORCE2 = 2 * dp.FORCE_MAG
+DP_FORCE2, DP_FORCE_MAG = 2 * dp.FORCE_MAG, dp.FORCE_MAG
 DP_HALF_TAU, DP_TAU, DP_TAU6 = 0.5 * dp.TAU, dp.TAU, dp.TAU / 6.0
 DP_RK4_STEPS = dp.RK4_STEPS
 DP_X_LIMIT, DP_ANGLE_LIMIT = dp.X_LIMIT, dp.ANGLE_LIMIT
@@ -91,8 +91,10 @@ def cartpole_step(w, s, push_right):
 
 
 @jit(inline="always")
-def _derivatives(w, s, at, force, fric1, fric2, into):
+def _derivatives(w, s, at, force, fric1, fric2, muc, into):
     """double_pole.derivatives of the state in w[s, at], into w[s, into]."""
+    if muc != 0.0:  # cart friction (Gomez's setup), as double_pole.derivatives branches
+        force = force - (muc if w[s, at, 1] >= 0 else -muc)
     th1, th1d, th2, th2d = w[s, at, 2], w[s, at, 3], w[s, at, 4], w[s, at, 5]
     cos1, sin1 = math.cos(th1), math.sin(th1)
     cos2, sin2 = math.cos(th2), math.sin(th2)
@@ -112,35 +114,42 @@ def _derivatives(w, s, at, force, fric1, fric2, into):
 
 
 @jit(inline="always")
-def _rk4(w, s, force, fric1, fric2):
+def _rk4(w, s, force, fric1, fric2, muc):
     """double_pole.rk4 of the state in w[s, STATE], in place."""
-    _derivatives(w, s, STATE, force, fric1, fric2, K1)
+    _derivatives(w, s, STATE, force, fric1, fric2, muc, K1)
     for i in range(6):
         w[s, TMP, i] = fma(w[s, K1, i], DP_HALF_TAU, w[s, STATE, i])
-    _derivatives(w, s, TMP, force, fric1, fric2, K2)
+    _derivatives(w, s, TMP, force, fric1, fric2, muc, K2)
     for i in range(6):
         w[s, TMP, i] = fma(w[s, K2, i], DP_HALF_TAU, w[s, STATE, i])
-    _derivatives(w, s, TMP, force, fric1, fric2, K3)
+    _derivatives(w, s, TMP, force, fric1, fric2, muc, K3)
     for i in range(6):
         w[s, TMP, i] = fma(w[s, K3, i], DP_TAU, w[s, STATE, i])
-    _derivatives(w, s, TMP, force, fric1, fric2, K4)
+    _derivatives(w, s, TMP, force, fric1, fric2, muc, K4)
     for i in range(6):
         w[s, STATE, i] = fma(fma(w[s, K2, i] + w[s, K3, i], 2.0, w[s, K1, i] + w[s, K4, i]), DP_TAU6,
                           w[s, STATE, i])
 
 
 @jit(inline="always")
-def double_pole_force(output):
-    """_DoublePoleBase.force: (sigmoid(u) - 0.5) * 20 N, the sigmoid in float64."""
-    return (1.0 / (1.0 + math.exp(-np.float64(output))) - 0.5) * DP_FORCE2
+def double_pole_force(output, floor):
+    """_DoublePoleBase.force: (sigmoid(u) - 0.5) * 20 N, the sigmoid in float64; with a
+    `floor` > 0, double_pole.floor_force of it."""
+    force = (1.0 / (1.0 + math.exp(-np.float64(output))) - 0.5) * DP_FORCE2
+    if floor > 0.0:
+        if math.isnan(force):
+            force = DP_FORCE_MAG
+        if abs(force) < floor:
+            force = floor if force >= 0 else -floor
+    return force
 
 
 @jit(inline="always")
-def double_pole_step(w, s, force, fric1, fric2):
+def double_pole_step(w, s, force, fric1, fric2, muc):
     """double_pole_step for the state in w[s, STATE], in place: two RK4 steps; True if it
-    failed. `fric` is mu_p / (m l) per pole."""
+    failed. `fric` is mu_p / (m l) per pole, `muc` the cart friction."""
     for _ in range(DP_RK4_STEPS):
-        _rk4(w, s, force, fric1, fric2)
+        _rk4(w, s, force, fric1, fric2, muc)
     return (abs(w[s, STATE, 0]) > DP_X_LIMIT or abs(w[s, STATE, 2]) > DP_ANGLE_LIMIT
             or abs(w[s, STATE, 4]) > DP_ANGLE_LIMIT)
 
@@ -150,6 +159,16 @@ def wobble(w, s):
     """|x| + |x_dot| + |th1| + |th1_dot| of w[s, STATE], summed in order (torch's 4-element
     row sum)."""
     return ((abs(w[s, STATE, 0]) + abs(w[s, STATE, 1])) + abs(w[s, STATE, 2])) + abs(w[s, STATE, 3])
+
+
+@jit(inline="always")
+def input_wobble(w, s, obs_index, obs_scale, bias, has_bias):
+    """The observation's sum of |input| in float64 (Gomez's wobble: torch's
+    `observe(state).abs().sum(1)`), summed in order, the bias last."""
+    total = 0.0
+    for i in range(obs_index.shape[0]):
+        total += abs(w[s, STATE, obs_index[i]] * obs_scale[i])
+    return total + abs(bias) if has_bias else total
 
 
 @jit(inline="always")

@@ -16,7 +16,7 @@ import numpy as np
 
 from nas.evolution.tasks.base import Task
 from nas.evolution.tasks.cartpole import CartPole
-from nas.evolution.tasks.double_pole import DoublePole, DoublePoleNV
+from nas.evolution.tasks.double_pole import DoublePole, DoublePoleNV, DoublePoleNVGomez
 from nas.evolution.tasks.double_pole import HALF_LENGTH_1, HALF_LENGTH_2, MASS_POLE_1, MASS_POLE_2
 
 CARTPOLE, DOUBLE_POLE = 0, 1  # physics ids (as kernels.physics numbers them)
@@ -30,7 +30,10 @@ class TaskKernel:
     bias: float | None  # a constant input appended, if any
     fric: tuple[float, float]  # mu_p / (m l) per pole (double pole)
     max_steps: int
-    fitness: str  # "steps": survived, failing step included; "damping": damping_fitness
+    fitness: str  # "steps": survived, failing step included; "damping": task.fitness_of
+    mu_c: float = 0.0  # cart friction (double pole)
+    force_floor: float = 0.0  # smallest force magnitude, 0: none (double pole)
+    wobble: str | None = None  # what the damping sums, as double_pole._episodes' `wobble`
 
 
 @dataclass(frozen=True)
@@ -50,16 +53,18 @@ def _fric(task) -> tuple[float, float]:
 
 def _double_pole(task: DoublePole) -> TaskKernel:
     return TaskKernel(DOUBLE_POLE, np.arange(6), np.array(task._scale, np.float64), task.bias_input,
-                      _fric(task), task.max_steps, "steps")
+                      _fric(task), task.max_steps, "steps", task.mu_c, task.force_floor)
 
 
 def _double_pole_nv(task: DoublePoleNV) -> TaskKernel:
     return TaskKernel(DOUBLE_POLE, np.array([0, 2, 4]), np.array(task._scale, np.float64),
-                      task.bias_input, _fric(task), task.max_steps, "damping")
+                      task.bias_input, _fric(task), task.max_steps, "damping", task.mu_c,
+                      task.force_floor, task.wobble)
 
 
 _EPISODE = ("observe", "step", "force", "evaluate")
-_CHAMPION = ("survival", "long_run", "generalization_score", "champion_solved", "initial_states")
+_CHAMPION = ("survival", "long_run", "generalization_score", "champion_solved", "initial_states",
+             "fitness_of")
 
 
 def _entry(cls, build, methods) -> _Entry:
@@ -70,6 +75,7 @@ KERNELS: dict[str, _Entry] = {
     CartPole.name: _entry(CartPole, _cartpole, _EPISODE),
     DoublePole.name: _entry(DoublePole, _double_pole, _EPISODE),
     DoublePoleNV.name: _entry(DoublePoleNV, _double_pole_nv, _EPISODE + _CHAMPION),
+    DoublePoleNVGomez.name: _entry(DoublePoleNVGomez, _double_pole_nv, _EPISODE + _CHAMPION),
 }
 
 

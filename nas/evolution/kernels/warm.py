@@ -40,7 +40,8 @@ def warm() -> None:
         engine.evaluate([genomes], task.initial_states(torch.Generator(), 2))
     from nas.evolution.kernels.episodes import physics_steps
 
-    physics_steps(0, 0.0, 0.0, np.zeros((1, 4)), np.zeros(1, np.float32), np.zeros(1, np.bool_))
+    physics_steps(0, 0.0, 0.0, 0.0, 0.0, np.zeros((1, 4)), np.zeros(1, np.float32),
+                  np.zeros(1, np.bool_))
 
 
 def ensure_compiled() -> None:

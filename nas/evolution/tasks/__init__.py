@@ -12,10 +12,11 @@ from nas.errors import NasError
 from nas.evolution import catalog
 from nas.evolution.tasks.base import Policy, Task
 from nas.evolution.tasks.cartpole import CartPole
-from nas.evolution.tasks.double_pole import DoublePole, DoublePoleNV
+from nas.evolution.tasks.double_pole import DoublePole, DoublePoleNV, DoublePoleNVGomez
 
 TASKS: dict[str, type[Task]] = {CartPole.name: CartPole, DoublePole.name: DoublePole,
-                                DoublePoleNV.name: DoublePoleNV}
+                                DoublePoleNV.name: DoublePoleNV,
+                                DoublePoleNVGomez.name: DoublePoleNVGomez}
 assert tuple(TASKS) == catalog.TASKS, "evolution/catalog.py lists other tasks"
 assert {n: (t.obs_size, t.act_size) for n, t in TASKS.items()} == catalog.TASK_SIZES, \
     "evolution/catalog.py gives other task sizes"

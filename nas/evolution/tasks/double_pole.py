@@ -1,5 +1,6 @@
 """Double pole balancing, batched: Wieland's equations with the constants, RK4 integrator,
-failure limits and start state of Stanley's NEAT code (experiments.cpp) and the NEAT paper.
+failure limits and start state of Stanley's NEAT code (experiments.cpp) and the NEAT paper;
+`double-pole-nv-gomez` is the same task as Gomez's ESP/CoSyNE code sets it up (below).
 
 Physics (both tasks), in float64 on `[rows, 6]` states (x, x_dot, th1, th1_dot, th2, th2_dot):
     cart 1 kg, no cart friction; long pole 0.1 kg, half-length 0.5 m; short pole 0.01 kg,
@@ -31,6 +32,23 @@ action (both)   one raw (linear) network output u -> force (sigmoid(u) - 0.5) * 
                  `solved(fitness)` only returns the mask of candidates worth that test:
                  fitness >= 0.1, which every run that survived all 1,000 steps reaches
                  (a necessary condition; a shorter run with very little wobble can reach it too).
+
+`double-pole-nv-gomez` (non-Markov, as the CoSyNE paper ran it: Gomez's ESP/CoSyNE
+CartPole code, where it differs from Stanley's)
+    physics      cart friction mu_c = 0.0005: the cart's force is F - mu_c sgn(x_dot)
+                 (sgn(0) = +1), in every RK4 stage; and the applied force never smaller
+                 in magnitude than 10/256 N (a force in [0, 10/256) becomes +10/256, one
+                 in (-10/256, 0) becomes -10/256; NaN becomes +10 N)
+    observation  4: x/2.4, th1/0.52, th2/0.52, bias 1.0
+    fitness      Gruau's form over the network's inputs: with n = control steps taken (the
+                 failing step included), at most 1,000: f = 0.1 * n / 1000 + 0.9 * f2,
+                 f2 = 0 if n < 100, else 0.75 / sum over the last 100 steps of the sum of
+                 |input| (all 4 inputs, bias included) the network saw before acting.
+                 The bias adds 100 to that sum, so f2 <= 0.0075: survival decides, the
+                 damping only breaks ties (in Stanley's form it dominates).
+                 (Gomez's loop runs 1,001 steps and counts one extra on success; here 1,000,
+                 as the generalization test's episodes.)
+    solved       as double-pole-nv: `champion_solved`, the same two tests, on this physics.
 """
 from __future__ import annotations
 
@@ -45,6 +63,8 @@ MASS_CART = 1.0
 MASS_POLE_1, HALF_LENGTH_1 = 0.1, 0.5
 MASS_POLE_2, HALF_LENGTH_2 = 0.01, 0.05
 MU_P = 2e-6  # pivot friction of each pole
+MU_C_GOMEZ = 0.0005  # cart friction of Gomez's setup (Stanley's has none)
+FORCE_FLOOR_GOMEZ = 10.0 / 256  # Gomez's smallest force magnitude (his one_over_256)
 FORCE_MAG = 10.0
 TAU = 0.01  # one RK4 step
 RK4_STEPS = 2  # RK4 steps per control step
@@ -73,8 +93,10 @@ def _constants(state: torch.Tensor, mu_p: float) -> tuple[torch.Tensor, ...]:
     return _CONSTANTS[key]
 
 
-def derivatives(state: torch.Tensor, force: torch.Tensor, mu_p: float = MU_P) -> torch.Tensor:
-    """d(state)/dt for a batch: `[rows, 6]` states and `[rows]` forces in newtons.
+def derivatives(state: torch.Tensor, force: torch.Tensor, mu_p: float = MU_P,
+                mu_c: float = 0.0) -> torch.Tensor:
+    """d(state)/dt for a batch: `[rows, 6]` states and `[rows]` forces in newtons; with cart
+    friction `mu_c`, the cart feels F - mu_c sgn(x_dot) (sgn(0) = +1).
 
     For each pole i (mass m, half-length l): effective force
     m l th_dot^2 sin th + 3/4 m cos th (mu_p th_dot / (m l) - g sin th) and effective mass
@@ -83,6 +105,9 @@ def derivatives(state: torch.Tensor, force: torch.Tensor, mu_p: float = MU_P) ->
     mu_p th_dot / (m l)), with g = +9.8 here (the C++'s -9.8 with the signs flipped).
     """
     ml, m34, m, fric, neg34_over_l, _ = _constants(state, mu_p)
+    if mu_c:  # (a branch, not a zero friction: Stanley's setup keeps its exact arithmetic)
+        mu = state.new_tensor(mu_c)  # (two bare scalars would make float32 of it)
+        force = force - torch.where(state[:, 1] >= 0, mu, -mu)
     th, thd = state[:, 2::2], state[:, 3::2]  # [rows, 2]: long pole, short pole
     cos, sin = torch.cos(th), torch.sin(th)
     torque = torch.add(thd * fric, sin, alpha=-GRAVITY)  # mu_p th_dot / (m l) - g sin th
@@ -98,12 +123,12 @@ def derivatives(state: torch.Tensor, force: torch.Tensor, mu_p: float = MU_P) ->
 
 
 def rk4(state: torch.Tensor, force: torch.Tensor, mu_p: float = MU_P,
-        tau: float = TAU) -> torch.Tensor:
+        tau: float = TAU, mu_c: float = 0.0) -> torch.Tensor:
     """One classical Runge-Kutta step of `tau` seconds with the force held."""
-    k1 = derivatives(state, force, mu_p)
-    k2 = derivatives(torch.add(state, k1, alpha=0.5 * tau), force, mu_p)
-    k3 = derivatives(torch.add(state, k2, alpha=0.5 * tau), force, mu_p)
-    k4 = derivatives(torch.add(state, k3, alpha=tau), force, mu_p)
+    k1 = derivatives(state, force, mu_p, mu_c)
+    k2 = derivatives(torch.add(state, k1, alpha=0.5 * tau), force, mu_p, mu_c)
+    k3 = derivatives(torch.add(state, k2, alpha=0.5 * tau), force, mu_p, mu_c)
+    k4 = derivatives(torch.add(state, k3, alpha=tau), force, mu_p, mu_c)
     return torch.add(state, torch.add(k1 + k4, k2 + k3, alpha=2.0), alpha=tau / 6.0)
 
 
@@ -112,12 +137,20 @@ def out_of_bounds(state: torch.Tensor) -> torch.Tensor:
     return (state[:, 0::2].abs() > _constants(state, MU_P)[-1]).any(1)
 
 
-def double_pole_step(state: torch.Tensor, force: torch.Tensor,
-                     mu_p: float = MU_P) -> tuple[torch.Tensor, torch.Tensor]:
+def double_pole_step(state: torch.Tensor, force: torch.Tensor, mu_p: float = MU_P,
+                     mu_c: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """One control step (two RK4 steps) for a batch: (next_state, failed)."""
     for _ in range(RK4_STEPS):
-        state = rk4(state, force, mu_p)
+        state = rk4(state, force, mu_p, mu_c=mu_c)
     return state, out_of_bounds(state)
+
+
+def floor_force(force: torch.Tensor, floor: float) -> torch.Tensor:
+    """Gomez's force rule: |force| >= floor (the sign of a small force kept, 0 counted as
+    positive) and NaN (a diverged network) as +FORCE_MAG."""
+    force = torch.where(torch.isnan(force), FORCE_MAG, force)
+    low = force.new_tensor(floor)  # (two bare scalars would make float32 of it)
+    return torch.where(force.abs() < floor, torch.where(force >= 0, low, -low), force)
 
 
 def generalization_starts(dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -136,6 +169,8 @@ class _DoublePoleBase(Task):
     act_size = 1
     state_size = 6
     mu_p = MU_P  # a subclass or instance may change it (tests switch friction off)
+    mu_c = 0.0  # cart friction (Gomez's setup: MU_C_GOMEZ)
+    force_floor = 0.0  # smallest force magnitude, 0: none (Gomez's setup: FORCE_FLOOR_GOMEZ)
 
     poles = ((2, HALF_LENGTH_1), (4, HALF_LENGTH_2))
     track_limit = X_LIMIT
@@ -148,24 +183,27 @@ class _DoublePoleBase(Task):
         return starts
 
     def force(self, output: torch.Tensor) -> torch.Tensor:
-        return (torch.sigmoid(output[..., 0].to(self.dtype)) - 0.5) * (2 * FORCE_MAG)
+        force = (torch.sigmoid(output[..., 0].to(self.dtype)) - 0.5) * (2 * FORCE_MAG)
+        return floor_force(force, self.force_floor) if self.force_floor else force
 
     def step(self, state, output):
-        return double_pole_step(state, self.force(output), self.mu_p)
+        return double_pole_step(state, self.force(output), self.mu_p, self.mu_c)
 
     def survival(self, policy: Policy, starts: torch.Tensor, max_steps: int) -> torch.Tensor:
         """Control steps survived (failing step not counted), at most `max_steps`, one episode
         per row, the whole batch at once; stops as soon as every row has failed."""
-        return _episodes(self, policy, starts, max_steps, wobble=False)[0]
+        return _episodes(self, policy, starts, max_steps, wobble=None)[0]
 
 
 def _episodes(task: _DoublePoleBase, policy: Policy, starts: torch.Tensor, max_steps: int,
-              wobble: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+              wobble: str | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Run every row until it fails or `max_steps` control steps pass.
 
-    Returns (survived `[batch]` float64, the failing step not counted; and, if `wobble`,
-    `[batch]` float64 sums of |x| + |x_dot| + |th1| + |th1_dot| over the last
-    min(100, survived) survived steps). Failed rows leave the batch (`policy.keep`).
+    Returns (survived `[batch]` float64, the failing step not counted; and the wobble,
+    `[batch]` float64, if asked: "state" sums |x| + |x_dot| + |th1| + |th1_dot| after each
+    of the last min(100, survived) survived steps (Stanley); "inputs" sums |input| over the
+    observation seen before each of the last min(100, steps taken) steps, the failing one
+    included (Gomez)). Failed rows leave the batch (`policy.keep`).
     """
     state = starts.to(task.dtype)
     batch, device = len(state), state.device
@@ -176,7 +214,10 @@ def _episodes(task: _DoublePoleBase, policy: Policy, starts: torch.Tensor, max_s
     for t in range(max_steps):
         if len(state) == 0:
             break
-        state, failed = task.step(state, policy(task.observe(state)))
+        obs = task.observe(state)
+        if wobble == "inputs":
+            window[:, t % 100] = obs.abs().sum(1)
+        state, failed = task.step(state, policy(obs))
         if bool(failed.any()):  # rare: only then touch the bookkeeping
             gone = rows[failed]
             survived[gone] = t  # steps 1..t were survived, step t + 1 failed
@@ -189,7 +230,7 @@ def _episodes(task: _DoublePoleBase, policy: Policy, starts: torch.Tensor, max_s
             if len(alive) == 0:
                 break
             policy.keep(alive)
-        if wobble:  # the ring buffer keeps the wobble of the last 100 survived steps
+        if wobble == "state":  # the ring buffer keeps the wobble of the last 100 steps
             window[:, t % 100] = state[:, :4].abs().sum(1)
     if wobble and len(rows):
         sums[rows] = window.sum(1)
@@ -244,7 +285,13 @@ class DoublePoleNV(_DoublePoleBase):
         return torch.cat((scaled, scaled.new_full((len(state), 1), self.bias_input)), dim=1)
 
     def evaluate(self, policy: Policy, starts: torch.Tensor) -> torch.Tensor:
-        survived, wobble = _episodes(self, policy, starts, self.max_steps, wobble=True)
+        survived, wobble = _episodes(self, policy, starts, self.max_steps, self.wobble)
+        return self.fitness_of(survived, wobble)
+
+    wobble = "state"  # what the damping term sums (_episodes)
+
+    def fitness_of(self, survived: torch.Tensor, wobble: torch.Tensor) -> torch.Tensor:
+        """The fitness from the episodes' survived steps and wobble (the kernel path's too)."""
         return damping_fitness(survived, wobble, self.max_steps)
 
     def solved(self, fitness: torch.Tensor) -> torch.Tensor:
@@ -272,6 +319,35 @@ class DoublePoleNV(_DoublePoleBase):
                 and self.long_run(make_policy))
 
 
+class DoublePoleNVGomez(DoublePoleNV):
+    """Double pole without velocities as the CoSyNE paper ran it (Gomez's ESP/CoSyNE code):
+    cart friction 0.0005 and a 10/256 N force floor; obs 4 (x/2.4, th1/0.52, th2/0.52,
+    bias 1.0); Gruau's fitness over the network's inputs (`input_damping_fitness`); solved
+    by the same champion test as double-pole-nv (module docstring)."""
+
+    name = "double-pole-nv-gomez"
+    mu_c = MU_C_GOMEZ
+    force_floor = FORCE_FLOOR_GOMEZ
+    bias_input = 1.0
+    fitness_range = (0.0, 0.1 + 0.9 * 0.0075)  # the bias alone puts 100 in the wobble
+    wobble = "inputs"
+
+    _scale = (1 / 2.4, 1 / 0.52, 1 / 0.52)
+
+    def fitness_of(self, survived: torch.Tensor, wobble: torch.Tensor) -> torch.Tensor:
+        return input_damping_fitness(survived, wobble, self.max_steps)
+
+
+def input_damping_fitness(survived: torch.Tensor, wobble: torch.Tensor,
+                          max_steps: int = 1_000) -> torch.Tensor:
+    """Gomez's f = 0.1 * n / max_steps + 0.9 * f2, n = steps taken (the failing one
+    counted: survived + 1 when it failed), f2 = 0 if n < 100 else 0.75 / wobble (a wobble
+    over the inputs, bias included, so never below 100 * bias)."""
+    taken = torch.where(survived < max_steps, survived + 1, survived)
+    f2 = torch.where(taken >= 100, 0.75 / wobble.clamp_min(WOBBLE_FLOOR), torch.zeros_like(wobble))
+    return 0.1 * taken / max_steps + 0.9 * f2
+
+
 def damping_fitness(survived: torch.Tensor, wobble: torch.Tensor,
                     max_steps: int = 1_000) -> torch.Tensor:
     """Gruau's f = 0.1 * t / max_steps + 0.9 * f2, f2 = 0 if t < 100 else 0.75 / wobble.
@@ -283,5 +359,6 @@ def damping_fitness(survived: torch.Tensor, wobble: torch.Tensor,
     return 0.1 * survived / max_steps + 0.9 * f2
 
 
-__all__ = ["DoublePole", "DoublePoleNV", "damping_fitness", "derivatives", "double_pole_step",
-           "generalization_starts", "out_of_bounds", "rk4"]
+__all__ = ["DoublePole", "DoublePoleNV", "DoublePoleNVGomez", "damping_fitness", "derivatives",
+           "double_pole_step", "floor_force", "generalization_starts", "input_damping_fitness",
+           "out_of_bounds", "rk4"]
