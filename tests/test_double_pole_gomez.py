@@ -122,3 +122,25 @@ def test_episode_fitness_matches_a_per_row_reference_episode():
     fitness = task.evaluate(FiniteDifference(gains, give_up, SCALE), starts)
     ref = [ref_gomez_episode(std_start(), g, k, floor=0.0)[1] for g, k in zip(gains, give_up)]
     torch.testing.assert_close(fitness, torch.tensor(ref, dtype=torch.float64), rtol=1e-11, atol=0)
+
+
+def test_solved_by_the_long_run_alone_where_stanleys_setup_also_needs_generalization():
+    """Gomez's loop stops on the 100,000-step run; the 625-start test is not part of it.
+    Shorter tests (instance settings) so random networks land on both sides."""
+    from test_kernels import pure_batch
+    gomez, mode, genomes, _ = pure_batch("double-pole-nv-gomez", (4,), "tanh", "full",
+                                         rows=40, seed=3)
+    gomez.long_steps, gomez.generalization_steps = 12, 10
+    both = DoublePoleNVGomez()
+    both.long_steps, both.generalization_steps, both.generalization_needed = 12, 10, 625
+
+    def copies(i):
+        return lambda n: mode.copies(genomes, i, n, "cpu")
+
+    with torch.inference_mode():
+        alone = [gomez.champion_solved(copies(i)) for i in range(40)]
+        long_run = [gomez.long_run(copies(i)) for i in range(40)]
+        with_test = [both.champion_solved(copies(i)) for i in range(40)]
+    assert gomez.generalization_needed == 0 and alone == long_run
+    assert any(a and not w for a, w in zip(alone, with_test))
+    assert not any(w and not a for a, w in zip(alone, with_test))

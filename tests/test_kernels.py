@@ -268,13 +268,15 @@ def test_fitness_counts_the_failing_step_as_gymnasium_does():
     assert fitness.tolist() == [steps] * 3
 
 
-@pytest.mark.parametrize("kind, cls", [("pure", DoublePoleNV), ("neat", DoublePoleNV),
-                                       ("pure", DoublePoleNVGomez)])
-def test_champion_test_decides_as_the_torch_path(kind, cls):
+@pytest.mark.parametrize("kind, cls, needed", [("pure", DoublePoleNV, 200),
+                                               ("neat", DoublePoleNV, 200),
+                                               ("pure", DoublePoleNVGomez, 200),
+                                               ("pure", DoublePoleNVGomez, 0)])
+def test_champion_test_decides_as_the_torch_path(kind, cls, needed):
     """Smaller test sizes (instance settings, which both paths read) so random networks
-    land on both sides of each test."""
+    land on both sides of each test; needed 0: the long run alone (Gomez's rule)."""
     task = cls()
-    task.long_steps, task.generalization_steps, task.generalization_needed = 12, 10, 200
+    task.long_steps, task.generalization_steps, task.generalization_needed = 12, 10, needed
     if kind == "pure":
         _, mode, genomes, _ = pure_batch(task.name, (4,), "tanh", "full", rows=40, seed=3)
     else:

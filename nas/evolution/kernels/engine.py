@@ -119,9 +119,10 @@ class KernelEngine:
         """DoublePoleNV.champion_solved for genome `index`: the 625 generalization starts
         first (cheap, one batch), then the long run from the standard start."""
         task = self.task
-        general = self.survival(genomes, index, generalization_starts(task.dtype),
-                                task.generalization_steps)
-        if int((general >= task.generalization_steps).sum()) < task.generalization_needed:
-            return False
+        if task.generalization_needed:
+            general = self.survival(genomes, index, generalization_starts(task.dtype),
+                                    task.generalization_steps)
+            if int((general >= task.generalization_steps).sum()) < task.generalization_needed:
+                return False
         start = task.initial_states(torch.Generator(), 1)
         return bool(self.survival(genomes, index, start, task.long_steps)[0] >= task.long_steps)
