@@ -32,7 +32,7 @@ RUN pip install --no-cache-dir . && nas --version \
 USER 10001
 WORKDIR /home/nas
 # Compile the CPU episode kernels at build time: a worker copies this cache into its own
-# writable one (a read-only root included) instead of compiling for ~30-60 s. Run from
+# writable one (a read-only root included) instead of compiling for ~80 s. Run from
 # /home/nas, not /opt/nas: there `python -m` would import the source copy, whose kernels
 # are filed under another path than the installed package's.
 RUN NAS_KERNEL_CACHE=/opt/nas/kernel-cache python -m nas.evolution.kernels

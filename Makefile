@@ -33,7 +33,10 @@ postgres:  ## PostgreSQL server binaries (apt as root, else instructions)
 	@deploy/ensure-postgres.sh
 
 test: install postgres  ## the whole suite, 2 processes; starts its own PostgreSQL servers
-	$(PY) -m pytest -m "not slurm" -n 2 --dist worksteal
+	$(PY) -m pytest -m "not slurm and not slow" -n 2 --dist worksteal
+
+test-slow: install postgres  ## the scale tests kept out of make test (24 workers on one study); about 2 min
+	$(PY) -m pytest -m slow -n 2
 
 test-slurm: install postgres  ## root: a real single-node Slurm cluster (apt slurm-wlm, munge); about 75 s
 	$(PY) -m pytest -m slurm tests/test_slurm.py

@@ -29,7 +29,7 @@ def traversable(path: Path) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def compiled_kernels():
-    """The CPU kernels compiled into this user's cache once, up front (~30-60 s on a fresh
+    """The CPU kernels compiled into this user's cache once, up front (~80 s on a fresh
     machine, under a second after): every worker the tests start then loads them, so no
     test's timing includes a compile."""
     subprocess.run([sys.executable, "-m", "nas.evolution.kernels"], check=True, cwd=ROOT,

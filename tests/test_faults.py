@@ -184,6 +184,7 @@ def test_sigterm_all_workers_then_resume(nas_env, db_url, tmp_path):
     assert_exact_budget(db_url, "term", 6)
 
 
+@pytest.mark.slow  # 24 processes on 2 cores, ~95 s: make test-slow
 def test_twenty_four_workers_on_a_cheap_study(nas_env, db_url, tmp_path):
     nas("study", "create", "many", "--objective", "tests.fixtures.objectives:constant",
         "-n", "120", "--sampler", "random", "--pruner", "none", env=nas_env, check=True)

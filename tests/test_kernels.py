@@ -323,7 +323,8 @@ def test_engine_choice_and_fallbacks(monkeypatch):
 
 CACHE_PROBE = ("import torch\n"
                "from nas.evolution.kernels import warm, episodes\n"
-               "warm.warm()\n"
+               "warm.warm_part('pure')\n"
+               "warm.warm_part('neat')\n"
                "k = [episodes.pure_episodes, episodes.neat_episodes, episodes.physics_steps]\n"
                "print(sum(sum(f.stats.cache_misses.values()) for f in k),"
                " sum(sum(f.stats.cache_hits.values()) for f in k))\n")

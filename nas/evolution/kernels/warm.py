@@ -1,7 +1,7 @@
 """Compile every kernel into the on-disk cache once per machine, under a lock.
 
 The first kernel call of a process runs `ensure_compiled()`: with an exclusive lock on the
-cache directory it calls each kernel once (compiling it, ~30-60 s on a cold cache, or
+cache directory it calls each kernel once (compiling it, ~1 min on a cold cache, or
 loading it, ~0.5 s), so 24 workers starting together on a fresh machine compile once, not
 24 times over. `python -m nas.evolution.kernels` does the same ahead of time (the image
 build runs it, so containers start warm) and says where the cache is and how long it took.
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import fcntl
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,26 +24,43 @@ READY = "complete"  # written into the cache once every kernel is in it
 
 def warm() -> None:
     """One tiny call of each kernel: its argument types are always the same, whatever the
-    task or network, so this compiles (or loads) everything a run will use."""
+    task or network, so this compiles (or loads) everything a run will use. The NEAT
+    kernel compiles in a second process meanwhile (each takes about a minute, LLVM is
+    single-threaded): a cold machine waits for the slower one, not for both in turn."""
+    child = subprocess.Popen([sys.executable, "-c", _CHILD], stdout=subprocess.DEVNULL)
+    warm_part("pure")
+    if child.wait() != 0:  # (whatever failed there, compiling here says it plainly)
+        warm_part("neat")
+
+
+# The child must not take the cache lock its parent holds (ensure_compiled would wait on it).
+_CHILD = ("import nas.evolution.kernels.warm as w\n"
+          "w._compiled = True\n"
+          "w.warm_part('neat')\n")
+
+
+def warm_part(mode_name: str) -> None:
+    """Compile (or load) the kernels of one mode: "pure" (with the physics-only kernel the
+    torch path's tests use) or "neat"."""
     from nas.evolution.config import EvolutionConfig
     from nas.evolution.kernels import engine_for
     from nas.evolution.modes import MODES
     from nas.evolution.tasks import get_task
 
     task = get_task("double-pole-nv")
-    for mode_name in ("pure", "neat"):
-        cfg = EvolutionConfig.from_dict({"task": task.name, "mode": mode_name, "population": 2,
-                                         "hidden": [2], "recurrent": "full"}
-                                        if mode_name == "pure" else
-                                        {"task": task.name, "mode": "neat", "population": 2})
-        mode = MODES[mode_name](cfg, task)
-        genomes = mode.algorithm.ask(mode.algorithm.init(torch.Generator().manual_seed(0)))
-        engine = engine_for(task, mode, "cpu", "kernel")
-        engine.evaluate([genomes], task.initial_states(torch.Generator(), 2))
-    from nas.evolution.kernels.episodes import physics_steps
+    cfg = EvolutionConfig.from_dict({"task": task.name, "mode": mode_name, "population": 2,
+                                     "hidden": [2], "recurrent": "full"}
+                                    if mode_name == "pure" else
+                                    {"task": task.name, "mode": "neat", "population": 2})
+    mode = MODES[mode_name](cfg, task)
+    genomes = mode.algorithm.ask(mode.algorithm.init(torch.Generator().manual_seed(0)))
+    engine = engine_for(task, mode, "cpu", "kernel")
+    engine.evaluate([genomes], task.initial_states(torch.Generator(), 2))
+    if mode_name == "pure":
+        from nas.evolution.kernels.episodes import physics_steps
 
-    physics_steps(0, 0.0, 0.0, 0.0, 0.0, np.zeros((1, 4)), np.zeros(1, np.float32),
-                  np.zeros(1, np.bool_))
+        physics_steps(0, 0.0, 0.0, 0.0, 0.0, np.zeros((1, 4)), np.zeros(1, np.float32),
+                      np.zeros(1, np.bool_))
 
 
 def ensure_compiled() -> None:
