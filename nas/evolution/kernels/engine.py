@@ -117,7 +117,8 @@ class KernelEngine:
 
     def champion_solved(self, genomes, index: int) -> bool:
         """DoublePoleNV.champion_solved for genome `index`: the 625 generalization starts
-        first (cheap, one batch), then the long run from the standard start."""
+        first (cheap, one batch; none where generalization_needed is 0), then the long run
+        from the standard start."""
         task = self.task
         if task.generalization_needed:
             general = self.survival(genomes, index, generalization_starts(task.dtype),

@@ -352,8 +352,7 @@ def input_damping_fitness(survived: torch.Tensor, wobble: torch.Tensor,
     counted: survived + 1 when it failed), f2 = 0 if n < 100 else 0.75 / wobble (a wobble
     over the inputs, bias included, so never below 100 * bias)."""
     taken = torch.where(survived < max_steps, survived + 1, survived)
-    f2 = torch.where(taken >= 100, 0.75 / wobble.clamp_min(WOBBLE_FLOOR), torch.zeros_like(wobble))
-    return 0.1 * taken / max_steps + 0.9 * f2
+    return damping_fitness(taken, wobble, max_steps)  # Gruau's formula, over the steps taken
 
 
 def damping_fitness(survived: torch.Tensor, wobble: torch.Tensor,
