@@ -10,7 +10,9 @@ copied unchanged when the species has more than `elitism_min_size` members, pare
 drawn uniformly from the top `survival_threshold`, crossover with probability
 `crossover_rate` (the mate from another species with `interspecies_rate`), every
 non-elite child then mutated; finally speciation of the new population against one
-random member of each previous species (the paper's representatives).
+random member of each previous species (the paper's representatives). With
+`population_stagnation` set, a population whose record fitness has stood still that long
+is instead bred from the champions of its two best species alone (Stanley's delta coding).
 
 All randomness comes from a numpy Generator seeded from the caller's torch.Generator
 (one draw per call), so the same seed gives the same run.
@@ -26,7 +28,8 @@ import torch
 from nas.errors import NasError
 from nas.evolution.algorithms.base import Algorithm
 from nas.evolution.neat.genome import (GeneKey, Genome, InnovationTracker, crossover,
-                                       initial_genome, key_distance, mutate)
+                                       initial_genome, key_distance, mutate,
+                                       mutate_add_connection, mutate_weights)
 from nas.evolution.neat.params import NEATParams
 
 
@@ -48,6 +51,8 @@ class NEATState:
     next_node: int
     next_species: int = 0
     generation: int = 0
+    best_fitness: float = -math.inf  # the population's record (for population_stagnation)
+    last_improved: int = 0  # generation of that record
 
 
 def numpy_rng(generator: torch.Generator) -> np.random.Generator:
@@ -124,23 +129,62 @@ class NEAT(Algorithm[NEATState, list[Genome]]):
              generator: torch.Generator) -> NEATState:
         fit = self._fitness(fitness)
         rng, p, gen = numpy_rng(generator), self.params, state.generation
+        record, last_improved = state.best_fitness, state.last_improved
+        if fit.max() > record:
+            record, last_improved = float(fit.max()), gen
         species = self._survivors(state.species, fit, gen)
-        shares = self._shares(species, fit)
         best_i = int(np.argmax(fit))
         holder = next(k for k, sp in enumerate(species) if best_i in sp.members)
-        counts = allocate(shares, self.size, holder)
+        delta = (p.population_stagnation is not None
+                 and gen - last_improved >= p.population_stagnation)
+        if delta:
+            counts = self._delta_counts(species, fit, gen)
+            last_improved = gen
+        else:
+            counts = allocate(self._shares(species, fit), self.size, holder)
         tracker = InnovationTracker(state.next_innovation, state.next_node)
         pools = [self._ranked(sp, fit) for sp in species]
         children: list[Genome] = []
         for k, (sp, n) in enumerate(zip(species, counts)):
-            children += self._breed(k, pools, n, state.population, fit, rng, tracker)
+            if delta:
+                children += self._champion_offspring(state.population[pools[k][0]], n, rng, tracker)
+            else:
+                children += self._breed(k, pools, n, state.population, fit, rng, tracker)
         reps = [(sp, state.population[sp.members[int(rng.integers(len(sp.members)))]])
                 for sp, n in zip(species, counts) if n > 0]
         new_species, next_species = speciate(children, reps, state.threshold,
                                              state.next_species, gen + 1, p)
         return NEATState(children, new_species,
                          adapt_threshold(state.threshold, len(new_species), p),
-                         tracker.next_innovation, tracker.next_node, next_species, gen + 1)
+                         tracker.next_innovation, tracker.next_node, next_species, gen + 1,
+                         record, last_improved)
+
+    def _delta_counts(self, species: list[Species], fit: np.ndarray, gen: int) -> list[int]:
+        """Stanley's delta coding: the two species with the best genomes this generation
+        get half the population each (one species: all of it), the rest none; both
+        count as improved now, so species stagnation does not remove them next."""
+        order = sorted(range(len(species)), key=lambda k: -float(fit[species[k].members].max()))
+        counts = [0] * len(species)
+        counts[order[0]] = self.size // 2 if len(order) > 1 else self.size
+        if len(order) > 1:
+            counts[order[1]] = self.size - self.size // 2
+        for k in order[:2]:
+            species[k].last_improved = gen
+        return counts
+
+    def _champion_offspring(self, champion: Genome, n: int, rng: np.random.Generator,
+                            tracker: InnovationTracker) -> list[Genome]:
+        """n children of one champion (the code's super-champion offspring): one exact
+        copy, the rest with their weights mutated (80%) or a new connection (20%)."""
+        out = [champion.copy()] if n > 0 else []
+        while len(out) < n:
+            child = champion.copy()
+            if rng.random() < 0.8 or self.params.add_connection_prob == 0:
+                mutate_weights(child, rng, self.params)
+            else:
+                mutate_add_connection(child, tracker, rng, self.params)
+            out.append(child)
+        return out
 
     def _fitness(self, fitness: torch.Tensor) -> np.ndarray:
         fit = fitness.detach().cpu().to(torch.float64).numpy().reshape(-1)
@@ -190,6 +234,9 @@ class NEAT(Algorithm[NEATState, list[Genome]]):
             if rng.random() < p.crossover_rate:
                 b = self._mate(k, a, parents, pools, rng)
                 child = crossover(pop[a], fit[a], pop[b], fit[b], rng, p)
+                if p.mate_only_prob > 0 and a != b and rng.random() < p.mate_only_prob:
+                    out.append(child)
+                    continue
             else:
                 child = pop[a].copy()
             mutate(child, tracker, rng, p)

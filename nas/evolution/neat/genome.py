@@ -88,11 +88,18 @@ class InnovationTracker:
         return self.splits[conn.innovation]
 
 
+def new_weights(rng: np.random.Generator, params: NEATParams, n: int) -> np.ndarray:
+    """Fresh weights: N(0, init_std), or uniform in +-init_std as Stanley's code starts."""
+    if params.weight_noise == "uniform":
+        return rng.uniform(-params.weight_init_std, params.weight_init_std, n)
+    return rng.normal(0.0, params.weight_init_std, n)
+
+
 def initial_genome(n_inputs: int, n_outputs: int, rng: np.random.Generator,
                    params: NEATParams) -> Genome:
     """Minimal structure: every input connected to every output (innovations 0..)."""
     g = Genome(n_inputs, n_outputs)
-    weights = rng.normal(0.0, params.weight_init_std, n_inputs * n_outputs)
+    weights = new_weights(rng, params, n_inputs * n_outputs)
     for k in range(n_inputs * n_outputs):
         i, o = divmod(k, n_outputs)
         g.connections[k] = ConnectionGene(k, i, n_inputs + o, float(weights[k]))
@@ -131,7 +138,7 @@ def mutate_add_connection(genome: Genome, tracker: InnovationTracker,
         return False
     src, dst = candidates[int(rng.integers(len(candidates)))]
     innov = tracker.link(src, dst)
-    weight = float(rng.normal(0.0, params.weight_init_std))
+    weight = float(new_weights(rng, params, 1)[0])
     genome.connections[innov] = ConnectionGene(innov, src, dst, weight)
     return True
 
@@ -156,11 +163,15 @@ def mutate_add_node(genome: Genome, tracker: InnovationTracker,
 
 
 def mutate_weights(genome: Genome, rng: np.random.Generator, params: NEATParams) -> None:
-    """Each weight: perturbed by N(0, sigma) with prob weight_perturb_prob, else replaced.
+    """Each weight: perturbed by sigma * noise with prob weight_perturb_prob, else replaced
+    by init_std * noise (noise N(0, 1), or U(-1, 1) with weight_noise="uniform").
     Genes are visited in insertion order (deterministic, and no sort per child)."""
     conns = list(genome.connections.values())
     perturb = (rng.random(len(conns)) < params.weight_perturb_prob).tolist()
-    noise = rng.normal(0.0, 1.0, len(conns)).tolist()
+    if params.weight_noise == "uniform":
+        noise = rng.uniform(-1.0, 1.0, len(conns)).tolist()
+    else:
+        noise = rng.normal(0.0, 1.0, len(conns)).tolist()
     lim, sigma, init_std = params.weight_limit, params.weight_sigma, params.weight_init_std
     for c, p, z in zip(conns, perturb, noise):
         w = c.weight + sigma * z if p else init_std * z
@@ -175,7 +186,17 @@ def _toggle(genome: Genome, rng: np.random.Generator, to: bool) -> None:
 
 def mutate(genome: Genome, tracker: InnovationTracker, rng: np.random.Generator,
            params: NEATParams) -> None:
-    """All mutations, each drawn independently, in place."""
+    """All mutations in place: each drawn independently, or with mutation="exclusive" as
+    Stanley's code does: add-node, else add-link, else the weight and toggle mutations
+    (so a structural child keeps its parent's weights, and is judged on its structure)."""
+    if params.mutation == "exclusive":
+        if rng.random() < params.add_node_prob:
+            mutate_add_node(genome, tracker, rng)
+        elif rng.random() < params.add_connection_prob:
+            mutate_add_connection(genome, tracker, rng, params)
+        else:
+            _mutate_nonstructural(genome, rng, params)
+        return
     if rng.random() < params.weight_mutation_prob:
         mutate_weights(genome, rng, params)
     if rng.random() < params.add_node_prob:
@@ -188,14 +209,25 @@ def mutate(genome: Genome, tracker: InnovationTracker, rng: np.random.Generator,
         _toggle(genome, rng, False)
 
 
+def _mutate_nonstructural(genome: Genome, rng: np.random.Generator, params: NEATParams) -> None:
+    if rng.random() < params.weight_mutation_prob:
+        mutate_weights(genome, rng, params)
+    if rng.random() < params.enable_prob:
+        _toggle(genome, rng, True)
+    if rng.random() < params.disable_prob:
+        _toggle(genome, rng, False)
+
+
 def crossover(a: Genome, fitness_a: float, b: Genome, fitness_b: float,
               rng: np.random.Generator, params: NEATParams) -> Genome:
     """Align by innovation: matching genes from a random parent, disjoint and excess genes
     from the fitter parent (equal fitness: the one with fewer genes, then `a`). A gene
-    disabled in either parent stays disabled with prob inherit_disabled_prob."""
+    disabled in either parent stays disabled with prob inherit_disabled_prob. With prob
+    crossover_average_prob, matching genes take the mean of both weights instead."""
     if fitness_b > fitness_a or (fitness_b == fitness_a
                                  and len(b.connections) < len(a.connections)):
         a, b = b, a
+    average = params.crossover_average_prob > 0 and rng.random() < params.crossover_average_prob
     child = Genome(a.n_inputs, a.n_outputs, list(a.hidden), {})
     for innov in sorted(a.connections):
         mine, other = a.connections[innov], b.connections.get(innov)
@@ -203,6 +235,8 @@ def crossover(a: Genome, fitness_a: float, b: Genome, fitness_b: float,
             child.connections[innov] = mine.copy()
             continue
         gene = (mine if rng.random() < 0.5 else other).copy()
+        if average:
+            gene.weight = 0.5 * (mine.weight + other.weight)
         if not (mine.enabled and other.enabled):
             gene.enabled = not rng.random() < params.inherit_disabled_prob
         child.connections[innov] = gene

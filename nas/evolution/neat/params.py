@@ -12,6 +12,15 @@ Not from the paper (documented choices): the Gaussian perturbation sigma and the
 initial / replacement weight std (the paper's C++ uses a uniform perturbation), the
 weight clamp, the enable/disable toggle mutations (off / tiny by default), and the
 optional threshold adaptation towards a target species count.
+
+Off by default, and taken from Stanley's NEAT C++ release (the code behind p2nv.ne) rather
+than the paper's text: `mutation="exclusive"` (a child gets add-node, else add-link, else
+the weight and toggle mutations), `mate_only_prob` (crossover children left unmutated),
+`crossover_average_prob` (matching genes averaged: mate_multipoint_avg), uniform weight
+noise (`weight_noise="uniform"`: perturbations in +-weight_sigma, new weights in
++-weight_init_std), and `population_stagnation` (the code's "delta coding": when the
+population's best fitness has not improved for that many generations, the next
+generation is bred only from the champions of the two best species, half each).
 """
 from __future__ import annotations
 
@@ -55,20 +64,25 @@ class NEATParams:
     weight_sigma: float = 0.5  # Gaussian perturbation std
     weight_init_std: float = 1.0  # initial and replacement weights ~ N(0, std)
     weight_limit: float = 30.0  # weights are clamped to [-limit, limit]
+    weight_noise: str = "gaussian"  # or "uniform" (Stanley's code: +-sigma, +-init_std)
     # structural mutation (per genome)
     add_node_prob: float = 0.03
     add_connection_prob: float = 0.05
     enable_prob: float = 0.0  # re-enable one random disabled connection
     disable_prob: float = 0.0  # disable one random enabled connection
+    mutation: str = "independent"  # each mutation drawn on its own; or "exclusive"
     # reproduction
     crossover_rate: float = 0.75
     interspecies_rate: float = 0.001
     inherit_disabled_prob: float = 0.75
+    mate_only_prob: float = 0.0  # crossover children kept unmutated
+    crossover_average_prob: float = 0.0  # a crossover averages matching weights
     survival_threshold: float = 0.2
     elitism: int = 1  # champions copied unchanged per species ...
     elitism_min_size: int = 5  # ... when the species has more than this many members
     stagnation: int = 15  # generations without improvement before a species is removed
     protected_species: int = 1  # the best species (by best fitness) are never removed
+    population_stagnation: int | None = None  # delta coding after this many flat generations
     # network
     recurrent: bool = False
     activation: str = "sigmoid"  # "sigmoid" (slope 4.9, as in the paper) or "tanh"
@@ -86,7 +100,8 @@ class NEATParams:
             raise NasError("target_species must be at least 1 (or None)")
         for name in ("weight_mutation_prob", "weight_perturb_prob", "add_node_prob",
                      "add_connection_prob", "enable_prob", "disable_prob", "crossover_rate",
-                     "interspecies_rate", "inherit_disabled_prob"):
+                     "interspecies_rate", "inherit_disabled_prob", "mate_only_prob",
+                     "crossover_average_prob"):
             _prob(name, getattr(self, name))
         if not 0.0 < self.survival_threshold <= 1.0:
             raise NasError("survival_threshold must be in (0, 1]")
@@ -94,6 +109,12 @@ class NEATParams:
             raise NasError("elitism, elitism_min_size and normalize_min_genes must be >= 0")
         if self.stagnation < 1 or self.protected_species < 1:
             raise NasError("stagnation and protected_species must be at least 1")
+        if self.population_stagnation is not None and self.population_stagnation < 1:
+            raise NasError("population_stagnation must be at least 1 (or None)")
+        if self.mutation not in ("independent", "exclusive"):
+            raise NasError(f"unknown NEAT mutation {self.mutation!r}; choose independent or exclusive")
+        if self.weight_noise not in ("gaussian", "uniform"):
+            raise NasError(f"unknown NEAT weight_noise {self.weight_noise!r}; choose gaussian or uniform")
         if self.activation not in ("sigmoid", "tanh"):
             raise NasError(f"unknown NEAT activation {self.activation!r}; choose sigmoid or tanh")
         if self.output_activation not in (None, "sigmoid", "tanh", "identity"):

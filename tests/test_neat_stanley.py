@@ -1,0 +1,183 @@
+"""The NEAT options taken from Stanley's NEAT C++ (p2nv.ne's code): delta coding after a
+population-wide stall, exclusive mutation, unmutated crossover children, averaging
+crossover and uniform weight noise. Each is checked for what it does to genomes."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from nas.errors import NasError
+from nas.evolution.neat import (NEAT, ConnectionGene, Genome, InnovationTracker, NEATParams,
+                                crossover, genome_to_dict)
+from nas.evolution.neat.genome import initial_genome, mutate, mutate_weights
+
+STANLEY = dict(population_stagnation=20, mutation="exclusive", mate_only_prob=0.2,
+               crossover_average_prob=0.4, weight_noise="uniform", weight_sigma=1.8,
+               weight_limit=8.0, recurrent=True)
+
+
+def genes(g: Genome) -> dict[int, tuple[int, int]]:
+    return {k: (c.src, c.dst) for k, c in g.connections.items()}
+
+
+def spread_population(algo, gen, generations=6):
+    """A few generations on random fitness, so there are several species to rank."""
+    state = algo.init(gen)
+    for _ in range(generations):
+        state = algo.tell(state, torch.rand(algo.size, generator=gen, dtype=torch.float64), gen)
+    return state
+
+
+def test_delta_coding_breeds_the_two_best_champions_after_a_stall():
+    # tiny perturbations: a reweighted child stays within 1e-5 of the champion it came from
+    params = NEATParams(population_stagnation=3, compatibility_threshold=0.8,
+                        add_node_prob=0.3, add_connection_prob=0.5, weight_sigma=1e-7,
+                        weight_perturb_prob=1.0)
+    algo, gen = NEAT(3, 1, 40, params), torch.Generator().manual_seed(2)
+    state = spread_population(algo, gen)
+    assert len(state.species) >= 3
+    # A record, then flat fitness: no delta coding until 3 generations have passed.
+    record = torch.zeros(40, dtype=torch.float64)
+    record[7] = 100.0
+    state = algo.tell(state, record, gen)
+    assert state.best_fitness == 100.0 and state.last_improved == 6
+    for _ in (7, 8):
+        state = algo.tell(state, torch.ones(40, dtype=torch.float64), gen)
+        assert state.last_improved == 6
+    fit = torch.arange(40, dtype=torch.float64)  # below the record: still a stall
+    before = state
+    order = sorted(before.species, key=lambda sp: -max(fit[i].item() for i in sp.members))
+    champions = [before.population[max(sp.members, key=lambda i: fit[i].item())]
+                 for sp in order[:2]]
+    state = algo.tell(before, fit, gen)
+    assert state.last_improved == 9  # the stall counter restarts
+    children = state.population
+    assert len(children) == 40
+    exact = [genome_to_dict(c) for c in children]
+    for champ in champions:
+        assert exact.count(genome_to_dict(champ)) >= 1  # one unchanged copy each
+    # every child is one of the two champions, reweighted or with one new connection
+    by_champ = [0, 0]
+    for child in children:
+        matches = [k for k, ch in enumerate(champions)
+                   if ch.hidden == child.hidden
+                   and set(genes(ch).items()) <= set(genes(child).items())
+                   and len(child.connections) - len(ch.connections) <= 1
+                   and all(abs(child.connections[i].weight - c.weight) < 1e-5
+                           for i, c in ch.connections.items())]
+        assert matches, "a child that is not a champion's offspring"
+        by_champ[matches[0]] += 1
+    assert by_champ == [20, 20]
+
+
+def test_a_stall_changes_nothing_until_population_stagnation_is_reached():
+    def run(**kw):
+        algo, gen = NEAT(3, 1, 30, NEATParams(**kw)), torch.Generator().manual_seed(0)
+        state = spread_population(algo, gen, 2)
+        for _ in range(12):
+            state = algo.tell(state, torch.full((30,), 2.0, dtype=torch.float64), gen)
+        return [genome_to_dict(g) for g in state.population], state.last_improved
+    off, last = run()
+    assert last == 2  # the record is kept either way
+    assert run(population_stagnation=13) == (off, 2)  # not reached: the same run
+    assert run(population_stagnation=5)[0] != off
+
+
+def test_exclusive_mutation_changes_structure_or_weights_never_both():
+    base = Genome(2, 1, [], {0: ConnectionGene(0, 0, 2, 0.5), 1: ConnectionGene(1, 1, 2, -0.5)})
+    for probs, kind in (((1.0, 0.0), "node"), ((0.0, 1.0), "link"), ((0.0, 0.0), "weights")):
+        params = NEATParams(mutation="exclusive", add_node_prob=probs[0],
+                            add_connection_prob=probs[1], weight_mutation_prob=1.0,
+                            recurrent=True)
+        for seed in range(10):
+            child = base.copy()
+            mutate(child, InnovationTracker(2, 3), np.random.default_rng(seed), params)
+            kept = [k for k in (0, 1) if child.connections[k].weight == base.connections[k].weight]
+            if kind == "node":
+                assert len(child.hidden) == 1 and len(child.connections) == 4
+                assert sum(not c.enabled for c in child.connections.values()) == 1
+            elif kind == "link":
+                assert len(child.connections) == 3 and kept == [0, 1]
+            else:
+                assert len(child.connections) == 2 and kept == []
+        # the independent scheme with the same probabilities does both at once
+    both = NEATParams(add_node_prob=1.0, weight_mutation_prob=1.0)
+    child = base.copy()
+    mutate(child, InnovationTracker(2, 3), np.random.default_rng(0), both)
+    assert len(child.hidden) == 1 and child.connections[1].weight != -0.5
+
+
+def test_mate_only_children_are_plain_crossovers():
+    params = NEATParams(crossover_rate=1.0, mate_only_prob=1.0, add_node_prob=1.0,
+                        weight_mutation_prob=1.0, elitism=0)
+    algo, gen = NEAT(3, 1, 20, params), torch.Generator().manual_seed(1)
+    state = algo.init(gen)
+    parents = state.population
+    weights = {}
+    for p in parents:
+        for k, c in p.connections.items():
+            weights.setdefault(k, set()).add(c.weight)
+    state = algo.tell(state, torch.rand(20, generator=gen, dtype=torch.float64), gen)
+    unmutated = [c for c in state.population if not c.hidden]
+    assert len(unmutated) >= 15  # a child mated with itself is mutated, as in the code
+    for child in unmutated:
+        assert all(c.weight in weights[k] for k, c in child.connections.items())
+
+
+def test_averaging_crossover_takes_the_mean_of_matching_weights():
+    a = Genome(2, 1, [], {0: ConnectionGene(0, 0, 2, 1.0), 1: ConnectionGene(1, 1, 2, 3.0)})
+    b = Genome(2, 1, [], {0: ConnectionGene(0, 0, 2, -1.0), 1: ConnectionGene(1, 1, 2, 1.0)})
+    child = crossover(a, 1.0, b, 0.5, np.random.default_rng(0),
+                      NEATParams(crossover_average_prob=1.0))
+    assert [child.connections[k].weight for k in (0, 1)] == [0.0, 2.0]
+    picked = crossover(a, 1.0, b, 0.5, np.random.default_rng(0), NEATParams())
+    assert {picked.connections[0].weight} <= {1.0, -1.0}
+
+
+def test_uniform_weight_noise_stays_in_its_bounds():
+    params = NEATParams(weight_noise="uniform", weight_init_std=1.0, weight_sigma=0.25,
+                        weight_perturb_prob=1.0, weight_limit=8.0)
+    rng = np.random.default_rng(0)
+    init = [c.weight for _ in range(50)
+            for c in initial_genome(5, 1, rng, params).connections.values()]
+    assert max(map(abs, init)) <= 1.0 and min(init) < -0.8 and max(init) > 0.8
+    g = initial_genome(5, 1, rng, params)
+    before = [c.weight for c in g.connections.values()]
+    mutate_weights(g, rng, params)
+    steps = [c.weight - w for c, w in zip(g.connections.values(), before)]
+    assert all(0 < abs(s) <= 0.25 for s in steps)
+    g.connections[0].weight = 7.9
+    for _ in range(40):
+        mutate_weights(g, rng, params)
+    assert all(abs(c.weight) <= 8.0 for c in g.connections.values())
+
+
+def test_stanley_options_are_deterministic_per_seed():
+    def run(seed):
+        algo, gen = NEAT(4, 1, 30, NEATParams(**{**STANLEY, "population_stagnation": 2})), \
+            torch.Generator().manual_seed(seed)
+        state = algo.init(gen)
+        for i in range(8):
+            fit = torch.rand(30, generator=gen, dtype=torch.float64) if i < 3 else \
+                torch.zeros(30, dtype=torch.float64)
+            state = algo.tell(state, fit, gen)
+        return [genome_to_dict(g) for g in state.population]
+    assert run(3) == run(3) and run(3) != run(4)
+
+
+@pytest.mark.parametrize("bad", [dict(mutation="sometimes"), dict(weight_noise="cauchy"),
+                                 dict(population_stagnation=0), dict(mate_only_prob=1.5),
+                                 dict(crossover_average_prob=-0.1)])
+def test_stanley_options_are_validated(bad):
+    with pytest.raises(NasError):
+        NEATParams(**bad)
+
+
+def test_population_record_ignores_nan():
+    algo, gen = NEAT(2, 1, 10, NEATParams(population_stagnation=5)), torch.Generator().manual_seed(0)
+    state = algo.init(gen)
+    fit = torch.full((10,), math.nan, dtype=torch.float64)
+    fit[3] = 2.5
+    state = algo.tell(state, fit, gen)
+    assert state.best_fitness == 2.5
