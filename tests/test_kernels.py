@@ -113,10 +113,11 @@ def test_wide_layers_agree_to_float32_rounding():
     assert (kernel != reference).sum() <= 4
 
 
-def evolved_neat(task, recurrent, activation="sigmoid", output=None, pop=60, gens=8, seed=1):
+def evolved_neat(task, recurrent, activation="sigmoid", output=None, pop=60, gens=8, seed=1,
+                 **extra):
     """A NEAT mode whose population has grown hidden nodes and links (random fitness)."""
     params = {"recurrent": recurrent, "activation": activation, "add_node_prob": 0.4,
-              "add_connection_prob": 0.5, "weight_sigma": 1.0}
+              "add_connection_prob": 0.5, "weight_sigma": 1.0, **extra}
     if output:
         params["output_activation"] = output
     cfg = EvolutionConfig.from_dict({"task": task.name, "mode": "neat", "population": pop,
@@ -142,6 +143,21 @@ def test_neat_networks_score_as_on_the_torch_path(task_name, recurrent, activati
     with torch.inference_mode():
         reference = task.evaluate(mode.policy([genomes], "cpu"), starts).clone()
     assert_same_fitness(task, kernel, reference)
+
+
+@pytest.mark.parametrize("task_name", ["double-pole-nv", "cartpole"])
+def test_neat_output_gain_scores_as_on_the_torch_path(task_name):
+    task = get_task(task_name)
+    mode, genomes, starts = evolved_neat(task, True, "sigmoid", "identity", output_gain=4.9)
+    kernel = engine_for(task, mode, "cpu", "kernel").evaluate([genomes], starts)
+    with torch.inference_mode():
+        reference = task.evaluate(mode.policy([genomes], "cpu"), starts).clone()
+    assert_same_fitness(task, kernel, reference)
+    plain = MODES["neat"](EvolutionConfig.from_dict(
+        {"task": task_name, "mode": "neat", "population": 60,
+         "algorithm_params": {"recurrent": True, "output_activation": "identity"}}), task)
+    assert not torch.equal(engine_for(task, plain, "cpu", "kernel").evaluate([genomes], starts),
+                           kernel)  # the gain changes what the networks do
 
 
 def test_neat_genomes_whose_outputs_feed_other_nodes():

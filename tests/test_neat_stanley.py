@@ -9,7 +9,7 @@ import torch
 
 from nas.errors import NasError
 from nas.evolution.neat import (NEAT, ConnectionGene, Genome, InnovationTracker, NEATParams,
-                                crossover, genome_to_dict)
+                                compile_population, crossover, genome_to_dict)
 from nas.evolution.neat.genome import initial_genome, mutate, mutate_weights
 
 STANLEY = dict(population_stagnation=20, mutation="exclusive", mate_only_prob=0.2,
@@ -166,7 +166,18 @@ def test_stanley_options_are_deterministic_per_seed():
     assert run(3) == run(3) and run(3) != run(4)
 
 
-@pytest.mark.parametrize("bad", [dict(mutation="sometimes"), dict(weight_noise="cauchy"),
+def test_output_gain_is_the_output_nodes_slope():
+    g = Genome(3, 1, [], {k: ConnectionGene(k, k, 3, w) for k, w in enumerate((0.3, -0.2, 0.05))})
+    obs = torch.tensor([[0.5, 1.0, -2.0]])
+    out = {}
+    for gain in (None, 4.9):
+        params = NEATParams(output_activation="identity", output_gain=gain)
+        out[gain] = compile_population([g], 3, 1, params)(obs)[0, 0].item()
+    assert out[None] == pytest.approx(-0.15) and out[4.9] == pytest.approx(4.9 * -0.15)
+    assert NEATParams().output_slope() == 4.9 and NEATParams(activation="tanh").output_slope() == 1.0
+
+
+@pytest.mark.parametrize("bad", [dict(output_gain=0.0), dict(mutation="sometimes"), dict(weight_noise="cauchy"),
                                  dict(population_stagnation=0), dict(mate_only_prob=1.5),
                                  dict(crossover_average_prob=-0.1)])
 def test_stanley_options_are_validated(bad):

@@ -63,7 +63,7 @@ def compile_genomes(genomes, n_inputs: int, n_outputs: int, params) -> NeatArray
     arrays = _build(n_inputs, n_outputs, np.array(hidden_ptr, np.int64), np.array(hidden, np.int64),
                     np.array(gene_ptr, np.int64), np.array(src, np.int64), np.array(dst, np.int64),
                     np.array(weight, np.float64), np.array(enabled, np.bool_),
-                    np.float32(SLOPES[out_name]), np.float32(SLOPES[params.activation]),
+                    np.float32(params.output_slope()), np.float32(SLOPES[params.activation]),
                     ACTIVATION_IDS[out_name], ACTIVATION_IDS[params.activation],
                     not params.recurrent)
     if arrays[-1] >= 0:

@@ -108,7 +108,7 @@ class NEATPolicy:
         out_name, hid_name = params.output_activation or params.activation, params.activation
         k = weights.shape[1] - n_inputs
         slope = torch.ones(k, dtype=weights.dtype, device=weights.device)
-        slope[:n_outputs] = SLOPES[out_name]
+        slope[:n_outputs] = params.output_slope()
         slope[n_outputs:] = SLOPES[hid_name]
         self.w_in = weights[:, :n_inputs, n_inputs:] * slope
         self.w_rest = (weights[:, n_inputs:, n_inputs:] * slope).contiguous()

@@ -87,6 +87,15 @@ class NEATParams:
     recurrent: bool = False
     activation: str = "sigmoid"  # "sigmoid" (slope 4.9, as in the paper) or "tanh"
     output_activation: str | None = None  # None: same as `activation`; or "identity"
+    # The slope on an output node's input sum; None: its activation's (4.9 for sigmoid).
+    # 4.9 with an identity output gives a task that applies a plain sigmoid (double pole)
+    # the force of Stanley's steep-sigmoid output node.
+    output_gain: float | None = None
+
+    def output_slope(self) -> float:
+        if self.output_gain is not None:
+            return self.output_gain
+        return SLOPES[self.output_activation or self.activation]
 
     def __post_init__(self):
         for name in ("c1", "c2", "c3", "weight_sigma", "weight_init_std"):
@@ -109,6 +118,8 @@ class NEATParams:
             raise NasError("elitism, elitism_min_size and normalize_min_genes must be >= 0")
         if self.stagnation < 1 or self.protected_species < 1:
             raise NasError("stagnation and protected_species must be at least 1")
+        if self.output_gain is not None and not self.output_gain > 0:
+            raise NasError("output_gain must be > 0 (or None)")
         if self.population_stagnation is not None and self.population_stagnation < 1:
             raise NasError("population_stagnation must be at least 1 (or None)")
         if self.mutation not in ("independent", "exclusive"):
