@@ -195,23 +195,23 @@ def mutate(genome: Genome, tracker: InnovationTracker, rng: np.random.Generator,
         elif rng.random() < params.add_connection_prob:
             mutate_add_connection(genome, tracker, rng, params)
         else:
-            _mutate_nonstructural(genome, rng, params)
+            _maybe_reweight(genome, rng, params)
+            _maybe_toggle(genome, rng, params)
         return
-    if rng.random() < params.weight_mutation_prob:
-        mutate_weights(genome, rng, params)
+    _maybe_reweight(genome, rng, params)
     if rng.random() < params.add_node_prob:
         mutate_add_node(genome, tracker, rng)
     if rng.random() < params.add_connection_prob:
         mutate_add_connection(genome, tracker, rng, params)
-    if rng.random() < params.enable_prob:
-        _toggle(genome, rng, True)
-    if rng.random() < params.disable_prob:
-        _toggle(genome, rng, False)
+    _maybe_toggle(genome, rng, params)
 
 
-def _mutate_nonstructural(genome: Genome, rng: np.random.Generator, params: NEATParams) -> None:
+def _maybe_reweight(genome: Genome, rng: np.random.Generator, params: NEATParams) -> None:
     if rng.random() < params.weight_mutation_prob:
         mutate_weights(genome, rng, params)
+
+
+def _maybe_toggle(genome: Genome, rng: np.random.Generator, params: NEATParams) -> None:
     if rng.random() < params.enable_prob:
         _toggle(genome, rng, True)
     if rng.random() < params.disable_prob:
