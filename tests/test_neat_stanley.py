@@ -1,6 +1,7 @@
 """The NEAT options taken from Stanley's NEAT C++ (p2nv.ne's code): delta coding after a
 population-wide stall, exclusive mutation, unmutated crossover children, averaging
-crossover and uniform weight noise. Each is checked for what it does to genomes."""
+crossover, uniform weight noise and recur_only_prob. Each is checked for what it does to
+genomes."""
 import math
 
 import numpy as np
@@ -10,7 +11,8 @@ import torch
 from nas.errors import NasError
 from nas.evolution.neat import (NEAT, ConnectionGene, Genome, InnovationTracker, NEATParams,
                                 compile_population, crossover, genome_to_dict)
-from nas.evolution.neat.genome import initial_genome, mutate, mutate_weights
+from nas.evolution.neat.genome import (creates_cycle, initial_genome, mutate,
+                                      mutate_add_connection, mutate_add_node, mutate_weights)
 
 STANLEY = dict(population_stagnation=20, mutation="exclusive", mate_only_prob=0.2,
                crossover_average_prob=0.4, weight_noise="uniform", weight_sigma=1.8,
@@ -179,7 +181,7 @@ def test_output_gain_is_the_output_nodes_slope():
 
 @pytest.mark.parametrize("bad", [dict(output_gain=0.0), dict(mutation="sometimes"), dict(weight_noise="cauchy"),
                                  dict(population_stagnation=0), dict(mate_only_prob=1.5),
-                                 dict(crossover_average_prob=-0.1)])
+                                 dict(crossover_average_prob=-0.1), dict(recurrent_link_prob=1.2)])
 def test_stanley_options_are_validated(bad):
     with pytest.raises(NasError):
         NEATParams(**bad)
@@ -192,3 +194,43 @@ def test_population_record_ignores_nan():
     fit[3] = 2.5
     state = algo.tell(state, fit, gen)
     assert state.best_fitness == 2.5
+
+
+def _split_once(seed: int) -> tuple[Genome, InnovationTracker]:
+    """A 3-input genome with one hidden node: it has open links of both kinds."""
+    rng, tracker = np.random.default_rng(seed), InnovationTracker(3, 4)
+    g = initial_genome(3, 1, rng, NEATParams())
+    assert mutate_add_node(g, tracker, rng)
+    return g, tracker
+
+
+def test_recurrent_link_prob_picks_the_kind_of_link_first():
+    rng = np.random.default_rng(0)
+    fresh = initial_genome(3, 1, rng, NEATParams())  # fully connected: only a self-loop is open
+    only_ff = NEATParams(recurrent=True, recurrent_link_prob=0.0)
+    assert not mutate_add_connection(fresh.copy(), InnovationTracker(3, 4), rng, only_ff)
+    kinds = {}
+    for p in (0.0, 1.0):
+        params = NEATParams(recurrent=True, recurrent_link_prob=p)
+        found = set()
+        for seed in range(30):
+            g, tracker = _split_once(seed)
+            before = g.copy()
+            assert mutate_add_connection(g, tracker, rng, params)
+            (new,) = set(genes(g).values()) - set(genes(before).values())
+            found.add(creates_cycle(before, *new))
+        kinds[p] = found
+    assert kinds == {0.0: {False}, 1.0: {True}}
+
+
+def test_recurrent_link_prob_sets_the_share_of_recurrent_links():
+    rng = np.random.default_rng(1)
+    params = NEATParams(recurrent=True, recurrent_link_prob=0.2)
+    recurrent = 0
+    for seed in range(400):
+        g, tracker = _split_once(seed)
+        before = g.copy()
+        assert mutate_add_connection(g, tracker, rng, params)
+        (new,) = set(genes(g).values()) - set(genes(before).values())
+        recurrent += creates_cycle(before, *new)
+    assert 50 <= recurrent <= 110  # 80 expected (binomial sd 8); uniform picking: 3 of 5 open links, ~240

@@ -127,13 +127,25 @@ def creates_cycle(genome: Genome, src: int, dst: int) -> bool:
 
 def mutate_add_connection(genome: Genome, tracker: InnovationTracker,
                           rng: np.random.Generator, params: NEATParams) -> bool:
-    """Link two unconnected nodes with a random weight; False if no link is possible."""
+    """Link two unconnected nodes with a random weight; False if no link is possible.
+
+    Recurrent genomes pick among every open link, unless `recurrent_link_prob` is set:
+    then, as Stanley's code (recur_only_prob), one draw decides whether this mutation looks
+    only for a recurrent link (one closing a cycle, self-loops included) or only for a
+    feed-forward one, so a small genome is not flooded with self-loops (its only open
+    links at the start)."""
     existing = {(c.src, c.dst) for c in genome.connections.values()}
     n_in = genome.n_inputs
     nodes = genome.node_ids()
     targets = nodes[n_in:]  # never into an input
-    candidates = [(s, d) for s in nodes for d in targets if (s, d) not in existing
-                  and (params.recurrent or not creates_cycle(genome, s, d))]
+    open_links = [(s, d) for s in nodes for d in targets if (s, d) not in existing]
+    if not params.recurrent:
+        candidates = [(s, d) for s, d in open_links if not creates_cycle(genome, s, d)]
+    elif params.recurrent_link_prob is None:
+        candidates = open_links
+    else:
+        recur = bool(rng.random() < params.recurrent_link_prob)
+        candidates = [(s, d) for s, d in open_links if creates_cycle(genome, s, d) == recur]
     if not candidates:
         return False
     src, dst = candidates[int(rng.integers(len(candidates)))]

@@ -18,9 +18,11 @@ than the paper's text: `mutation="exclusive"` (a child gets add-node, else add-l
 the weight and toggle mutations), `mate_only_prob` (crossover children left unmutated),
 `crossover_average_prob` (matching genes averaged: mate_multipoint_avg), uniform weight
 noise (`weight_noise="uniform"`: perturbations in +-weight_sigma, new weights in
-+-weight_init_std), and `population_stagnation` (the code's "delta coding": when the
++-weight_init_std), `population_stagnation` (the code's "delta coding": when the
 population's best fitness has not improved for that many generations, the next
-generation is bred only from the champions of the two best species, half each).
+generation is bred only from the champions of the two best species, half each), and
+`recurrent_link_prob` (recur_only_prob: an add-link mutation seeks a recurrent link with
+this chance, else a feed-forward one).
 """
 from __future__ import annotations
 
@@ -85,6 +87,9 @@ class NEATParams:
     population_stagnation: int | None = None  # delta coding after this many flat generations
     # network
     recurrent: bool = False
+    # recurrent genomes: the chance an add-link mutation seeks a recurrent link (else a
+    # feed-forward one); None: any open link, uniformly (Stanley's p2nv.ne: 0.2)
+    recurrent_link_prob: float | None = None
     activation: str = "sigmoid"  # "sigmoid" (slope 4.9, as in the paper) or "tanh"
     output_activation: str | None = None  # None: same as `activation`; or "identity"
     # The slope on an output node's input sum; None: its activation's (4.9 for sigmoid).
@@ -120,6 +125,8 @@ class NEATParams:
             raise NasError("stagnation and protected_species must be at least 1")
         if self.output_gain is not None and not self.output_gain > 0:
             raise NasError("output_gain must be > 0 (or None)")
+        if self.recurrent_link_prob is not None:
+            _prob("recurrent_link_prob", self.recurrent_link_prob)
         if self.population_stagnation is not None and self.population_stagnation < 1:
             raise NasError("population_stagnation must be at least 1 (or None)")
         if self.mutation not in ("independent", "exclusive"):
