@@ -181,7 +181,8 @@ def test_output_gain_is_the_output_nodes_slope():
 
 @pytest.mark.parametrize("bad", [dict(output_gain=0.0), dict(mutation="sometimes"), dict(weight_noise="cauchy"),
                                  dict(population_stagnation=0), dict(mate_only_prob=1.5),
-                                 dict(crossover_average_prob=-0.1), dict(recurrent_link_prob=1.2)])
+                                 dict(crossover_average_prob=-0.1), dict(recurrent_link_prob=1.2),
+                                 dict(representative="oldest")])
 def test_stanley_options_are_validated(bad):
     with pytest.raises(NasError):
         NEATParams(**bad)
@@ -234,3 +235,30 @@ def test_recurrent_link_prob_sets_the_share_of_recurrent_links():
         (new,) = set(genes(g).values()) - set(genes(before).values())
         recurrent += creates_cycle(before, *new)
     assert 50 <= recurrent <= 110  # 80 expected (binomial sd 8); uniform picking: 3 of 5 open links, ~240
+
+
+def _joined_old_species(params: NEATParams, seed: int) -> tuple[int, int]:
+    """(children in a species that existed before, how many of them lie within the
+    threshold of that species' previous champion)."""
+    from nas.evolution.neat.genome import GeneKey, key_distance
+    algo, gen = NEAT(4, 1, 60, params), torch.Generator().manual_seed(seed)
+    state = spread_population(algo, gen)
+    fit = torch.rand(60, generator=gen, dtype=torch.float64)
+    champions = {sp.id: state.population[max(sp.members, key=lambda i: float(fit[i]))]
+                 for sp in state.species}
+    after = algo.tell(state, fit, gen)
+    pairs = [(after.population[i], champions[sp.id]) for sp in after.species
+             if sp.id in champions for i in sp.members]
+    t = state.threshold
+    near = sum(key_distance(GeneKey(c), GeneKey(r), params, t) < t for c, r in pairs)
+    return len(pairs), near
+
+
+def test_champion_representatives_keep_each_species_around_its_best():
+    params = NEATParams(**{**STANLEY, "compatibility_threshold": 1.0, "representative": "champion"})
+    for seed in range(3):
+        joined, near = _joined_old_species(params, seed)
+        assert joined > 0 and near == joined
+    # a random member as representative lets some children stray from the champion
+    loose = NEATParams(**{**STANLEY, "compatibility_threshold": 1.0})
+    assert any(near < joined for joined, near in (_joined_old_species(loose, s) for s in range(3)))

@@ -10,7 +10,9 @@ copied unchanged when the species has more than `elitism_min_size` members, pare
 drawn uniformly from the top `survival_threshold`, crossover with probability
 `crossover_rate` (the mate from another species with `interspecies_rate`), every
 non-elite child then mutated; finally speciation of the new population against one
-random member of each previous species (the paper's representatives). With
+random member of each previous species (the paper's representatives; with
+`representative="champion"`, as Stanley's code, each previous species' champion, every
+species a candidate even if it bred no child). With
 `population_stagnation` set, a population whose record fitness has stood still that long
 is instead bred from the champions of its two best species alone (Stanley's delta coding).
 
@@ -150,8 +152,7 @@ class NEAT(Algorithm[NEATState, list[Genome]]):
                 children += self._champion_offspring(state.population[pools[k][0]], n, rng, tracker)
             else:
                 children += self._breed(k, pools, n, state.population, fit, rng, tracker)
-        reps = [(sp, state.population[sp.members[int(rng.integers(len(sp.members)))]])
-                for sp, n in zip(species, counts) if n > 0]
+        reps = self._representatives(species, counts, pools, state.population, rng)
         new_species, next_species = speciate(children, reps, state.threshold,
                                              state.next_species, gen + 1, p)
         return NEATState(children, new_species,
@@ -216,6 +217,17 @@ class NEAT(Algorithm[NEATState, list[Genome]]):
         if low < 0:
             shifted = shifted - low
         return np.array([shifted[sp.members].sum() / len(sp.members) for sp in species])
+
+    def _representatives(self, species: list[Species], counts: list[int],
+                         pools: list[list[int]], pop: list[Genome],
+                         rng: np.random.Generator) -> list[tuple[Species, Genome]]:
+        """Whom the children are compared with: a random member of each species that bred
+        (the paper), or every species' champion (Stanley's code, which keeps a species
+        centred on its best and lets a child rejoin a species that bred none)."""
+        if self.params.representative == "champion":
+            return [(sp, pop[pools[k][0]]) for k, sp in enumerate(species)]
+        return [(sp, pop[sp.members[int(rng.integers(len(sp.members)))]])
+                for sp, n in zip(species, counts) if n > 0]
 
     def _ranked(self, sp: Species, fit: np.ndarray) -> list[int]:
         members = np.array(sp.members)

@@ -22,7 +22,8 @@ noise (`weight_noise="uniform"`: perturbations in +-weight_sigma, new weights in
 population's best fitness has not improved for that many generations, the next
 generation is bred only from the champions of the two best species, half each), and
 `recurrent_link_prob` (recur_only_prob: an add-link mutation seeks a recurrent link with
-this chance, else a feed-forward one).
+this chance, else a feed-forward one), and `representative="champion"` (children are
+speciated against each previous species' champion, not a random member).
 """
 from __future__ import annotations
 
@@ -85,6 +86,7 @@ class NEATParams:
     stagnation: int = 15  # generations without improvement before a species is removed
     protected_species: int = 1  # the best species (by best fitness) are never removed
     population_stagnation: int | None = None  # delta coding after this many flat generations
+    representative: str = "random"  # children speciate against a random member, or "champion"
     # network
     recurrent: bool = False
     # recurrent genomes: the chance an add-link mutation seeks a recurrent link (else a
@@ -131,6 +133,8 @@ class NEATParams:
             raise NasError("population_stagnation must be at least 1 (or None)")
         if self.mutation not in ("independent", "exclusive"):
             raise NasError(f"unknown NEAT mutation {self.mutation!r}; choose independent or exclusive")
+        if self.representative not in ("random", "champion"):
+            raise NasError(f"unknown NEAT representative {self.representative!r}; choose random or champion")
         if self.weight_noise not in ("gaussian", "uniform"):
             raise NasError(f"unknown NEAT weight_noise {self.weight_noise!r}; choose gaussian or uniform")
         if self.activation not in ("sigmoid", "tanh"):
