@@ -20,9 +20,9 @@ the weight and toggle mutations), `mate_only_prob` (crossover children left unmu
 noise (`weight_noise="uniform"`: perturbations in +-weight_sigma, new weights in
 +-weight_init_std), `population_stagnation` (the code's "delta coding": when the
 population's best fitness has not improved for that many generations, the next
-generation is bred only from the champions of the two best species, half each), and
+generation is bred only from the champions of the two best species, half each),
 `recurrent_link_prob` (recur_only_prob: an add-link mutation seeks a recurrent link with
-this chance, else a feed-forward one), and `representative="champion"` (children are
+this chance, else a feed-forward one) and `representative="champion"` (children are
 speciated against each previous species' champion, not a random member).
 """
 from __future__ import annotations
