@@ -1,7 +1,7 @@
 """The NEAT options taken from Stanley's NEAT C++ (p2nv.ne's code): delta coding after a
 population-wide stall, exclusive mutation, unmutated crossover children, averaging
-crossover, uniform weight noise and recur_only_prob. Each is checked for what it does to
-genomes."""
+crossover, uniform weight noise, recur_only_prob and champion representatives. Each is
+checked for what it does to genomes."""
 import math
 
 import numpy as np
@@ -11,8 +11,9 @@ import torch
 from nas.errors import NasError
 from nas.evolution.neat import (NEAT, ConnectionGene, Genome, InnovationTracker, NEATParams,
                                 compile_population, crossover, genome_to_dict)
-from nas.evolution.neat.genome import (creates_cycle, initial_genome, mutate,
-                                      mutate_add_connection, mutate_add_node, mutate_weights)
+from nas.evolution.neat.genome import (GeneKey, creates_cycle, initial_genome, key_distance,
+                                      mutate, mutate_add_connection, mutate_add_node,
+                                      mutate_weights)
 
 STANLEY = dict(population_stagnation=20, mutation="exclusive", mate_only_prob=0.2,
                crossover_average_prob=0.4, weight_noise="uniform", weight_sigma=1.8,
@@ -205,6 +206,15 @@ def _split_once(seed: int) -> tuple[Genome, InnovationTracker]:
     return g, tracker
 
 
+def _adds_a_recurrent_link(seed: int, rng: np.random.Generator, params: NEATParams) -> bool:
+    """Whether the one link add-link gives `_split_once(seed)` closes a cycle."""
+    g, tracker = _split_once(seed)
+    before = g.copy()
+    assert mutate_add_connection(g, tracker, rng, params)
+    (new,) = set(genes(g).values()) - set(genes(before).values())
+    return creates_cycle(before, *new)
+
+
 def test_recurrent_link_prob_picks_the_kind_of_link_first():
     rng = np.random.default_rng(0)
     fresh = initial_genome(3, 1, rng, NEATParams())  # fully connected: only a self-loop is open
@@ -213,34 +223,20 @@ def test_recurrent_link_prob_picks_the_kind_of_link_first():
     kinds = {}
     for p in (0.0, 1.0):
         params = NEATParams(recurrent=True, recurrent_link_prob=p)
-        found = set()
-        for seed in range(30):
-            g, tracker = _split_once(seed)
-            before = g.copy()
-            assert mutate_add_connection(g, tracker, rng, params)
-            (new,) = set(genes(g).values()) - set(genes(before).values())
-            found.add(creates_cycle(before, *new))
-        kinds[p] = found
+        kinds[p] = {_adds_a_recurrent_link(seed, rng, params) for seed in range(30)}
     assert kinds == {0.0: {False}, 1.0: {True}}
 
 
 def test_recurrent_link_prob_sets_the_share_of_recurrent_links():
     rng = np.random.default_rng(1)
     params = NEATParams(recurrent=True, recurrent_link_prob=0.2)
-    recurrent = 0
-    for seed in range(400):
-        g, tracker = _split_once(seed)
-        before = g.copy()
-        assert mutate_add_connection(g, tracker, rng, params)
-        (new,) = set(genes(g).values()) - set(genes(before).values())
-        recurrent += creates_cycle(before, *new)
+    recurrent = sum(_adds_a_recurrent_link(seed, rng, params) for seed in range(400))
     assert 50 <= recurrent <= 110  # 80 expected (binomial sd 8); uniform picking: 3 of 5 open links, ~240
 
 
 def _joined_old_species(params: NEATParams, seed: int) -> tuple[int, int]:
     """(children in a species that existed before, how many of them lie within the
     threshold of that species' previous champion)."""
-    from nas.evolution.neat.genome import GeneKey, key_distance
     algo, gen = NEAT(4, 1, 60, params), torch.Generator().manual_seed(seed)
     state = spread_population(algo, gen)
     fit = torch.rand(60, generator=gen, dtype=torch.float64)
