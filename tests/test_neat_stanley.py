@@ -1,7 +1,8 @@
 """The NEAT options taken from Stanley's NEAT C++ (p2nv.ne's code): delta coding after a
 population-wide stall, exclusive mutation, unmutated crossover children, averaging
-crossover, uniform weight noise, recur_only_prob and champion representatives. Each is
-checked for what it does to genomes."""
+crossover, uniform weight noise, recur_only_prob, champion representatives, his weight
+mutation schedule, the stagnation penalty and obliteration. Each is checked for what it
+does to genomes or species."""
 import math
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from nas.errors import NasError
+from nas.evolution.neat.algorithm import speciate
 from nas.evolution.neat import (NEAT, ConnectionGene, Genome, InnovationTracker, NEATParams,
                                 compile_population, crossover, genome_to_dict)
 from nas.evolution.neat.genome import (GeneKey, creates_cycle, initial_genome, key_distance,
@@ -183,7 +185,9 @@ def test_output_gain_is_the_output_nodes_slope():
 @pytest.mark.parametrize("bad", [dict(output_gain=0.0), dict(mutation="sometimes"), dict(weight_noise="cauchy"),
                                  dict(population_stagnation=0), dict(mate_only_prob=1.5),
                                  dict(crossover_average_prob=-0.1), dict(recurrent_link_prob=1.2),
-                                 dict(representative="oldest")])
+                                 dict(representative="oldest"), dict(weight_schedule="severe"),
+                                 dict(stagnation_penalty=1.0), dict(obliterate_every=0),
+                                 dict(obliterate_age=-1)])
 def test_stanley_options_are_validated(bad):
     with pytest.raises(NasError):
         NEATParams(**bad)
@@ -258,3 +262,94 @@ def test_champion_representatives_keep_each_species_around_its_best():
     # a random member as representative lets some children stray from the champion
     loose = NEATParams(**{**STANLEY, "compatibility_threshold": 1.0})
     assert any(near < joined for joined, near in (_joined_old_species(loose, s) for s in range(3)))
+
+
+def _reweigh(params: NEATParams, n_genes: int, trials: int, seed: int = 0):
+    """Mutate the weights of a fresh genome `trials` times; per trial, each gene's fate by
+    innovation: "p" perturbed (weight 5 moved a little), "r" replaced (near 0), "k" kept."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n_genes)  # insertion order differs from innovation order
+    fates = []
+    for _ in range(trials):
+        g = Genome(n_genes, 1, [], {int(k): ConnectionGene(int(k), int(k), n_genes, 5.0)
+                                    for k in order})
+        mutate_weights(g, rng, params)
+        fates.append({k: "k" if c.weight == 5.0 else "r" if abs(c.weight) < 1.0 else "p"
+                      for k, c in g.connections.items()})
+    return fates
+
+
+def test_stanley_weight_schedule_is_severe_for_half_the_genomes():
+    params = NEATParams(weight_schedule="stanley", weight_sigma=1e-3, weight_init_std=1e-3)
+    fates = _reweigh(params, 5, 600)  # under 10 genes: no tail rule
+    mild = [f for f in fates if set(f.values()) == {"p"}]
+    assert 240 <= len(mild) <= 360  # 300 expected, plus 0.7**5 of the severe ones (~50)
+    severe = [v for f in fates if f not in mild for v in f.values()]
+    share = {x: severe.count(x) / len(severe) for x in "prk"}
+    assert 0.62 < share["p"] < 0.72 and 0.17 < share["r"] < 0.26 and 0.08 < share["k"] < 0.15
+
+
+def test_stanley_weight_schedule_spares_old_genes_in_mild_genomes():
+    params = NEATParams(weight_schedule="stanley", weight_sigma=1e-3, weight_init_std=1e-3)
+    fates = _reweigh(params, 20, 600, seed=1)
+    old = range(17)  # ranks above 0.8 * 20 = 16 are the newest fifth: innovations 17, 18, 19
+    mild = [f for f in fates if all(f[k] == "p" for k in old)]  # severe: 0.7**17 of them
+    assert 250 <= len(mild) <= 350
+    tail = [f[k] for f in mild for k in (17, 18, 19)]
+    share = {x: tail.count(x) / len(tail) for x in "prk"}
+    assert 0.44 < share["p"] < 0.56 and 0.15 < share["r"] < 0.25 and 0.24 < share["k"] < 0.36
+    # the default schedule touches every gene, perturbing weight_perturb_prob of them
+    plain = _reweigh(NEATParams(weight_sigma=1e-3, weight_init_std=1e-3), 20, 100)
+    genes_seen = [v for f in plain for v in f.values()]
+    assert "k" not in genes_seen and 0.86 < genes_seen.count("p") / len(genes_seen) < 0.94
+
+
+def _stalled(params: NEATParams, seed: int = 0):
+    """A population after random generations, then a generation where nobody improves:
+    (algo, state, zero fitness, the species stagnant by then)."""
+    algo, gen = NEAT(4, 1, 60, params), torch.Generator().manual_seed(seed)
+    state = spread_population(algo, gen, generations=8)
+    zero = np.zeros(60)
+    g = state.generation
+    stale = {sp.id for sp in state.species if g - sp.last_improved >= params.stagnation}
+    assert stale and len(stale) < len(state.species)
+    return algo, state, zero, stale
+
+
+def test_stagnation_penalty_keeps_stagnant_species_at_a_fraction_of_their_share():
+    base = dict(compatibility_threshold=1.0, stagnation=3, add_node_prob=0.2,
+                add_connection_prob=0.3)
+    algo, state, zero, stale = _stalled(NEATParams(**base, stagnation_penalty=0.01))
+    g = state.generation
+    kept = algo._survivors(state.species, zero, g)
+    assert [sp.id for sp in kept] == [sp.id for sp in state.species]
+    shares = algo._shares(kept, zero + 2.0, g)
+    assert {sp.id: s for sp, s in zip(kept, shares)} == \
+        {sp.id: 0.02 if sp.id in stale else 2.0 for sp in kept}
+    # without the penalty the same species are removed (bar the protected best)
+    plain, state, zero, stale = _stalled(NEATParams(**base))
+    left = {sp.id for sp in plain._survivors(state.species, zero, state.generation)}
+    assert stale - left and not (left & stale) - {max(state.species,
+                                                      key=lambda sp: sp.best_fitness).id}
+
+
+def test_obliterate_flags_the_worst_old_species_on_schedule():
+    params = NEATParams(compatibility_threshold=1.0, add_node_prob=0.2, add_connection_prob=0.3,
+                        stagnation=50, stagnation_penalty=0.01, obliterate_every=10,
+                        obliterate_age=3, representative="champion")
+    algo, gen = NEAT(4, 1, 60, params), torch.Generator().manual_seed(0)
+    state = spread_population(algo, gen, generations=9)
+    assert state.generation == 9 and not any(sp.obliterated for sp in state.species)
+    fit = torch.rand(60, generator=gen, dtype=torch.float64).numpy()
+    assert not any(sp.obliterated for sp in algo._survivors(state.species, fit, 8))
+    kept = algo._survivors(state.species, fit, 9)  # the 10th generation, counted from 1
+    old = [sp for sp in kept if 9 - sp.created >= 3]
+    assert len(old) >= 2
+    worst = min(old, key=lambda sp: fit[sp.members].max())
+    assert [sp.id for sp in kept if sp.obliterated] == [worst.id]
+    shares = algo._shares(kept, fit, 9)
+    assert shares[kept.index(worst)] == pytest.approx(0.01 * fit[worst.members].mean())
+    # the flag outlives the generation: a child that joins the species joins it flagged
+    champion = state.population[max(worst.members, key=lambda i: fit[i])]
+    rejoined, _ = speciate([champion.copy()], [(worst, champion)], 1.0, 999, 10, params)
+    assert [(sp.id, sp.obliterated) for sp in rejoined] == [(worst.id, True)]

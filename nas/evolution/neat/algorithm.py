@@ -1,7 +1,10 @@
 """NEAT as an ask/tell algorithm over one seed's population.
 
 `tell` does, in order: species stagnation (a species whose best fitness has not improved
-for `stagnation` generations is removed, except the `protected_species` best), explicit
+for `stagnation` generations is removed, except the `protected_species` best; with
+`stagnation_penalty`, as Stanley's code, it stays and its share is multiplied by the
+penalty, no species protected; `obliterate_every` adds his periodic flagging of the
+worst old species as stagnant), explicit
 fitness sharing (a species' share is the sum of f_i / |species|, i.e. its mean fitness,
 after shifting fitness so the minimum is 0 when any is negative; NaN ranks worst and
 shares as the minimum), offspring proportional to the shares (largest remainders; the
@@ -42,6 +45,7 @@ class Species:
     created: int  # generation
     best_fitness: float = -math.inf
     last_improved: int = 0
+    obliterated: bool = False  # flagged by obliterate_every: stagnant from then on
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,8 @@ def speciate(genomes: list[Genome], representatives: list[tuple[Species, Genome]
     """Each genome joins the first species (in order) whose representative is closer than
     the threshold, else founds a new species with itself as representative. Empty
     species disappear; survivors keep their id and stagnation record."""
-    groups = [(Species(sp.id, [], sp.created, sp.best_fitness, sp.last_improved), GeneKey(rep))
+    groups = [(Species(sp.id, [], sp.created, sp.best_fitness, sp.last_improved,
+                       sp.obliterated), GeneKey(rep))
               for sp, rep in representatives]
     for i, genome in enumerate(genomes):
         key = GeneKey(genome)
@@ -143,7 +148,7 @@ class NEAT(Algorithm[NEATState, list[Genome]]):
             counts = self._delta_counts(species, fit, gen)
             last_improved = gen
         else:
-            counts = allocate(self._shares(species, fit), self.size, holder)
+            counts = allocate(self._shares(species, fit, gen), self.size, holder)
         tracker = InnovationTracker(state.next_innovation, state.next_node)
         pools = [self._ranked(sp, fit) for sp in species]
         children: list[Genome] = []
@@ -194,29 +199,53 @@ class NEAT(Algorithm[NEATState, list[Genome]]):
         return np.where(np.isnan(fit), -np.inf, fit)
 
     def _survivors(self, species: list[Species], fit: np.ndarray, gen: int) -> list[Species]:
-        """Update each species' best fitness; drop the stagnant, but never the best ones."""
+        """Update each species' best fitness and obliteration flag; drop the stagnant, but
+        never the best ones (with stagnation_penalty nothing is dropped: `_shares`
+        penalises them instead)."""
         updated = []
         for sp in species:
             best = float(fit[sp.members].max())
             improved = best > sp.best_fitness
             updated.append(Species(sp.id, list(sp.members), sp.created,
                                    best if improved else sp.best_fitness,
-                                   gen if improved else sp.last_improved))
+                                   gen if improved else sp.last_improved, sp.obliterated))
+        self._obliterate(updated, fit, gen)
+        if self.params.stagnation_penalty is not None:
+            return updated
         ranking = sorted(range(len(updated)), key=lambda k: -updated[k].best_fitness)
         protected = set(ranking[:self.params.protected_species])
         best_holder = int(np.argmax(fit))
         return [sp for k, sp in enumerate(updated)
                 if k in protected or best_holder in sp.members
-                or gen - sp.last_improved < self.params.stagnation]
+                or not self._stagnant(sp, gen)]
 
-    def _shares(self, species: list[Species], fit: np.ndarray) -> np.ndarray:
+    def _stagnant(self, sp: Species, gen: int) -> bool:
+        return sp.obliterated or gen - sp.last_improved >= self.params.stagnation
+
+    def _obliterate(self, species: list[Species], fit: np.ndarray, gen: int) -> None:
+        """Stanley's code, every `obliterate_every` generations (counted from 1, as his
+        are): the species whose champion is worst this generation, among those at least
+        `obliterate_age` generations old, is flagged (his code then flags the best
+        species when none is old enough; nas flags none)."""
+        every, p = self.params.obliterate_every, self.params
+        if every is None or (gen + 1) % every:
+            return
+        old = [sp for sp in species if gen - sp.created >= p.obliterate_age]
+        if old:
+            min(old, key=lambda sp: float(fit[sp.members].max())).obliterated = True
+
+    def _shares(self, species: list[Species], fit: np.ndarray, gen: int) -> np.ndarray:
         finite = fit[np.isfinite(fit)]
         low = float(finite.min()) if finite.size else 0.0
         shifted = np.where(np.isfinite(fit), fit, low)
         shifted = np.clip(shifted, -1e300, 1e300)
         if low < 0:
             shifted = shifted - low
-        return np.array([shifted[sp.members].sum() / len(sp.members) for sp in species])
+        shares = np.array([shifted[sp.members].sum() / len(sp.members) for sp in species])
+        penalty = self.params.stagnation_penalty
+        if penalty is not None:
+            shares *= [penalty if self._stagnant(sp, gen) else 1.0 for sp in species]
+        return shares
 
     def _representatives(self, species: list[Species], counts: list[int],
                          pools: list[list[int]], pop: list[Genome],

@@ -176,18 +176,45 @@ def mutate_add_node(genome: Genome, tracker: InnovationTracker,
 
 def mutate_weights(genome: Genome, rng: np.random.Generator, params: NEATParams) -> None:
     """Each weight: perturbed by sigma * noise with prob weight_perturb_prob, else replaced
-    by init_std * noise (noise N(0, 1), or U(-1, 1) with weight_noise="uniform").
-    Genes are visited in insertion order (deterministic, and no sort per child)."""
+    by init_std * noise (noise N(0, 1), or U(-1, 1) with weight_noise="uniform"); with
+    weight_schedule="stanley", per `stanley_schedule`. Genes are visited in insertion
+    order (deterministic, and no sort per child)."""
     conns = list(genome.connections.values())
-    perturb = (rng.random(len(conns)) < params.weight_perturb_prob).tolist()
+    if params.weight_schedule == "stanley":
+        perturb, replace = stanley_schedule(conns, rng)
+    else:
+        perturb = (rng.random(len(conns)) < params.weight_perturb_prob).tolist()
+        replace = [not p for p in perturb]
     if params.weight_noise == "uniform":
         noise = rng.uniform(-1.0, 1.0, len(conns)).tolist()
     else:
         noise = rng.normal(0.0, 1.0, len(conns)).tolist()
     lim, sigma, init_std = params.weight_limit, params.weight_sigma, params.weight_init_std
-    for c, p, z in zip(conns, perturb, noise):
-        w = c.weight + sigma * z if p else init_std * z
-        c.weight = min(lim, max(-lim, w))
+    for c, p, r, z in zip(conns, perturb, replace, noise):
+        if p or r:
+            w = c.weight + sigma * z if p else init_std * z
+            c.weight = min(lim, max(-lim, w))
+
+
+def stanley_schedule(conns: list[ConnectionGene],
+                     rng: np.random.Generator) -> tuple[list[bool], list[bool]]:
+    """Which genes are perturbed and which replaced, as Stanley's mutate_link_weights does
+    at rate 1.0: a coin makes the genome "severe" (each gene perturbed 70%, replaced 20%,
+    kept 10%); otherwise every gene is perturbed, except that in a genome of 10 or more
+    genes the newest fifth (by innovation) is perturbed 50%, replaced 20%, kept 30%, on the
+    theory that old genes have stood the test of time."""
+    severe = rng.random() < 0.5
+    choice = rng.random(len(conns))
+    n = len(conns)
+    rank = np.argsort(np.argsort([c.innovation for c in conns], kind="stable"), kind="stable")
+    tail = (rank > 0.8 * n) if n >= 10 else np.zeros(n, dtype=bool)
+    perturb_above = np.where(tail, 0.5, 0.0)
+    replace_above = np.where(tail, 0.3, -1.0)
+    if severe:
+        perturb_above[:], replace_above[:] = 0.3, 0.1
+    perturb = choice > perturb_above
+    replace = ~perturb & (choice > replace_above)
+    return perturb.tolist(), replace.tolist()
 
 
 def _toggle(genome: Genome, rng: np.random.Generator, to: bool) -> None:

@@ -22,8 +22,14 @@ noise (`weight_noise="uniform"`: perturbations in +-weight_sigma, new weights in
 population's best fitness has not improved for that many generations, the next
 generation is bred only from the champions of the two best species, half each),
 `recurrent_link_prob` (recur_only_prob: an add-link mutation seeks a recurrent link with
-this chance, else a feed-forward one) and `representative="champion"` (children are
-speciated against each previous species' champion, not a random member).
+this chance, else a feed-forward one), `representative="champion"` (children are
+speciated against each previous species' champion, not a random member),
+`weight_schedule="stanley"` (mutate_link_weights: half the reweighted genomes are
+"severe", 70% of genes perturbed, 20% replaced; otherwise every gene is perturbed except
+the newest 20%, perturbed 50% and replaced 20%), `stagnation_penalty` (adjust_fitness: a
+stagnant species keeps its members at this fraction of their fitness instead of being
+removed) and `obliterate_every` (every that many generations the worst species older
+than `obliterate_age` is treated as stagnant from then on).
 """
 from __future__ import annotations
 
@@ -68,6 +74,7 @@ class NEATParams:
     weight_init_std: float = 1.0  # initial and replacement weights ~ N(0, std)
     weight_limit: float = 30.0  # weights are clamped to [-limit, limit]
     weight_noise: str = "gaussian"  # or "uniform" (Stanley's code: +-sigma, +-init_std)
+    weight_schedule: str = "per_connection"  # or "stanley" (severe genomes, newest genes)
     # structural mutation (per genome)
     add_node_prob: float = 0.03
     add_connection_prob: float = 0.05
@@ -85,6 +92,10 @@ class NEATParams:
     elitism_min_size: int = 5  # ... when the species has more than this many members
     stagnation: int = 15  # generations without improvement before a species is removed
     protected_species: int = 1  # the best species (by best fitness) are never removed
+    # Stanley's code: stagnant species stay, their fitness times this (0.01), none protected
+    stagnation_penalty: float | None = None
+    obliterate_every: int | None = None  # generations; the worst old species turns stagnant
+    obliterate_age: int = 20  # ... among species at least this many generations old
     population_stagnation: int | None = None  # delta coding after this many flat generations
     representative: str = "random"  # children speciate against a random member, or "champion"
     # network
@@ -131,10 +142,19 @@ class NEATParams:
             _prob("recurrent_link_prob", self.recurrent_link_prob)
         if self.population_stagnation is not None and self.population_stagnation < 1:
             raise NasError("population_stagnation must be at least 1 (or None)")
+        if self.stagnation_penalty is not None and not 0.0 <= self.stagnation_penalty < 1.0:
+            raise NasError("stagnation_penalty must be in [0, 1) (or None)")
+        if self.obliterate_every is not None and self.obliterate_every < 1:
+            raise NasError("obliterate_every must be at least 1 (or None)")
+        if self.obliterate_age < 0:
+            raise NasError("obliterate_age must be >= 0")
         if self.mutation not in ("independent", "exclusive"):
             raise NasError(f"unknown NEAT mutation {self.mutation!r}; choose independent or exclusive")
         if self.representative not in ("random", "champion"):
             raise NasError(f"unknown NEAT representative {self.representative!r}; choose random or champion")
+        if self.weight_schedule not in ("per_connection", "stanley"):
+            raise NasError(f"unknown NEAT weight_schedule {self.weight_schedule!r}; "
+                           "choose per_connection or stanley")
         if self.weight_noise not in ("gaussian", "uniform"):
             raise NasError(f"unknown NEAT weight_noise {self.weight_noise!r}; choose gaussian or uniform")
         if self.activation not in ("sigmoid", "tanh"):
