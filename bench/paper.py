@@ -11,8 +11,8 @@ ESP/CoSyNE code: friction, a force floor, inputs scaled x/2.4 with a bias of 1.0
 over the inputs); both rows print the same published figures.
 Run: python bench/paper.py [--seeds 20 --tasks double-pole double-pole-nv double-pole-nv-gomez
      --max-evaluations 20000]
-(the neat-p2nv rows, DPNV only, get --neat-paper-evaluations, 100,000 by default;
---jobs processes share the seeds, one per core by default)
+(the neat-long and neat-p2nv rows, DPNV only, get --neat-paper-evaluations, 100,000 by
+default; --jobs processes share the seeds, one per core by default)
 """
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ from _support import ROOT, parse_args  # noqa: F401
 from nas.evolution import run_evolution
 
 PUBLISHED = {"double-pole": "CMA-ES 895, CoSyNE 954, NEAT 3,600, ESP 3,800, SANE 12,600",
-             "double-pole-nv": "CoSyNE 3,416, CMA-ES 6,061, NEAT 6,929, ESP 26,342",
+             "double-pole-nv": "CoSyNE 3,416, CMA-ES 6,061, NEAT 6,929 (NEAT paper: 33,184), "
+                               "ESP 26,342",
              "double-pole-nv-gomez": "CoSyNE 3,416, CMA-ES 6,061, NEAT 6,929, ESP 26,342"}
 
 # The best configs found so far for each mode and task (hand-tuned, small search).
@@ -91,6 +92,18 @@ CONFIGS = {
 }
 # The same NEAT on Gomez's setup, to compare with the CoSyNE paper's NEAT rerun (6,929).
 CONFIGS[("neat-p2nv", "double-pole-nv-gomez")] = CONFIGS[("neat-p2nv", "double-pole-nv")]
+# The population-150 NEAT given the NEAT paper's budget, its compatibility threshold
+# adapted towards 8 species (steps of 0.3, floor 0.3: the rule Stanley's population.cpp
+# carries commented out, aiming at 4). Without it the failing runs fall to one species
+# by generation ~150 and stay there, their 1,000-step balancers failing the champion
+# test: 16/20 on seeds 100..119 and on 0..19; with it 18/20 on seeds 100..119 (where it
+# was chosen, over target 4 and over Stanley's stagnation penalty and delta coding).
+CONFIGS[("neat-long", "double-pole-nv")] = {"mode": "neat", "population": 150,
+                                            "algorithm_params": {"recurrent": True,
+                                                                 "target_species": 8}}
+CONFIGS[("neat-long", "double-pole-nv-gomez")] = CONFIGS[("neat-long", "double-pole-nv")]
+# the rows given --neat-paper-evaluations rather than --max-evaluations
+PAPER_BUDGET_MODES = ("neat-long", "neat-p2nv")
 
 
 def _run_seeds(job: tuple[dict, int, list[int]]) -> list[int | None]:
@@ -123,9 +136,10 @@ def main() -> None:
                              "gets the same evaluation budget")
     parser.add_argument("--tasks", nargs="+", default=["double-pole", "double-pole-nv",
                                                          "double-pole-nv-gomez"])
-    parser.add_argument("--modes", nargs="+", default=["pure-ga", "pure-cosyne", "neat", "neat-p2nv"])
+    parser.add_argument("--modes", nargs="+", default=["pure-ga", "pure-cosyne", "neat", "neat-long",
+                                                        "neat-p2nv"])
     parser.add_argument("--neat-paper-evaluations", type=int, default=100_000,
-                        help="the neat-p2nv row's budget per seed (the NEAT paper's runs were "
+                        help="the neat-long and neat-p2nv rows' budget per seed (the NEAT paper's runs were "
                              "longer than 20,000 evaluations)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="processes, one thread each, the seeds split among them (a "
@@ -136,16 +150,17 @@ def main() -> None:
         parser.error("--jobs and --seeds must be at least 1")
     torch.set_num_threads(1)
     print(f"paper: evaluations to solve, {args.seeds} seeds, at most {args.max_evaluations:,} "
-          f"evaluations per seed")
+          f"evaluations per seed ({', '.join(PAPER_BUDGET_MODES)}: "
+          f"{args.neat_paper_evaluations:,})")
     print(f"{'task':20} {'method':11} {'solved':>7} {'median':>8} {'mean':>8} {'seconds':>8}  published")
-    # (a row's budget: --max-evaluations, or --neat-paper-evaluations for neat-p2nv)
+    # (a row's budget: --max-evaluations, or --neat-paper-evaluations for PAPER_BUDGET_MODES)
     for task in args.tasks:
         for mode in args.modes:
             if (mode, task) not in CONFIGS:
                 continue
             t0 = time.perf_counter()
             config = CONFIGS[(mode, task)]
-            budget = args.neat_paper_evaluations if mode == "neat-p2nv" else args.max_evaluations
+            budget = args.neat_paper_evaluations if mode in PAPER_BUDGET_MODES else args.max_evaluations
             generations = -(-budget // config["population"])
             solved = solved_evaluations({"task": task, **config}, generations, args.seeds, args.jobs)
             evals = [e for e in solved if e is not None]

@@ -44,6 +44,7 @@ FINISHED = {
     "paper": [rf"double-pole +pure-ga +\d+/2 .*CMA-ES 895.*",
               rf"double-pole-nv +neat +\d+/2 .*CoSyNE 3,416.*",
               rf"double-pole-nv +neat-p2nv +\d+/2 .*CoSyNE 3,416.*",
+              rf"double-pole-nv +neat-long +\d+/2 .*CoSyNE 3,416.*",
               rf"double-pole-nv-gomez +pure-cosyne +\d+/2 .*CoSyNE 3,416.*"],
     "pruning": [r"median +[\d.]+ +\d+ +-?[\d.]+ +(nan|[\d.]+)",
                 r"speed-up of the whole study = [\d.]+x; to the common best = (nan|[\d.]+)x"],
