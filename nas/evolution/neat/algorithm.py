@@ -227,10 +227,10 @@ class NEAT(Algorithm[NEATState, list[Genome]]):
         are): the species whose champion is worst this generation, among those at least
         `obliterate_age` generations old, is flagged (his code then flags the best
         species when none is old enough; nas flags none)."""
-        every, p = self.params.obliterate_every, self.params
+        every = self.params.obliterate_every
         if every is None or (gen + 1) % every:
             return
-        old = [sp for sp in species if gen - sp.created >= p.obliterate_age]
+        old = [sp for sp in species if gen - sp.created >= self.params.obliterate_age]
         if old:
             min(old, key=lambda sp: float(fit[sp.members].max())).obliterated = True
 

@@ -203,9 +203,9 @@ def stanley_schedule(conns: list[ConnectionGene],
     kept 10%); otherwise every gene is perturbed, except that in a genome of 10 or more
     genes the newest fifth (by innovation) is perturbed 50%, replaced 20%, kept 30%, on the
     theory that old genes have stood the test of time."""
-    severe = rng.random() < 0.5
-    choice = rng.random(len(conns))
     n = len(conns)
+    severe = rng.random() < 0.5
+    choice = rng.random(n)
     rank = np.argsort(np.argsort([c.innovation for c in conns], kind="stable"), kind="stable")
     tail = (rank > 0.8 * n) if n >= 10 else np.zeros(n, dtype=bool)
     perturb_above = np.where(tail, 0.5, 0.0)

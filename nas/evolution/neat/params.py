@@ -56,6 +56,12 @@ def _prob(name: str, value: float) -> None:
         raise NasError(f"{name} must be a probability in [0, 1], got {value!r}")
 
 
+def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        listed = ", ".join(options[:-1]) + " or " + options[-1]
+        raise NasError(f"unknown NEAT {name} {value!r}; choose {listed}")
+
+
 @dataclass(frozen=True)
 class NEATParams:
     # compatibility distance  delta = c1*E/N + c2*D/N + c3*W
@@ -148,17 +154,10 @@ class NEATParams:
             raise NasError("obliterate_every must be at least 1 (or None)")
         if self.obliterate_age < 0:
             raise NasError("obliterate_age must be >= 0")
-        if self.mutation not in ("independent", "exclusive"):
-            raise NasError(f"unknown NEAT mutation {self.mutation!r}; choose independent or exclusive")
-        if self.representative not in ("random", "champion"):
-            raise NasError(f"unknown NEAT representative {self.representative!r}; choose random or champion")
-        if self.weight_schedule not in ("per_connection", "stanley"):
-            raise NasError(f"unknown NEAT weight_schedule {self.weight_schedule!r}; "
-                           "choose per_connection or stanley")
-        if self.weight_noise not in ("gaussian", "uniform"):
-            raise NasError(f"unknown NEAT weight_noise {self.weight_noise!r}; choose gaussian or uniform")
-        if self.activation not in ("sigmoid", "tanh"):
-            raise NasError(f"unknown NEAT activation {self.activation!r}; choose sigmoid or tanh")
-        if self.output_activation not in (None, "sigmoid", "tanh", "identity"):
-            raise NasError(f"unknown NEAT output_activation {self.output_activation!r}; "
-                           "choose sigmoid, tanh or identity")
+        _choice("mutation", self.mutation, ("independent", "exclusive"))
+        _choice("representative", self.representative, ("random", "champion"))
+        _choice("weight_schedule", self.weight_schedule, ("per_connection", "stanley"))
+        _choice("weight_noise", self.weight_noise, ("gaussian", "uniform"))
+        _choice("activation", self.activation, ("sigmoid", "tanh"))
+        if self.output_activation is not None:
+            _choice("output_activation", self.output_activation, ("sigmoid", "tanh", "identity"))
