@@ -7,6 +7,7 @@ giving its workers a different environment, never by mutating it at run time.
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -14,14 +15,21 @@ from nas import __version__
 from nas.errors import NasError
 
 
-def _number(name: str, default: float, kind=float):
+def _number(name: str, default: float, kind=float, zero: bool = False):
+    """A positive number from the environment: one clear line (a NasError, raised when
+    the setting is read, inside the CLI's handler) for anything else."""
     raw = os.environ.get(name)
-    if raw is None or raw == "":
+    if raw is None or raw.strip() == "":
         return kind(default)
     try:
-        return kind(raw)
+        value = kind(raw)
     except ValueError:
-        raise NasError(f"{name} must be a number, got {raw!r}") from None
+        value = None
+    if value is None or not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        noun = "a whole number" if kind is int else "a number"
+        raise NasError(f"{name} must be {noun} {'of 0 or more' if zero else 'above 0'}, "
+                       f"got {raw!r}")
+    return value
 
 
 # --- environment variable names -------------------------------------------------------
@@ -36,16 +44,42 @@ ENV_KERNEL_CACHE = "NAS_KERNEL_CACHE"
 ENV_KERNEL_CACHE_IMAGE = "NAS_KERNEL_CACHE_IMAGE"
 
 # --- worker lifecycle -----------------------------------------------------------------
-# Optuna's trial heartbeat and nas's worker heartbeat both beat every HEARTBEAT_INTERVAL
-# seconds; a worker unseen for HEARTBEAT_GRACE seconds is dead and its trial retried.
-HEARTBEAT_INTERVAL = _number("NAS_HEARTBEAT_INTERVAL", 10, int)
-HEARTBEAT_GRACE = _number("NAS_HEARTBEAT_GRACE", 60, int)
-# How often one trial may be re-queued after its worker died or was stopped.
-MAX_RETRY = _number("NAS_MAX_RETRY", 3, int)
-# `--serve` workers look for new studies this often when idle.
-SERVE_POLL = _number("NAS_SERVE_POLL", 5)
-# A worker rides out a database outage this long before giving up.
-DB_RETRY_SECONDS = _number("NAS_DB_RETRY_SECONDS", 600)
+# Read when asked for, not at import: a bad value is then one line from the CLI rather than
+# a traceback from whichever module imported this one first.
+def heartbeat_interval() -> int:
+    """Optuna's trial heartbeat and nas's worker heartbeat both beat this often (s)."""
+    return _number("NAS_HEARTBEAT_INTERVAL", 10, int)
+
+
+def heartbeat_grace() -> int:
+    """A worker unseen this long (s) is dead and its trial retried."""
+    return _number("NAS_HEARTBEAT_GRACE", 60, int)
+
+
+def max_retry() -> int:
+    """How often one trial may be re-queued after its worker died or was stopped."""
+    return _number("NAS_MAX_RETRY", 3, int, zero=True)
+
+
+def serve_poll() -> float:
+    """`--serve` workers look for new studies this often (s) when idle."""
+    return _number("NAS_SERVE_POLL", 5)
+
+
+def db_retry_seconds() -> float:
+    """A worker rides out a database outage this long before giving up."""
+    return _number("NAS_DB_RETRY_SECONDS", 600)
+
+
+def check_settings() -> None:
+    """Read every numeric setting once, so a bad one fails the command at its start."""
+    for read in (heartbeat_interval, heartbeat_grace, max_retry, serve_poll, db_retry_seconds):
+        read()
+
+
+# A study whose first trials all fail before reporting anything is paused after this many:
+# its objective or task is broken, and every further trial would fail the same way.
+FAILED_AT_ONCE_LIMIT = 3
 # SIGTERM to exit: one generation plus database round trips. compose's
 # stop_grace_period, supervisord's stopwaitsecs and docker stop's timeout match it.
 STOP_GRACE = 120.0
@@ -54,6 +88,10 @@ STOP_GRACE = 120.0
 IMAGE = f"nas:{__version__}"
 
 # --- thread caps ----------------------------------------------------------------------
+# More threads than any machine has cores is a typo, not a setting (and torch would try).
+MAX_THREADS = 1024
+# Every integer a study stores is a PostgreSQL integer: larger values are refused by flag.
+MAX_INT = 2**31 - 1
 # torch's OpenMP/MKL pool gets the worker's threads; every other numeric library one.
 TORCH_POOL_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 SINGLE_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")

@@ -21,3 +21,11 @@ def duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     return str(dt.timedelta(seconds=round(seconds)))
+
+
+def share(value) -> str | None:
+    """A stored fraction (a trial's `success_rate` user attribute) as a percentage; None
+    for anything that is not a finite number, which any objective may have written there."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return f"{value:.0%}"

@@ -7,6 +7,7 @@ chooses which code the workers import; see the README's trust model.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
 from typing import Any
@@ -32,8 +33,19 @@ def import_reference(ref: str, what: str = "objective", noun: str = "function") 
 
 
 def load_user_objective(ref: str):
-    """The objective function a study names; it must be callable."""
+    """The objective function a study names: callable as `objective(trial, spec)`, checked
+    here (at study creation and worker start) so that a wrong signature fails once, in one
+    line, instead of failing every trial of the budget at once."""
     func = import_reference(ref, "objective")
     if not callable(func):
         raise NasError(f"objective {ref!r} is not a function")
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return func  # a builtin without a signature: its first call will tell
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        raise NasError(f"objective {ref!r} must take (trial, spec), but its signature is "
+                       f"{func.__name__ if hasattr(func, '__name__') else ref}{signature}") from None
     return func

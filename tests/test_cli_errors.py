@@ -18,8 +18,13 @@ def assert_one_line_error(out, *needles):
 
 @pytest.mark.parametrize("flags, needle", [
     (["-m", "hyperneat"], "'hyperneat' is not one of 'pure', 'neat'"),
-    (["-p", "-5"], "-5 is not in the range x>=2"),
-    (["-g", "0"], "0 is not in the range x>=1"),
+    (["-p", "-5"], "-5 is not in the range 2<=x<=2147483647"),
+    (["-g", "0"], "0 is not in the range 1<=x<=2147483647"),
+    (["-n", "2147483648"], "'-n' / '--trials': 2147483648 is not in the range"),
+    (["-g", "99999999999"], "'-g' / '--generations': 99999999999 is not in the range"),
+    (["--stagnation-limit", "2147483648"], "'--stagnation-limit': 2147483648 is not in the range"),
+    (["--base-seed", "2147483648"], "'--base-seed': 2147483648 is not in the range"),
+    (["--threads", "99999999999"], "'--threads': 99999999999 is not in the range 1<=x<=1024"),
     (["-n", "ten"], "'ten' is not a valid integer"),
     (["-t", "acrobot"], "'acrobot' is not"),
     (["--objective", "no_such_module:fn"], "cannot import objective module 'no_such_module'"),
@@ -85,7 +90,7 @@ def test_malformed_urls(nas_env, url, needle):
 
 def test_threads_zero_from_the_environment(nas_env):
     nas_env["NAS_THREADS"] = "0"
-    assert_one_line_error(nas("worker", env=nas_env), "threads must be at least 1")
+    assert_one_line_error(nas("worker", env=nas_env), "threads must be 1 to 1024, got 0")
 
 
 @pytest.mark.parametrize("device, needle", [("cuda", "no CUDA device"), ("tpu", "unknown device")])
@@ -153,3 +158,69 @@ def test_an_out_of_memory_trial_is_the_worker_s_failure_and_retried(nas_env, db_
     assert query(db_url, "SELECT state, count(*) FROM nas.claims GROUP BY 1 ORDER BY 1") == \
         [("done", 1), ("released", 1)]
     assert query(db_url, "SELECT finished, failed, retried FROM nas.progress") == [(1, 2, 1)]
+
+
+def test_a_priority_beyond_postgres_integers_names_the_flag(nas_env, db_url):
+    out = nas("study", "create", "big", *SMALL, "--priority", "2147483648", env=nas_env)
+    assert_one_line_error(out, "'--priority': 2147483648 is not in the range")
+    assert query(db_url, "SELECT to_regclass('nas.studies')") == [(None,)]
+
+
+@pytest.mark.parametrize("name", ["NAS_HEARTBEAT_GRACE", "NAS_HEARTBEAT_INTERVAL", "NAS_MAX_RETRY",
+                                  "NAS_DB_RETRY_SECONDS", "NAS_SERVE_POLL"])
+@pytest.mark.parametrize("value", ["soon", "-1", "nan"])
+def test_a_bad_numeric_setting_is_one_line_on_every_command(nas_env, name, value):
+    env = {**nas_env, name: value}
+    for command in (["status"], ["worker"], ["db", "status"]):
+        assert_one_line_error(nas(*command, env=env), f"{name} must be a", repr(value))
+
+
+def test_threads_from_the_environment_are_bounded(nas_env, db_url):
+    nas("study", "create", "t", *SMALL, "-n", "1", env=nas_env, check=True)
+    out = nas("worker", env={**nas_env, "NAS_THREADS": "99999999999"})
+    assert_one_line_error(out, "threads must be 1 to 1024, got 99999999999")
+
+
+@pytest.mark.parametrize("ref, needle", [
+    ("os:getcwd", "objective 'os:getcwd' must take (trial, spec), but its signature is getcwd()"),
+    ("tests.fixtures.objectives:one_argument", "must take (trial, spec), but its signature is "
+                                               "one_argument(trial)"),
+])
+def test_an_objective_with_the_wrong_signature_is_refused_at_creation(nas_env, db_url, ref, needle):
+    out = nas("study", "create", "sig", "--objective", ref, env=nas_env)
+    assert_one_line_error(out, needle)
+    assert query(db_url, "SELECT to_regclass('nas.studies')") == [(None,)]
+
+
+def test_a_study_whose_trials_all_fail_at_once_is_paused_not_burned(nas_env, db_url):
+    spec = ["--objective", "tests.fixtures.objectives:broken", "-n", "20", "--sampler", "random",
+            "--pruner", "none"]
+    out = nas("search", "broken", *spec, "-j", "2", "--threads", "1", env=nas_env)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert ("study 'broken' paused: its first 3 trials all failed before reporting anything "
+            "(TypeError: broken objective); fix the objective or task, then "
+            "`nas study resume broken`") in out.stderr
+    states = query(db_url, "SELECT state, count(*) FROM nas.trials GROUP BY 1")
+    assert states[0][0] == "FAIL" and len(states) == 1 and 3 <= states[0][1] <= 4  # 2 workers race
+    again = nas("search", "broken", *spec, "-j", "1", env=nas_env)
+    assert_one_line_error(again, "study 'broken' is paused: its first 3 trials all failed")
+    nas("study", "resume", "broken", env=nas_env, check=True)
+    assert query(db_url, "SELECT paused, paused_reason FROM nas.studies") == [(False, None)]
+
+
+def test_trials_that_fail_after_working_are_not_a_broken_objective(nas_env, db_url):
+    nas("study", "create", "diverges", "--objective", "tests.fixtures.objectives:fails_after_reporting",
+        "-n", "5", "--sampler", "random", "--pruner", "none", env=nas_env, check=True)
+    out = nas("worker", "--threads", "1", env=nas_env)
+    assert out.returncode == 0, out.stderr
+    assert query(db_url, "SELECT state, count(*) FROM nas.trials GROUP BY 1") == [("FAIL", 5)]
+    assert query(db_url, "SELECT paused FROM nas.studies") == [(False,)]
+
+
+def test_a_success_rate_that_is_no_number_is_shown_as_unknown(nas_env, db_url):
+    out = nas("search", "odd", "--objective", "tests.fixtures.objectives:odd_success_rate", "-n", "2",
+              "--sampler", "random", "--pruner", "none", "-j", "1", "--threads", "1", env=nas_env)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    assert "best value" in out.stdout and "of seeds solved" not in out.stdout
+    best = nas("best", "odd", env=nas_env)
+    assert best.returncode == 0 and best.stdout.startswith("study odd: best trial"), best.stderr

@@ -268,7 +268,7 @@ def test_workers_stop_gracefully_and_probe_nas_health(applied, target):
         live, start = c["livenessProbe"]["exec"]["command"], c["startupProbe"]["exec"]["command"]
         assert live[:2] == ["nas", "health"] and start[:2] == ["nas", "health"]
         # a worker riding out a database outage keeps its trial: liveness must not kill it first
-        assert float(live[live.index("--max-age") + 1]) >= defaults.DB_RETRY_SECONDS
+        assert float(live[live.index("--max-age") + 1]) >= defaults.db_retry_seconds()
         env = environment(c, configmaps(applied[target]))
         writable = [m["mountPath"] for m in c["volumeMounts"] if m["name"] in
                     {v["name"] for v in spec["volumes"] if "emptyDir" in v}]

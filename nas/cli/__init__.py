@@ -17,6 +17,7 @@ from nas.cli.study import study
 from nas.cli.task import task
 from nas.cli.worker import health, worker
 from nas.cli.workers import workers
+from nas.defaults import check_settings
 from nas.errors import NasError
 from nas.store.url import mask_text
 
@@ -34,6 +35,7 @@ for command in (db, study, search, status, best, worker, workers, health, report
 def main() -> None:
     """Entry point: user-facing failures become one line on stderr and a non-zero exit."""
     try:
+        check_settings()
         cli.main(standalone_mode=False)
     except NasError as exc:
         _fail(str(exc), 1)
@@ -43,6 +45,10 @@ def main() -> None:
         _fail(exc.format_message(), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except KeyError as exc:
+        if exc.args != ("Record does not exist.",):
+            raise
+        _fail("the study was deleted (by nas or Optuna's own tools) while this command ran", 1)
 
 
 def _fail(message: str, code: int) -> None:

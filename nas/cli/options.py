@@ -10,12 +10,13 @@ from dataclasses import MISSING, fields
 
 import click
 
+from nas.defaults import MAX_INT, MAX_THREADS
 from nas.spec import StudySpec
 from nas.store import url as urls
 
 # The one --storage flag every database command takes.
 STORAGE = click.option("--storage", help="database URL (default: NAS_DATABASE_URL, else embedded)")
-THREADS = click.option("--threads", type=click.IntRange(min=1), default=None,
+THREADS = click.option("--threads", type=click.IntRange(min=1, max=MAX_THREADS), default=None,
                        help="torch threads per worker (default: NAS_THREADS, else cores // workers)")
 DEVICE = click.option("--device", default=None,
                       help="torch device: cpu (default: NAS_DEVICE, else cpu), cuda, cuda:N")
@@ -45,6 +46,11 @@ def _embedded(create: bool) -> str:
     return url
 
 
+# --priority: a PostgreSQL integer, either sign.
+PRIORITY = click.option("--priority", type=click.IntRange(min=-MAX_INT - 1, max=MAX_INT),
+                        default=0, show_default=True, help="workers serve higher priorities first")
+
+
 def connect(storage: str | None, create: bool = True):
     """The `Store` a command talks to (`create=False` for read-only commands)."""
     from nas.store import Store
@@ -57,7 +63,7 @@ def _spec_option(f):
     if meta["choices"]:
         kind = click.Choice(meta["choices"])
     elif meta["minimum"] is not None:
-        kind = click.IntRange(min=meta["minimum"])
+        kind = click.IntRange(min=meta["minimum"], max=MAX_INT)
     else:
         kind = meta["kind"]
     default = None if f.default is MISSING else f.default

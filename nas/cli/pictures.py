@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from nas.cli.options import STORAGE, connect
+from nas.defaults import MAX_INT
 
 
 @click.command()
@@ -23,8 +24,8 @@ def report(name: str, out_dir: Path, storage: str | None) -> None:
 
 @click.command()
 @click.argument("name")
-@click.option("--trial", type=click.IntRange(min=0), default=None, help="trial number (default: best)")
-@click.option("--seed", type=click.IntRange(min=0), default=None, help="seed (default: its best)")
+@click.option("--trial", type=click.IntRange(min=0, max=MAX_INT), default=None, help="trial number (default: best)")
+@click.option("--seed", type=click.IntRange(min=0, max=MAX_INT), default=None, help="seed (default: its best)")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="FILE.gif (animation) or FILE.png (filmstrip)")
 @STORAGE

@@ -7,7 +7,7 @@ import time
 import click
 
 from nas.cli.options import STORAGE, connect
-from nas.numbers import readable
+from nas.numbers import readable, share
 
 
 @click.command()
@@ -48,8 +48,8 @@ def best(name: str, storage: str | None) -> None:
         trial = study.best_trial
     except ValueError:
         raise NasError(f"study {name!r} has no completed trial yet") from None
-    rate = trial.user_attrs.get("success_rate")
-    solved = "" if rate is None else f", {rate:.0%} of seeds solved"
+    rate = share(trial.user_attrs.get("success_rate"))
+    solved = "" if rate is None else f", {rate} of seeds solved"
     click.echo(f"study {name}: best trial {trial.number}, value {readable(trial.value)} "
                f"({row.spec.metric}{solved})")
     for key, value in sorted(trial.params.items()):

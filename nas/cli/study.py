@@ -1,9 +1,9 @@
-"""`nas study ...`: create or resume a study from its spec, list, pause, resume."""
+"""`nas study ...`: create or resume a study from its spec, list, pause, resume, delete."""
 from __future__ import annotations
 
 import click
 
-from nas.cli.options import STORAGE, connect, spec_from_options, spec_options
+from nas.cli.options import PRIORITY, STORAGE, connect, spec_from_options, spec_options
 from nas.numbers import readable
 
 
@@ -15,8 +15,7 @@ def study() -> None:
 @study.command()
 @click.argument("name")
 @spec_options
-@click.option("--priority", type=int, default=0, show_default=True,
-              help="workers serve higher priorities first")
+@PRIORITY
 @STORAGE
 def create(name: str, priority: int, storage: str | None, **flags) -> None:
     """Create study NAME, or resume it if it exists with the same spec."""
@@ -41,6 +40,23 @@ def list_(storage: str | None) -> None:
         prog = store.study_progress(row.name)
         click.echo(f"{row.name:24} {row.spec.label:28} {row.spec.metric:11} "
                    f"{row.spec.budget:>6} {prog.finished:>6} {readable(prog.best):>10}")
+
+
+@study.command()
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="delete without asking")
+@STORAGE
+def delete(name: str, yes: bool, storage: str | None) -> None:
+    """Delete study NAME: its Optuna study and every nas row of it (claims, results,
+    genomes). Workers serving it drop it, running trials included."""
+    store = connect(storage, create=False)
+    store.require_study(name)
+    prog = store.study_progress(name)
+    if not yes:
+        click.confirm(f"delete study {name!r} with {prog.finished} finished and {prog.running} "
+                      "running trials?", abort=True)
+    store.delete_study(name)
+    click.echo(f"deleted study {name!r}")
 
 
 def _pausing(paused: bool, doc: str):

@@ -11,13 +11,14 @@ import sys
 import click
 
 from nas.cli.options import DEVICE, STORAGE, THREADS, connect
+from nas.defaults import MAX_INT
 from nas.errors import NasError
 
 
 @click.command()
 @click.option("--study", "study_names", multiple=True, help="serve only these studies (repeatable)")
 @THREADS
-@click.option("--max-trials", type=click.IntRange(min=1), default=None,
+@click.option("--max-trials", type=click.IntRange(min=1, max=MAX_INT), default=None,
               help="exit after this many finished trials")
 @click.option("--serve", is_flag=True, help="wait for new studies instead of exiting when idle")
 @DEVICE

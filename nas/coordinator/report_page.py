@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from nas.numbers import duration, readable
+from nas.numbers import duration, readable, share
 
 # Fewer completed trials than this and parameter importances are mostly noise: fANOVA
 # fits a random forest to the trials, and a forest on a handful of points ranks by chance.
@@ -93,8 +93,7 @@ def _top_table(data: PageData) -> str:
 
 def _rate(trial) -> str:
     """The share of seeds that solved, as stored with the trial ('-' before nas stored it)."""
-    rate = trial.user_attrs.get("success_rate")
-    return f"{rate:.0%}" if isinstance(rate, (int, float)) else "-"
+    return share(trial.user_attrs.get("success_rate")) or "-"
 
 
 def _seed_cells(seeds: list[dict]) -> str:

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from nas.coordinator.fleets import SearchFleet
 from nas.coordinator.study_setup import ensure_study
 from nas.errors import NasError
-from nas.numbers import duration, readable
+from nas.numbers import duration, readable, share
 from nas.spec import StudySpec
 from nas.store import Store
 from nas.store.status import Progress
@@ -25,7 +25,8 @@ def run_search(store: Store, name: str, spec: StudySpec, jobs: int, threads: int
     row, created = ensure_study(store, name, spec)
     done = store.claim_counts(row.id).get("done", 0)
     if jobs > 0 and row.paused:
-        raise NasError(f"study {name!r} is paused: `nas study resume {name}` to run it")
+        raise NasError(f"study {name!r} is paused: {row.paused_reason}" if row.paused_reason
+                       else f"study {name!r} is paused: `nas study resume {name}` to run it")
     if jobs > 0 and done >= spec.budget:
         click.echo(f"study {name!r} has already finished its budget of {spec.budget} trials "
                    "(a new name or a larger -n runs more):")
@@ -39,6 +40,13 @@ def run_search(store: Store, name: str, spec: StudySpec, jobs: int, threads: int
     interrupted = _watch(store, row, fleet)
     codes = fleet.exit_codes()
     _summary(store, row)
+    now = store.study(name)
+    if now is None:
+        click.echo(f"study {name!r} was deleted while it ran", err=True)
+        return 1
+    if now.paused_reason:
+        click.echo(f"study {name!r} paused: {now.paused_reason}", err=True)
+        return 1
     if interrupted:
         click.echo("interrupted: workers stopped, their trials queued for retry", err=True)
         return 130
@@ -105,8 +113,8 @@ def _summary(store: Store, row: StudyRow) -> None:
         return
     values = store.completed_values(row.optuna_study_id)
     best = optuna.load_study(study_name=row.name, storage=store.optuna_storage()).best_trial
-    rate = best.user_attrs.get("success_rate")
-    solved = "" if rate is None else f", {rate:.0%} of seeds solved"
+    rate = share(best.user_attrs.get("success_rate"))
+    solved = "" if rate is None else f", {rate} of seeds solved"
     click.echo(f"best value {readable(best.value)} (trial {best.number}, {row.spec.metric}, "
                f"{'lower' if row.spec.direction == 'minimize' else 'higher'} is better{solved})")
     click.echo(spread_line(values))

@@ -25,7 +25,7 @@ def snapshot(store: Store, name: str | None) -> dict:
     studies = store.progress(name)
     if name is not None and not studies:
         raise NasError(f"no study named {name!r} in this database")
-    workers = store.live_workers(defaults.HEARTBEAT_GRACE)
+    workers = store.live_workers(defaults.heartbeat_grace())
     running = store.running_trials(name)
     return {"studies": [{k: _plain(v) for k, v in s.items()} for s in studies],
             "running": [{k: _plain(v) for k, v in r.items()} for r in running],

@@ -43,7 +43,23 @@ _BEST_GENOME = sa.text(f"""
 """)
 
 
+# Trials marked `nas_failed_at_once` (failed before reporting anything), counted only
+# while no trial of the study ever completed or was pruned.
+_FAILED_AT_ONCE = sa.text("""
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM trials t WHERE t.study_id = :s
+                             AND t.state IN ('COMPLETE', 'PRUNED')) THEN 0
+           ELSE (SELECT count(*) FROM trial_system_attributes a JOIN trials t USING (trial_id)
+                 WHERE t.study_id = :s AND a.key = 'nas_failed_at_once') END
+""")
+
+
 class OptunaTableQueries:
+    def failed_at_once(self, optuna_study_id: int) -> int:
+        """How many trials failed before doing any work, while none has ever worked: a
+        broken objective, not a bad config (which the sampler should learn from)."""
+        with self.transaction() as session:
+            return session.execute(_FAILED_AT_ONCE, {"s": optuna_study_id}).scalar_one()
+
     def was_retried(self, optuna_study_id: int, number: int) -> bool:
         """Some trial of the study carries `number` in its retry history."""
         with self.transaction() as session:

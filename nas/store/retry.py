@@ -51,7 +51,7 @@ def backoff(attempt: int, base: float = 0.25, cap: float = 10.0) -> float:
 def retrying(call: Callable[[], T], what: str, limit: float | None = None,
              stop: threading.Event | None = None) -> T:
     """Run `call`, retrying while the database is unavailable, for at most `limit` seconds."""
-    limit = defaults.DB_RETRY_SECONDS if limit is None else limit
+    limit = defaults.db_retry_seconds() if limit is None else limit
     started, attempt = time.monotonic(), 0
     while True:
         try:

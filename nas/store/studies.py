@@ -25,11 +25,13 @@ class StudyRow:
     spec: StudySpec
     priority: int
     paused: bool
+    paused_reason: str | None = None  # set when nas paused it (a failing objective)
 
 
 def _row(mapping) -> StudyRow:
     return StudyRow(mapping["id"], mapping["name"], mapping["optuna_study_id"],
-                    StudySpec.from_mapping(mapping), mapping["priority"], mapping["paused"])
+                    StudySpec.from_mapping(mapping), mapping["priority"], mapping["paused"],
+                    mapping.get("paused_reason"))
 
 
 _SELECT = sa.text("SELECT * FROM nas.studies WHERE name = :name")
@@ -86,10 +88,28 @@ class StudyQueries:
                 raise
         return StudyRow(new_id, name, study._study_id, spec, priority, False), True
 
-    def set_paused(self, name: str, paused: bool) -> None:
-        """Paused studies get no new claims; running trials finish normally."""
+    def study_exists(self, study_id: int) -> bool:
+        """False once the study was deleted, by nas or by Optuna's own tools (migration
+        0006 makes the nas row follow its Optuna study)."""
         with self.transaction() as session:
-            found = session.execute(sa.text("UPDATE nas.studies SET paused = :p WHERE name = :n"),
-                                    {"p": paused, "n": name}).rowcount
+            return session.execute(sa.text("SELECT EXISTS (SELECT 1 FROM nas.studies WHERE id = :i)"),
+                                   {"i": study_id}).scalar_one()
+
+    def delete_study(self, name: str) -> None:
+        """Optuna deletes its study; the nas rows go with it (cascading keys, 0006)."""
+        import optuna
+
+        try:
+            optuna.delete_study(study_name=name, storage=self.optuna_storage())
+        except KeyError:
+            raise NasError(f"no study named {name!r} in this database") from None
+
+    def set_paused(self, name: str, paused: bool, reason: str | None = None) -> None:
+        """Paused studies get no new claims; running trials finish normally. `reason` says
+        why nas paused one by itself; resuming clears it."""
+        with self.transaction() as session:
+            found = session.execute(sa.text(
+                "UPDATE nas.studies SET paused = :p, paused_reason = :r WHERE name = :n"),
+                {"p": paused, "r": reason if paused else None, "n": name}).rowcount
         if not found:
             raise NasError(f"no study named {name!r} in this database")

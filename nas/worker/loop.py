@@ -41,8 +41,8 @@ log = logging.getLogger("nas.worker")
 def make_storage(store: Store) -> optuna.storages.RDBStorage:
     """One RDB storage per process, whose small pre-pinged pool nas shares."""
     storage = store.optuna_storage(
-        skip_table_creation=True, heartbeat_interval=defaults.HEARTBEAT_INTERVAL,
-        grace_period=defaults.HEARTBEAT_GRACE, heartbeat_stale_trial_callback=retry_callback())
+        skip_table_creation=True, heartbeat_interval=defaults.heartbeat_interval(),
+        grace_period=defaults.heartbeat_grace(), heartbeat_stale_trial_callback=retry_callback())
     store.adopt_engine(storage.engine)
     return storage
 
@@ -57,6 +57,8 @@ class Worker:
         self.studies: dict[int, StudyRow] = {}
         self.trials_run = 0
         self._optuna_studies: dict[int, optuna.Study] = {}
+        self._checked: set[int] = set()  # study ids whose objective and task import here
+        self._unservable: dict[int, str] = {}  # study id -> why this machine cannot serve it
         self._next_reap = 0.0
         self.objective_seconds: list[float] = []
         self.bookkeeping: list[float] = []  # per trial: wall time outside the objective
@@ -65,7 +67,7 @@ class Worker:
         install_handlers()  # `nas worker` did already, before its imports: idempotent
         retrying(self.bootstrap, "worker start", stop=self.stop)
         try:
-            with WorkerHeartbeat(self.store, self.worker_id, defaults.HEARTBEAT_INTERVAL, self.stop):
+            with WorkerHeartbeat(self.store, self.worker_id, defaults.heartbeat_interval(), self.stop):
                 self._loop()
         finally:
             self.teardown()
@@ -85,8 +87,8 @@ class Worker:
                 if not self.serve and not self._others_still_running():
                     log.info("%s: exiting", self._why_idle())
                     break
-                self.stop.wait(defaults.SERVE_POLL if self.serve
-                               else min(1.0, defaults.HEARTBEAT_INTERVAL / 2))
+                self.stop.wait(defaults.serve_poll() if self.serve
+                               else min(1.0, defaults.heartbeat_interval() / 2))
                 continue
             self.objective_seconds.clear()
             self.run_trial(claim)
@@ -97,28 +99,63 @@ class Worker:
         self._refresh_studies()
         paused = sorted(r.name for r in self.studies.values() if r.paused)
         rest = len(self.studies) - len(paused)
+        skipped = (f"; {len(self._unservable)} not servable here (logged above)"
+                   if self._unservable else "")
         if paused:
             return (f"study {', '.join(paused)} paused (`nas study resume NAME`)"
-                    + (f", no budget left in the other {rest}" if rest else ""))
-        return f"no budget left in {rest} stud{'y' if rest == 1 else 'ies'}"
+                    + (f", no budget left in the other {rest}" if rest else "") + skipped)
+        return f"no budget left in {rest} stud{'y' if rest == 1 else 'ies'}{skipped}"
 
     def bootstrap(self) -> None:
         self.store.check_connection()
         self.store.require_current()
+        for name in self.study_names:
+            self.store.require_study(name)  # a typo in --study is an error, not a wait
         self._refresh_studies()
-        for row in self.studies.values():
-            if row.spec.objective:
-                load_user_objective(row.spec.objective)  # fail at start, in one line
-            row.spec.check_task()  # likewise a gym: or module:Class task
+        if self.study_names and not self.studies:  # nothing named can be served here
+            raise NasError(next(iter(self._unservable.values())))
         self.storage = make_storage(self.store)
         self.worker_id = self.store.register_worker(os.getpid(), self.threads, __version__)
         log.info("worker %d started (threads=%d) on %s", self.worker_id, self.threads,
                  mask(self.store.url))
 
     def _refresh_studies(self) -> None:
-        rows = ([self.store.require_study(n) for n in self.study_names]
+        """The studies served: those named (or all), less any deleted meanwhile and any this
+        machine cannot serve. One study's objective or task that does not import here (a
+        study created from another directory) must not stop the fleet serving the rest."""
+        rows = ([r for r in map(self.store.study, self.study_names) if r is not None]
                 if self.study_names else self.store.list_studies())
-        self.studies = {r.id: r for r in rows}
+        for gone in set(self.studies) - {r.id for r in rows}:
+            self._forget(gone, "deleted")
+        self.studies = {r.id: r for r in rows if self._servable(r)}
+
+    def _servable(self, row: StudyRow) -> bool:
+        """Imports the study's objective or task once; a failure is logged once, by name."""
+        if row.id not in self._unservable and row.id not in self._checked:
+            try:
+                if row.spec.objective:
+                    load_user_objective(row.spec.objective)
+                row.spec.check_task()
+                self._checked.add(row.id)
+            except NasError as exc:
+                self._unservable[row.id] = str(exc)
+                log.warning("not serving study %s here: %s", row.name, exc)
+        return row.id in self._checked
+
+    def _forget(self, study_id: int, how: str) -> None:
+        """Stop serving a study that no longer exists, with one log line."""
+        row = self.studies.pop(study_id, None)
+        self._optuna_studies.pop(study_id, None)
+        if row is not None:
+            log.warning("study %s was %s (by nas or Optuna's own tools): no longer served",
+                        row.name, how)
+
+    def vanished(self, study_id: int) -> bool:
+        """True (and the study forgotten) when a study this worker serves was deleted."""
+        if retrying(lambda: self.store.study_exists(study_id), "checking a study", stop=self.stop):
+            return False
+        self._forget(study_id, "deleted")
+        return True
 
     def _next_claim(self) -> Claim | None:
         """Fail stale trials and settle dead workers' claims everywhere we serve (at most
@@ -130,10 +167,13 @@ class Worker:
     def _reap(self) -> None:
         if not self.study_names:
             self._refresh_studies()  # studies may be added while workers run
-        for row in self.studies.values():
-            optuna.storages.fail_stale_trials(self.optuna_study(row))
-        settled, to_retry = self.store.reap_dead_claims(list(self.studies), defaults.HEARTBEAT_GRACE,
-                                                        defaults.MAX_RETRY)
+        for row in list(self.studies.values()):
+            try:
+                optuna.storages.fail_stale_trials(self.optuna_study(row))
+            except KeyError:  # Optuna's "Record does not exist": deleted since the refresh
+                self._forget(row.id, "deleted")
+        settled, to_retry = self.store.reap_dead_claims(list(self.studies), defaults.heartbeat_grace(),
+                                                        defaults.max_retry())
         by_optuna_id = {r.optuna_study_id: r for r in self.studies.values()}
         for study_id, trial_id in to_retry:  # its failer died between FAIL and the retry
             log.info("queueing the retry a dead worker left undone (trial id %d)", trial_id)
@@ -142,10 +182,10 @@ class Worker:
         if any(settled.values()):
             log.info("settled claims of dead workers: %s", settled)
         self._fail_orphans(list(by_optuna_id))
-        self._next_reap = time.monotonic() + defaults.HEARTBEAT_INTERVAL
+        self._next_reap = time.monotonic() + defaults.heartbeat_interval()
 
     def _fail_orphans(self, optuna_study_ids: list[int]) -> None:
-        for trial_id in self.store.orphan_trials(optuna_study_ids, defaults.HEARTBEAT_GRACE):
+        for trial_id in self.store.orphan_trials(optuna_study_ids, defaults.heartbeat_grace()):
             try:
                 self.storage.set_trial_system_attr(trial_id, "nas_orphan", True)
                 self.storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
@@ -172,7 +212,12 @@ class Worker:
     def run_trial(self, claim: Claim) -> None:
         from nas.worker.trial import run_one_trial
 
-        end = run_one_trial(self, claim)
+        try:
+            end = run_one_trial(self, claim)
+        except Exception:
+            if not self.vanished(claim.study_id):
+                raise
+            end = ClaimEnd.RELEASED  # its claim went with the study
         after = WorkerState.STOPPING if self.stop.is_set() else WorkerState.IDLE
 
         def close() -> None:

@@ -38,10 +38,12 @@ Recorder = Callable[[optuna.Trial, EvolutionResult], None]
 
 
 def build_objective(spec: StudySpec, on_start: Callable[[optuna.Trial], None],
-                    record: Recorder, spent: list[float] | None = None) -> Objective:
+                    record: Recorder, spent: list[float] | None = None,
+                    on_failure: Callable[[optuna.Trial, Exception], None] | None = None) -> Objective:
     """The trial's function; `record` stores per-seed rows of finished and pruned trials,
     `spent` collects the seconds spent inside the user's (or our) objective proper, so the
-    worker can tell its own bookkeeping cost apart."""
+    worker can tell its own bookkeeping cost apart. `on_failure` sees an exception while
+    the trial is still RUNNING (and writable), before Optuna fails it."""
     user = load_user_objective(spec.objective) if spec.objective else _own_objective
 
     def objective(trial: optuna.Trial) -> float:
@@ -51,6 +53,12 @@ def build_objective(spec: StudySpec, on_start: Callable[[optuna.Trial], None],
             result = user(trial, spec)
         except PrunedWithResults as exc:
             record(trial, exc.results)
+            raise
+        except (optuna.TrialPruned, StopRequested):
+            raise
+        except Exception as exc:
+            if on_failure is not None:
+                on_failure(trial, exc)
             raise
         finally:
             if spent is not None:

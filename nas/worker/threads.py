@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from nas.defaults import ENV_THREADS, thread_env
+from nas.defaults import ENV_THREADS, MAX_THREADS, thread_env
 from nas.errors import NasError
 
 
@@ -28,8 +28,8 @@ def resolve_threads(flag: int | None, workers: int = 1) -> int:
             flag = int(raw)
         except ValueError:
             raise NasError(f"{ENV_THREADS} must be a whole number, got {raw!r}") from None
-    if flag < 1:
-        raise NasError(f"threads must be at least 1, got {flag}")
+    if not 1 <= flag <= MAX_THREADS:
+        raise NasError(f"threads must be 1 to {MAX_THREADS}, got {flag}")
     return flag
 
 

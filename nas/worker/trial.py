@@ -16,6 +16,7 @@ import logging
 import optuna
 from optuna.trial import TrialState
 
+from nas import defaults
 from nas.store.claims import Claim, ClaimEnd
 from nas.store.retry import is_unavailable, retrying
 from nas.store.workers import WorkerState
@@ -45,13 +46,19 @@ def run_one_trial(worker, claim: Claim) -> ClaimEnd:
                                               result.seeds), "recording results")
         retrying(lambda: set_result_attrs(trial, result), "recording user attributes")
 
+    def on_failure(trial: optuna.Trial, exc: Exception) -> None:
+        if not (out_of_memory(exc) or is_unavailable(exc)):
+            retrying(lambda: _mark_if_no_work(worker.storage, trial._trial_id), "marking a failure")
+
     interrupted = False
     try:
-        study.optimize(build_objective(row.spec, on_start, record, worker.objective_seconds),
-                       n_trials=1, gc_after_trial=False)
+        study.optimize(build_objective(row.spec, on_start, record, worker.objective_seconds,
+                                       on_failure), n_trials=1, gc_after_trial=False)
     except StopRequested:
         interrupted = True
     except Exception as exc:
+        if worker.vanished(claim.study_id):
+            return ClaimEnd.RELEASED  # deleted mid-trial: nothing left to settle or retry
         if _late(exc):
             log.warning("late result for a trial of %s dropped: it was failed by heartbeat "
                         "while this worker was cut off", row.name)
@@ -60,8 +67,37 @@ def run_one_trial(worker, claim: Claim) -> ClaimEnd:
         interrupted = oom or is_unavailable(exc)
         what = ("out of memory on this worker (the trial is re-queued for another)" if oom else
                 "database lost during a trial" if interrupted else "trial failed")
-        log.error("%s of %s: %s: %s", what, row.name, type(exc).__name__, str(exc).splitlines()[0])
+        log.error("%s of %s: %s: %s", what, row.name, type(exc).__name__, _first_line(exc))
+        if not interrupted:
+            retrying(lambda: _pause_if_broken(worker, row, exc), "checking failures")
     return _settle_retrying(worker, study, row, started, interrupted)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).splitlines()
+    return lines[0] if lines else ""
+
+
+def _mark_if_no_work(storage, trial_id: int) -> None:
+    """A trial that failed before reporting anything is marked `nas_failed_at_once` (while
+    still RUNNING: Optuna refuses attributes on finished trials). One that reported did
+    some work: a config that failed, which the sampler learns from."""
+    if not storage.get_trial(trial_id).intermediate_values:
+        storage.set_trial_system_attr(trial_id, "nas_failed_at_once", True)
+
+
+def _pause_if_broken(worker, row, exc: BaseException) -> None:
+    """When the study's first `FAILED_AT_ONCE_LIMIT` trials all failed before doing any
+    work (and none ever worked), the study is paused with the reason, so a broken
+    objective costs a few trials, not the budget."""
+    failed = worker.store.failed_at_once(row.optuna_study_id)
+    if failed < defaults.FAILED_AT_ONCE_LIMIT:
+        return
+    reason = (f"its first {failed} trials all failed before reporting anything "
+              f"({type(exc).__name__}: {_first_line(exc)}); fix the objective or task, then "
+              f"`nas study resume {row.name}`")
+    worker.store.set_paused(row.name, True, reason)
+    log.error("study %s paused: %s", row.name, reason)
 
 
 def set_result_attrs(trial: optuna.Trial, result) -> None:
