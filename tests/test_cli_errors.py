@@ -108,7 +108,7 @@ def test_search_on_a_study_whose_budget_is_spent_shows_its_summary(nas_env, db_u
     nas("search", "done", *SMALL, "-n", "2", "-j", "1", env=nas_env, check=True)
     out = nas("search", "done", *SMALL, "-n", "2", "-j", "1", env=nas_env)
     assert out.returncode == 0 and "already finished its budget of 2 trials" in out.stdout
-    assert "finished 2 of 2 trials" in out.stdout and "best value" in out.stdout
+    assert "finished 2 of 2 trials" in out.stdout and "best trial" in out.stdout
     assert query(db_url, "SELECT count(*) FROM trials") == [(2,)]
 
 
@@ -221,6 +221,6 @@ def test_a_success_rate_that_is_no_number_is_shown_as_unknown(nas_env, db_url):
     out = nas("search", "odd", "--objective", "tests.fixtures.objectives:odd_success_rate", "-n", "2",
               "--sampler", "random", "--pruner", "none", "-j", "1", "--threads", "1", env=nas_env)
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
-    assert "best value" in out.stdout and "of seeds solved" not in out.stdout
+    assert "best trial" in out.stdout and "of seeds solved" not in out.stdout
     best = nas("best", "odd", env=nas_env)
     assert best.returncode == 0 and best.stdout.startswith("study odd: best trial"), best.stderr

@@ -7,7 +7,8 @@ import time
 import click
 
 from nas.cli.options import STORAGE, connect
-from nas.numbers import readable, share
+from nas.coordinator.best import best_line
+from nas.numbers import readable
 
 
 @click.command()
@@ -48,10 +49,7 @@ def best(name: str, storage: str | None) -> None:
         trial = study.best_trial
     except ValueError:
         raise NasError(f"study {name!r} has no completed trial yet") from None
-    rate = share(trial.user_attrs.get("success_rate"))
-    solved = "" if rate is None else f", {rate} of seeds solved"
-    click.echo(f"study {name}: best trial {trial.number}, value {readable(trial.value)} "
-               f"({row.spec.metric}{solved})")
+    click.echo(f"study {name}: {best_line(trial, row.spec)}")
     for key, value in sorted(trial.params.items()):
         click.echo(f"  {key} = {value}")
     runs = store.seed_runs(trial._trial_id)

@@ -8,10 +8,11 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from nas.coordinator.best import best_line
 from nas.coordinator.fleets import SearchFleet
 from nas.coordinator.study_setup import ensure_study
 from nas.errors import NasError
-from nas.numbers import duration, readable, share
+from nas.numbers import duration, readable
 from nas.spec import StudySpec
 from nas.store import Store
 from nas.store.status import Progress
@@ -113,10 +114,7 @@ def _summary(store: Store, row: StudyRow) -> None:
         return
     values = store.completed_values(row.optuna_study_id)
     best = optuna.load_study(study_name=row.name, storage=store.optuna_storage()).best_trial
-    rate = share(best.user_attrs.get("success_rate"))
-    solved = "" if rate is None else f", {rate} of seeds solved"
-    click.echo(f"best value {readable(best.value)} (trial {best.number}, {row.spec.metric}, "
-               f"{'lower' if row.spec.direction == 'minimize' else 'higher'} is better{solved})")
+    click.echo(best_line(best, row.spec))
     click.echo(spread_line(values))
     for key, value in sorted(best.params.items()):
         click.echo(f"  {key} = {value}")

@@ -90,10 +90,10 @@ def _pause_if_broken(worker, row, exc: BaseException) -> None:
     """When the study's first `FAILED_AT_ONCE_LIMIT` trials all failed before doing any
     work (and none ever worked), the study is paused with the reason, so a broken
     objective costs a few trials, not the budget."""
-    failed = worker.store.failed_at_once(row.optuna_study_id)
-    if failed < defaults.FAILED_AT_ONCE_LIMIT:
+    limit = defaults.FAILED_AT_ONCE_LIMIT
+    if worker.store.failed_at_once(row.optuna_study_id) < limit:
         return
-    reason = (f"its first {failed} trials all failed before reporting anything "
+    reason = (f"its first {limit} trials all failed before reporting anything "
               f"({type(exc).__name__}: {_first_line(exc)}); fix the objective or task, then "
               f"`nas study resume {row.name}`")
     worker.store.set_paused(row.name, True, reason)
