@@ -17,7 +17,8 @@ import optuna
 from optuna.trial import TrialState
 
 from nas.store.claims import Claim, ClaimEnd
-from nas.store.retry import is_unavailable, retrying
+from nas.store.retry import is_unavailable, retrying, root_cause
+from nas.store.session import describe
 from nas.store.workers import WorkerState
 from nas.worker.objective import StopRequested, build_objective
 from nas.worker.retries import requeue_interrupted
@@ -43,7 +44,7 @@ def run_one_trial(worker, claim: Claim) -> ClaimEnd:
     def record(trial: optuna.Trial, result) -> None:
         retrying(lambda: store.record_results(claim.study_id, trial._trial_id, trial.number,
                                               result.seeds), "recording results")
-        retrying(lambda: set_result_attrs(trial, result), "recording user attributes")
+        set_result_attrs(trial, result)  # trial writes: the storage waits through outages
 
     interrupted = False
     try:
@@ -60,7 +61,11 @@ def run_one_trial(worker, claim: Claim) -> ClaimEnd:
         interrupted = oom or is_unavailable(exc)
         what = ("out of memory on this worker (the trial is re-queued for another)" if oom else
                 "database lost during a trial" if interrupted else "trial failed")
-        log.error("%s of %s: %s: %s", what, row.name, type(exc).__name__, str(exc).splitlines()[0])
+        # the driver's error, not what Optuna raised on top of it (an UnboundLocalError
+        # when its own FAIL write failed too, a StorageInternalError's generic text)
+        cause = root_cause(exc) if interrupted and not oom else exc
+        text = describe(cause) if cause is not exc else (str(exc).splitlines() or [""])[0]
+        log.error("%s of %s: %s: %s", what, row.name, type(cause).__name__, text)
     return _settle_retrying(worker, study, row, started, interrupted)
 
 
