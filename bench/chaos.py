@@ -13,8 +13,14 @@ Outages: for each length in --outages (5, 15 and 45 s by default, all shorter th
 a second), the server is killed -9 mid-trial and restarted after that long. Printed: the
 trials running at the outage and those lost to heartbeats (failed as dead and retried,
 their work thrown away), which must be 0 for an outage shorter than the grace.
+
+User-objective outages: the same for each length in --user-outages (15 s by default), the
+trials running a user's `--objective` (tests.fixtures.objectives:paced_user_writes: a
+suggest, a report, a user attribute and a pruner question every second, no help from
+nas's reporter), so every write waits in the storage itself. Printed: complete and
+failed trials, the latter must be 0.
 The bench exits non-zero if a "must be 0" is not.
-Run: python bench/chaos.py [--trials 60 --workers 4 --seed 1 --outages 5 15 45]
+Run: python bench/chaos.py [--trials 60 --workers 4 --seed 1 --outages 5 15 45 --user-outages 15]
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ from nas.store.embedded import Cluster
 
 OBJECTIVE = "tests.fixtures.objectives:evolve_unsolved"
 PACED = "tests.fixtures.objectives:evolve_paced"
+USER_PACED = "tests.fixtures.objectives:paced_user_writes"
 FAST = {"NAS_HEARTBEAT_INTERVAL": "1", "NAS_HEARTBEAT_GRACE": "4", "NAS_THREADS": "1"}
 
 
@@ -95,11 +102,12 @@ def run(url: str, cluster: Cluster, study: str, args, chaos: bool, logdir: Path)
             "codes": [p.wait() for p in procs], **account(url, study, args.trials)}
 
 
-def outage_run(url: str, cluster: Cluster, seconds: float, args, logdir: Path) -> dict:
+def outage_run(url: str, cluster: Cluster, seconds: float, args, logdir: Path,
+               objective: str = PACED, label: str = "outage") -> dict:
     """Workers each mid-way through one trial when the server dies for `seconds`."""
-    study = f"outage-{seconds:g}s"
+    study = f"{label}-{seconds:g}s"
     generations = int(seconds + args.outage_margin)
-    subprocess.run([sys.executable, "-m", "nas", "study", "create", study, "--objective", PACED,
+    subprocess.run([sys.executable, "-m", "nas", "study", "create", study, "--objective", objective,
                     "-n", str(args.workers), "-g", str(generations), "-p", "20", "-s", "1",
                     "--sampler", "random", "--pruner", "none"],
                    env=nas_env(url), cwd=ROOT, check=True, capture_output=True)
@@ -149,6 +157,7 @@ def account(url: str, study: str, budget: int) -> dict:
                     "WHERE s.name = :n AND c.state = 'done'", n=study)[0][0]
     return {"asked": len(rows), "finished": done,
             "complete": sum(r[1] == "COMPLETE" for r in rows),
+            "failed": sum(r[1] == "FAIL" and r[0] not in orphans for r in rows),
             "retried": sum(r[2] is not None for r in rows), "orphaned": len(orphans),
             "lost": sum(r[0] not in retried_numbers for r in fails),
             "duplicated": sum(n - 1 for n in chains.values() if n > 1) + max(0, done - budget),
@@ -166,13 +175,15 @@ def main() -> None:
                         metavar=("MIN", "MAX"), help="seconds between faults, drawn uniformly")
     parser.add_argument("--outages", type=float, nargs="*", default=[5.0, 15.0, 45.0],
                         help="outage lengths in seconds (each shorter than --outage-grace)")
+    parser.add_argument("--user-outages", type=float, nargs="*", default=[15.0],
+                        help="outage lengths in seconds for trials of a user's --objective")
     parser.add_argument("--outage-grace", type=int, default=60, help="heartbeat grace, seconds")
     parser.add_argument("--outage-margin", type=float, default=15.0,
                         help="generations (1 s each) a trial runs beyond the outage's length")
     # smoke: 8 trials, so that 2 workers cannot jump past the halfway window (done 4..5)
     # in which the database restart is due
     args = parse_args(parser, smoke={"trials": 8, "workers": 2, "generations": 8, "population": 50,
-                                     "fault_seconds": [2.0, 3.0], "outages": [2.0],
+                                     "fault_seconds": [2.0, 3.0], "outages": [2.0], "user_outages": [2.0],
                                      "outage_grace": 8, "outage_margin": 4.0})
     base = Path(tempfile.mkdtemp(prefix="nas-chaos-", dir="/tmp"))
     os.chmod(base, 0o755)
@@ -184,6 +195,8 @@ def main() -> None:
         clean = run(url, cluster, "clean", args, False, logdir)
         chaos = run(url, cluster, "chaos", args, True, logdir)
         outages = [outage_run(url, cluster, seconds, args, logdir) for seconds in args.outages]
+        user_outages = [outage_run(url, cluster, seconds, args, logdir, USER_PACED, "user-outage")
+                        for seconds in args.user_outages]
     finally:
         cluster.crash()
         shutil.rmtree(base, ignore_errors=True)
@@ -203,11 +216,25 @@ def main() -> None:
     for r in outages:
         print(f"{r['seconds']:>8g} {r['running']:>17} {r['retried']:>18} {r['finished']:>8} "
               f"{r['lost']:>4} {r['duplicated']:>10} {r['left_running']:>12} {str(r['codes']):>10}")
-    runs = [("clean", clean), ("chaos", chaos), *((f"outage {r['seconds']:g}s", r) for r in outages)]
+    print(f"\nuser-objective outages ({USER_PACED}), heartbeat grace {args.outage_grace} s, "
+          f"{args.workers} workers each mid-trial")
+    print(f"{'outage s':>8} {'running at outage':>17} {'complete':>8} {'failed':>6} "
+          f"{'lost to heartbeats':>18} {'lost':>4} {'duplicated':>10} {'left running':>12} "
+          f"{'exit codes':>10}")
+    for r in user_outages:
+        print(f"{r['seconds']:>8g} {r['running']:>17} {r['complete']:>8} {r['failed']:>6} "
+              f"{r['retried']:>18} {r['lost']:>4} {r['duplicated']:>10} {r['left_running']:>12} "
+              f"{str(r['codes']):>10}")
+    runs = [("clean", clean), ("chaos", chaos), *((f"outage {r['seconds']:g}s", r) for r in outages),
+            *((f"user-objective outage {r['seconds']:g}s", r) for r in user_outages)]
     broken = [f"{name}: {r[k]} {k.replace('_', ' ')}" for name, r in runs
               for k in ("lost", "duplicated", "left_running") if r[k]]
     broken += [f"outage {r['seconds']:g}s: {r['retried']} trials lost to heartbeats" for r in outages
                if r["retried"] and r["seconds"] < args.outage_grace]
+    # a user objective's trial writes wait through the outage: no trial may even fail
+    broken += [f"user-objective outage {r['seconds']:g}s: {r['failed']} failed, {r['retried']} retried"
+               for r in user_outages
+               if (r["failed"] or r["retried"]) and r["seconds"] < args.outage_grace]
     if broken:
         raise SystemExit(f"chaos: trials must never be lost, duplicated or left running: "
                          f"{', '.join(broken)}")

@@ -1,8 +1,9 @@
 """Riding out database outages: exponential backoff with jitter, up to a time limit.
 
 A PostgreSQL restart, failover or network blip must not kill a day-long study. Calls
-that fail because the server is unreachable are retried; anything else (a constraint
-violation, a bug) is raised at once.
+that fail because the server is unreachable, or because it is short of resources for now
+(SQLSTATE class 53: disk full, out of memory, too many connections), are retried;
+anything else (a constraint violation, a bug) is raised at once.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import psycopg2
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from nas import defaults
-from nas.store.session import DatabaseUnavailable, describe, is_permanent
+from nas.causes import find_cause
+from nas.store.session import DatabaseUnavailable, describe, insufficient_resources, is_permanent
 
 log = logging.getLogger("nas.store")
 T = TypeVar("T")
@@ -24,17 +26,18 @@ T = TypeVar("T")
 def is_unavailable(exc: BaseException) -> bool:
     """True for 'cannot reach / lost the server', whoever raised it. Optuna wraps driver
     errors (StorageInternalError from OperationalError), so the cause chain is searched."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if _unavailable(exc):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return find_cause(exc, _unavailable) is not None
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The error that made `exc` an outage (the driver's OperationalError behind Optuna's
+    StorageInternalError, or behind the UnboundLocalError Optuna raises when its own FAIL
+    write also fails), for the log; `exc` itself when there is none."""
+    return find_cause(exc, _unavailable) or exc
 
 
 def _unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, DatabaseUnavailable):
+    if isinstance(exc, DatabaseUnavailable) or insufficient_resources(exc):
         return True
     if is_permanent(exc):
         return False
@@ -62,7 +65,7 @@ def retrying(call: Callable[[], T], what: str, limit: float | None = None,
             delay = backoff(attempt)
             attempt += 1
             log.warning("database unavailable during %s (%s); retry %d in %.1fs",
-                        what, describe(exc), attempt, delay)
+                        what, describe(root_cause(exc)), attempt, delay)
             if stop is not None and stop.wait(delay):
                 raise
             if stop is None:

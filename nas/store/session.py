@@ -90,7 +90,19 @@ POOLER_HINT = ("; behind pgbouncer, set ignore_startup_parameters = extra_float_
 
 
 def is_permanent(exc: BaseException) -> bool:
+    if insufficient_resources(exc):
+        return False  # whatever its message says: waiting may fix it
     return any(p in str(getattr(exc, "orig", None) or exc) for p in PERMANENT)
+
+
+def insufficient_resources(exc: BaseException) -> bool:
+    """SQLSTATE class 53, insufficient resources (disk_full 53100, out_of_memory 53200,
+    too_many_connections 53300): the server is short of something that may come back
+    (space freed, memory, connection slots), so the call is worth retrying, and a
+    finished trial keeps its result and waits instead of being failed and re-run. Checked
+    by code, before any message text (a message is free to say "does not exist")."""
+    code = getattr(getattr(exc, "orig", None) or exc, "pgcode", None)
+    return isinstance(code, str) and code.startswith("53")
 
 
 def translate(exc: SQLAlchemyError, url: str | None = None) -> DatabaseError:

@@ -15,7 +15,6 @@ from nas import defaults
 from nas.evolution import EvolutionResult, run_evolution
 from nas.references import load_user_objective
 from nas.spec import StudySpec
-from nas.store.retry import retrying
 from nas.worker.stop import STOP
 from nas.worker.space import SPACES
 
@@ -89,10 +88,9 @@ def generation_reporter(trial: optuna.Trial, spec: StudySpec) -> Callable[[int, 
     def on_generation(generation: int, so_far: EvolutionResult) -> None:
         if STOP.is_set():
             raise StopRequested(f"stop requested at generation {generation}")
-        # Through a database outage the trial waits here, at a generation boundary, rather
-        # than fail: its work so far is kept (a stop request still ends the wait).
-        value = so_far.score(spec.metric)
-        retrying(lambda: trial.report(value, generation), "reporting a generation", stop=STOP)
-        if prune and retrying(trial.should_prune, "asking the pruner", stop=STOP):
+        # Through a database outage the trial waits in these calls rather than fail, as
+        # any objective's trial writes do (nas.store.optuna_storage): its work is kept.
+        trial.report(so_far.score(spec.metric), generation)
+        if prune and trial.should_prune():
             raise PrunedWithResults(f"pruned at generation {generation}", so_far)
     return on_generation

@@ -17,8 +17,10 @@ import optuna
 from optuna.trial import TrialState
 
 from nas import defaults
+from nas.causes import find_cause
 from nas.store.claims import Claim, ClaimEnd
-from nas.store.retry import is_unavailable, retrying
+from nas.store.retry import is_unavailable, retrying, root_cause
+from nas.store.session import describe
 from nas.store.workers import WorkerState
 from nas.worker.objective import StopRequested, build_objective
 from nas.worker.retries import requeue_interrupted
@@ -44,7 +46,7 @@ def run_one_trial(worker, claim: Claim) -> ClaimEnd:
     def record(trial: optuna.Trial, result) -> None:
         retrying(lambda: store.record_results(claim.study_id, trial._trial_id, trial.number,
                                               result.seeds), "recording results")
-        retrying(lambda: set_result_attrs(trial, result), "recording user attributes")
+        set_result_attrs(trial, result)  # trial writes: the storage waits through outages
 
     def on_failure(trial: optuna.Trial, exc: Exception) -> None:
         if not (out_of_memory(exc) or is_unavailable(exc)):
@@ -67,7 +69,11 @@ def run_one_trial(worker, claim: Claim) -> ClaimEnd:
         interrupted = oom or is_unavailable(exc)
         what = ("out of memory on this worker (the trial is re-queued for another)" if oom else
                 "database lost during a trial" if interrupted else "trial failed")
-        log.error("%s of %s: %s: %s", what, row.name, type(exc).__name__, _first_line(exc))
+        # the driver's error, not what Optuna raised on top of it (an UnboundLocalError
+        # when its own FAIL write failed too, a StorageInternalError's generic text)
+        cause = root_cause(exc) if interrupted and not oom else exc
+        text = describe(cause) if cause is not exc else _first_line(exc)
+        log.error("%s of %s: %s: %s", what, row.name, type(cause).__name__, text)
         if not interrupted:
             retrying(lambda: _pause_if_broken(worker, row, exc), "checking failures")
     return _settle_retrying(worker, study, row, started, interrupted)
@@ -116,25 +122,24 @@ _OOM = ("can't allocate memory", "out of memory", "not enough memory")
 def out_of_memory(exc: BaseException | None) -> bool:
     """The machine ran out, not the config: a failure of this worker, so the trial is
     retried (capped, like any interruption) rather than counted as a finished failure."""
-    while exc is not None:
-        if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and any(
-                needle in str(exc).lower() for needle in _OOM)):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return find_cause(exc, _is_oom) is not None
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError) and any(needle in str(exc).lower() for needle in _OOM))
 
 
 def _late(exc: BaseException | None) -> bool:
     """Our report or tell hit a trial someone else already finished (failed by heartbeat).
     Optuna surfaces that as UpdateFinishedTrialError, possibly wrapped, or, when it tries
     to record the objective's failure, as ValueError('Cannot tell a FAIL trial...')."""
-    while exc is not None:
-        if isinstance(exc, optuna.exceptions.UpdateFinishedTrialError):
-            return True
-        if isinstance(exc, ValueError) and str(exc).startswith("Cannot tell a"):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return find_cause(exc, _is_late) is not None
+
+
+def _is_late(exc: BaseException) -> bool:
+    return isinstance(exc, optuna.exceptions.UpdateFinishedTrialError) or (
+        isinstance(exc, ValueError) and str(exc).startswith("Cannot tell a"))
 
 
 def _settle_retrying(worker, study, row, started: list[int], interrupted: bool) -> ClaimEnd:
