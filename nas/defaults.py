@@ -192,3 +192,20 @@ def baked_kernel_cache() -> Path | None:
     into the writable cache when that is empty (kernels.warm)."""
     value = os.environ.get(ENV_KERNEL_CACHE_IMAGE)
     return Path(value) if value else None
+
+
+# --- files under $NAS_HOME --------------------------------------------------------------
+# `$NAS_HOME/db.lock` serialises starting and stopping the embedded cluster. A command
+# waits this long for it, then fails naming the holder, instead of hanging behind a
+# stuck (or hostile) process forever.
+ENV_LOCK_TIMEOUT = "NAS_LOCK_TIMEOUT"
+LOCK_TIMEOUT = 60.0
+
+
+def lock_timeout() -> float:
+    """Seconds to wait for `$NAS_HOME/db.lock` (`$NAS_LOCK_TIMEOUT`, default 60). Read when
+    a lock is taken, not at import, so a bad value is the command's own one-line error."""
+    value = _number(ENV_LOCK_TIMEOUT, LOCK_TIMEOUT)
+    if not 0 < value < float("inf"):  # (nan and inf would wait forever)
+        raise NasError(f"{ENV_LOCK_TIMEOUT} must be a positive number of seconds, got {value:g}")
+    return value

@@ -5,9 +5,11 @@ import os
 
 import click
 
+from nas import defaults
 from nas.cli.options import STORAGE, connect, resolve
+from nas.errors import NasError
 from nas.store.embedded import EmbeddedDB
-from nas.store.url import explicit_url, for_libpq, mask, parse, without_password
+from nas.store.url import explicit_url, for_libpq, mask, normalize, parse, without_password
 
 
 @click.group("db")
@@ -22,9 +24,43 @@ def start() -> None:
 
 
 @db.command()
-def stop() -> None:
-    """Stop the embedded cluster (fast shutdown)."""
-    click.echo("stopped" if EmbeddedDB().stop() else "not running")
+@click.option("--force", is_flag=True, help="stop even while workers are running trials")
+def stop(force: bool) -> None:
+    """Stop the embedded cluster (fast shutdown).
+
+    Refuses while live workers are mid-trial, naming how many: a fast shutdown pulls
+    the database from under those trials, which nas would otherwise lose without a
+    word. We refuse rather than stop the workers ourselves: they may run on other
+    machines or under a scheduler nas did not start them with. Stop them first (`nas
+    workers down`, or SIGTERM: they release their trials cleanly), or pass --force."""
+    emb = EmbeddedDB()
+    if not force and emb.server_pid():
+        _refuse_while_trials_run(emb)
+    click.echo("stopped" if emb.stop() else "not running")
+
+
+def _refuse_while_trials_run(emb: EmbeddedDB) -> None:
+    """NasError when live workers (heartbeat within the grace) are running trials here."""
+    from nas.store import Store
+
+    store = None
+    try:
+        store = Store(normalize(emb.cluster.url))  # (needs the owner's secret)
+        if store.current_revision() is None:
+            return  # no nas schema: no workers either
+        live = [w for w in store.live_workers(defaults.HEARTBEAT_GRACE) if not w["stale"]]
+    except NasError as exc:
+        raise NasError(f"cannot check for running workers ({exc}); "
+                       "`nas db stop --force` stops the database anyway") from None
+    finally:
+        if store is not None:
+            store.dispose()
+    busy = [w for w in live if w["state"] == "busy" or w["trial"] is not None]
+    if busy:
+        raise NasError(
+            f"{len(live)} live worker{'s' * (len(live) != 1)} here, {len(busy)} of them running "
+            f"a trial ({len(busy)} trial{'s' * (len(busy) != 1)} would be interrupted): stop "
+            "the workers first (`nas workers down`), or `nas db stop --force`")
 
 
 @db.command()
@@ -33,7 +69,7 @@ def status() -> None:
     emb = EmbeddedDB()
     pid = emb.running_pid()
     if pid:
-        click.echo(f"running (pid {pid}) at {emb.cluster.url}, data in {emb.cluster.datadir}")
+        click.echo(f"running (pid {pid}) at {emb.cluster.masked_url}, data in {emb.cluster.datadir}")
     else:
         click.echo(f"not running (data in {emb.cluster.datadir})")
         raise SystemExit(3)

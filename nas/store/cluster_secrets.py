@@ -2,8 +2,10 @@
 
 With `trust` any local OS account could connect to the embedded cluster as its superuser
 and run `COPY ... TO PROGRAM` as `postgres`. So the cluster authenticates every
-connection with scram-sha-256; the passwords are generated here on first use and never
-printed (URLs are masked). Roles:
+connection with scram-sha-256; the passwords are generated here once, when the cluster is
+first initialised, and never printed (URLs are masked). After that a missing or empty
+secret is an error naming its file: a new password would not match the one the cluster
+holds, and every connection would then fail authentication. Roles:
 
     nas_admin   the superuser, used only to create the database and the roles below
     nas_owner   owns the `nas` database and everything nas and Optuna create in it; not a
@@ -19,7 +21,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from nas.errors import NasError
+
 ADMIN, OWNER, READER = "nas_admin", "nas_owner", "nas_reader"
+ROLES = (ADMIN, OWNER, READER)
 
 
 class ClusterSecrets:
@@ -29,16 +34,42 @@ class ClusterSecrets:
     def exists(self) -> bool:
         return (self.folder / ADMIN).exists()
 
-    def password(self, role: str) -> str:
-        """The role's password, generated (and stored 0600) the first time it is asked."""
-        path = self.folder / role
-        if not path.exists():
-            self.folder.mkdir(parents=True, exist_ok=True)
-            os.chmod(self.folder, 0o700)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    def generate(self) -> None:
+        """Make every role's password (0600, in a 0700 folder) that is not there yet. Only
+        for a cluster about to be initialised: the passwords go into initdb and the roles."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.folder, 0o700)
+        for role in ROLES:
+            try:
+                fd = os.open(self.folder / role, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                continue
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_urlsafe(24))
-        return path.read_text().strip()
+
+    def check(self) -> None:
+        """Fail, naming the file, unless every role's password can be read: before anything
+        is started, so a lost secret never leaves a half-started cluster behind."""
+        for role in ROLES:
+            self.password(role)
+
+    def password(self, role: str) -> str:
+        """The role's password. Never generated here: see the module's docstring."""
+        path = self.folder / role
+        try:
+            value = path.read_text().strip()
+        except FileNotFoundError:
+            problem = "is missing"
+        except OSError as exc:
+            problem = f"cannot be read ({exc.strerror})"
+        else:
+            if value:
+                return value
+            problem = "is empty"
+        raise NasError(
+            f"{path} {problem}: it holds the embedded cluster's {role} password, made once "
+            f"when the cluster was created; restore it from a backup of {self.folder} "
+            "(nas will not make a new one: it would not match the cluster's)")
 
     @property
     def pgpass(self):

@@ -10,6 +10,12 @@ and did not pass SIGINT on. Both kinds listen on 127.0.0.1 only, TCP only, on a 
 port. The long-lived one authenticates with scram-sha-256 (generated passwords under
 `$NAS_HOME/secrets`, nas.store.cluster_secrets) and hands out the non-superuser owner
 role; the suite's throwaway servers use `trust`.
+
+Nothing under `$NAS_HOME` is for other users: the lock, the port file and the server log
+are 0600 (the log holds STATEMENT lines with trial data), the secrets and the data 0700.
+`$NAS_HOME` itself keeps its mode: as root, `postgres` must reach the cluster under it.
+A damaged or missing file there is a one-line error naming it and the fix; nas neither
+starts a server nor rewrites the file behind the user's back.
 """
 from __future__ import annotations
 
@@ -32,6 +38,7 @@ from nas import defaults
 from nas.errors import NasError
 from nas.store.cluster_secrets import ADMIN, OWNER, READER, ClusterSecrets
 from nas.store.session import is_permanent
+from nas.store.url import mask_text
 
 DB_NAME = "nas"
 DB_USER = "nas_admin"  # not "nas": "$user" in search_path would resolve to the nas schema
@@ -108,6 +115,25 @@ def _as_server_user(argv: list[str]) -> list[str]:
     return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *argv]
 
 
+def _make_private(fd_or_path, mode: int = 0o600) -> None:
+    """chmod to `mode` when the file is ours: a file an older nas made 0644 is tightened
+    by the next command its owner runs. Another user's file is left alone (not ours to
+    change, and opening it already failed or succeeded on its own terms)."""
+    try:
+        st = os.stat(fd_or_path)
+        if st.st_uid == os.geteuid():
+            os.chmod(fd_or_path, mode)
+    except FileNotFoundError:
+        pass
+
+
+def open_private(path: Path, flags: int = os.O_WRONLY | os.O_CREAT | os.O_APPEND) -> int:
+    """os.open, creating the file 0600 (and tightening an existing one we own)."""
+    fd = os.open(path, flags, 0o600)
+    _make_private(fd)
+    return fd
+
+
 @dataclass
 class Cluster:
     """One data directory and the server process that serves it."""
@@ -128,6 +154,13 @@ class Cluster:
         return (f"postgresql://{OWNER}:{self.secrets.password(OWNER)}@127.0.0.1:"
                 f"{self.port}/{DB_NAME}")
 
+    @property
+    def masked_url(self) -> str:
+        """The URL for people, built without reading the password at all."""
+        if self.secrets is None:
+            return self.url
+        return f"postgresql://{OWNER}:***@127.0.0.1:{self.port}/{DB_NAME}"
+
     def _admin(self, dbname: str = "postgres", **kwargs):
         password = None if self.secrets is None else self.secrets.password(ADMIN)
         return psycopg2.connect(host="127.0.0.1", port=self.port, user=DB_USER, dbname=dbname,
@@ -146,6 +179,8 @@ class Cluster:
             return
         bindir = find_bindir()
         self._make_datadir()
+        if self.secrets is not None:
+            self.secrets.generate()  # the one place passwords are made: a new cluster
         cmd = [str(bindir / "initdb"), "-D", str(self.datadir), "-U", DB_USER,
                "-E", "UTF8", "--locale=C", "--no-sync"]
         method = "trust" if self.secrets is None else "scram-sha-256"
@@ -189,7 +224,9 @@ class Cluster:
                 "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]
         for key, value in self.settings.items():
             argv += ["-c", f"{key}={value}"]
-        log = open(self.logfile, "ab")
+        # Opened here and handed over as stdout: the server (as root: `postgres`) writes
+        # through this descriptor, so the file can stay ours and 0600.
+        log = os.fdopen(open_private(self.logfile), "ab")
         try:
             # Always its own process group: a crash test can kill the postmaster and its
             # backends together (a lone kill -9 of the postmaster leaves backends holding
@@ -237,17 +274,26 @@ class Cluster:
             conn.close()
 
     def _ensure_role(self, cur, role: str, options: str) -> None:
+        """Create or update the role. The password goes to the server as a SCRAM verifier
+        computed here, so a logged statement (an error's STATEMENT line) never holds it."""
         cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
         verb = "ALTER" if cur.fetchone() else "CREATE"
-        cur.execute(f"{verb} ROLE {role} LOGIN {options} PASSWORD %s",
-                    (self.secrets.password(role),))
+        verifier = psycopg2.extensions.encrypt_password(
+            self.secrets.password(role), role, scope=cur, algorithm="scram-sha-256")
+        cur.execute(f"{verb} ROLE {role} LOGIN {options} PASSWORD %s", (verifier,))
 
     def start(self, port: int | None = None, timeout: float = 30.0) -> str:
-        """init + spawn + wait + create the `nas` database; returns the URL."""
+        """init + spawn + wait + create the `nas` database; returns the URL. A start that
+        fails stops the server it spawned: the caller was told it failed, so nothing of
+        it may be left running."""
         self.init()
         self.spawn(port)
-        self.wait_ready(timeout)
-        self.ensure_database()
+        try:
+            self.wait_ready(timeout)
+            self.ensure_database()
+        except BaseException:
+            self.stop()
+            raise
         return self.url
 
     def crash(self) -> None:
@@ -269,6 +315,19 @@ class Cluster:
         self.process.wait(timeout=60)
 
 
+class DamagedPidfile(NasError):
+    """postmaster.pid exists but does not say which server runs: `pid` is the server
+    found on our data directory without it (None when none runs)."""
+
+    def __init__(self, message: str, pid: int | None):
+        super().__init__(message)
+        self.pid = pid
+
+
+# PostgreSQL creates postmaster.pid and then writes it: a read in between sees it empty.
+PIDFILE_SETTLE = 2.0
+
+
 class EmbeddedDB:
     """The long-lived cluster under `$NAS_HOME`, shared by every `nas` command there."""
 
@@ -277,64 +336,207 @@ class EmbeddedDB:
         self.cluster = Cluster(self.home / "pg", settings={"max_connections": "300"})
         secrets = ClusterSecrets(self.home / "secrets")
         # A cluster made before authentication existed keeps `trust` (and nas_admin in its
-        # URL) until it is re-created; every new one authenticates.
-        if secrets.exists() or not self.cluster.initialized():
+        # URL) until it is re-created; every new one authenticates. Its pg_hba.conf says
+        # which it is: a lost secret must not turn an authenticating cluster into "trust".
+        if secrets.exists() or not self.cluster.initialized() or self._authenticates():
             self.cluster.secrets = secrets
+
+    def _authenticates(self) -> bool:
+        try:
+            return "scram-sha-256" in (self.cluster.datadir / "pg_hba.conf").read_text()
+        except OSError:
+            return True  # cannot tell: ask for the passwords rather than go without
+
+    @property
+    def lockfile(self) -> Path:
+        return self.home / "db.lock"
 
     @contextmanager
     def _lock(self):
+        """Start and stop one at a time. The lock file is 0600, so no other user can open
+        it to hold the lock (flock works on a read-only descriptor); the wait is bounded
+        (`NAS_LOCK_TIMEOUT`) and its error names the holder; the holder writes its pid
+        into the file for systems without /proc/locks."""
+        timeout = defaults.lock_timeout()
         try:
             self.home.mkdir(parents=True, exist_ok=True)
-            handle = open(self.home / "db.lock", "w")
+            fd = open_private(self.lockfile, os.O_RDWR | os.O_CREAT)
         except OSError as exc:
             raise NasError(f"NAS_HOME {self.home} is not writable: {exc.strerror}") from None
-        with handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            yield
+        with os.fdopen(fd, "r+") as handle:
+            self._acquire(handle, timeout)
+            handle.truncate(0)
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.truncate(0)
+
+    def _acquire(self, handle, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise NasError(
+                        f"{self.lockfile} is still held by {self._lock_holder(handle)} after "
+                        f"{timeout:g}s: wait for it to finish, or stop it if it hangs "
+                        f"({defaults.ENV_LOCK_TIMEOUT} sets the wait)") from None
+                time.sleep(0.05)
+
+    def _lock_holder(self, handle) -> str:
+        """Who holds the lock: the kernel's word (/proc/locks) first, as it also knows a
+        holder that is not nas; else the pid the holder wrote into the file."""
+        st = os.fstat(handle.fileno())
+        inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+        pid = None
+        try:
+            for line in Path("/proc/locks").read_text().splitlines():
+                fields = line.split()
+                if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == inode:
+                    pid = int(fields[4])
+                    break
+        except (OSError, ValueError):
+            pass
+        if pid is None:
+            handle.seek(0)
+            recorded = handle.read().strip()
+            pid = int(recorded) if recorded.isdigit() else None
+        if pid is None:
+            return "another process"
+        return f"pid {pid} ({_command_of(pid)})"
 
     def running_pid(self) -> int | None:
-        """The postmaster PID from postmaster.pid, if that process is alive and serving."""
-        pidfile = self.cluster.datadir / "postmaster.pid"
-        try:
-            lines = pidfile.read_text().splitlines()
-            pid, port = int(lines[0]), int(lines[3])
-        except (OSError, ValueError, IndexError):
+        """The postmaster PID from postmaster.pid, if that process is alive and serving.
+        Raises DamagedPidfile when the file cannot be read as PostgreSQL writes it."""
+        found = self._read_pidfile()
+        if found is None:
             return None
+        pid, port = found
         if not process_alive(pid):
             return None
         self.cluster.port = port
         return pid
+
+    def server_pid(self) -> int | None:
+        """running_pid(), except that a server still running on our data behind a damaged
+        postmaster.pid is found all the same (its port from the port file), so that
+        `nas db stop` can stop it; raises only when no such server runs."""
+        try:
+            return self.running_pid()
+        except DamagedPidfile as exc:
+            if exc.pid is None:
+                raise
+            self.cluster.port = self._saved_port()
+            return exc.pid
+
+    @property
+    def pidfile(self) -> Path:
+        return self.cluster.datadir / "postmaster.pid"
+
+    def _read_pidfile(self) -> tuple[int, int] | None:
+        """(pid, port), or None when there is no postmaster.pid."""
+        deadline = time.monotonic() + PIDFILE_SETTLE
+        while True:
+            try:
+                lines = self.pidfile.read_text().splitlines()
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                raise NasError(f"cannot read {self.pidfile}: {exc.strerror}") from None
+            try:
+                return int(lines[0]), int(lines[3])
+            except (ValueError, IndexError):
+                if time.monotonic() >= deadline:
+                    raise self._damaged() from None
+            time.sleep(0.05)
+
+    def _damaged(self) -> DamagedPidfile:
+        pid = self._find_postmaster()
+        if pid is None:
+            return DamagedPidfile(
+                f"{self.pidfile} is damaged and no PostgreSQL runs on {self.cluster.datadir}: "
+                "delete that file, then run `nas db start`", None)
+        return DamagedPidfile(
+            f"{self.pidfile} is damaged while PostgreSQL still runs on this data (pid {pid}): "
+            "run `nas db stop` (the server removes the file as it stops), then `nas db start`",
+            pid)
+
+    def _find_postmaster(self) -> int | None:
+        """The live server on our data directory, found without postmaster.pid: nas starts
+        it as `postgres -D <datadir> ...` (its backends rename themselves)."""
+        want = os.path.realpath(self.cluster.datadir)
+        for entry in Path("/proc").glob("[0-9]*"):
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            args = [arg.decode(errors="replace") for arg in argv]
+            if not args or os.path.basename(args[0]) != "postgres" or "-D" not in args[:-1]:
+                continue
+            datadir = args[args.index("-D") + 1]
+            if os.path.realpath(datadir) == want and process_alive(int(entry.name)):
+                return int(entry.name)
+        return None
 
     def _clear_stale_pidfile(self) -> None:
         """PostgreSQL refuses to start while postmaster.pid names a process that exists,
         and a killed postmaster nobody reaped (a zombie) still exists. It is dead and so
         are its backends (they die with it or hold the shared memory, which PostgreSQL
         checks on its own), so its lock file can go."""
-        pidfile = self.cluster.datadir / "postmaster.pid"
-        try:
-            pid = int(pidfile.read_text().splitlines()[0])
-        except (OSError, ValueError, IndexError):
-            return
-        if not process_alive(pid):
-            pidfile.unlink(missing_ok=True)
+        found = self._read_pidfile()
+        if found is not None and not process_alive(found[0]):
+            self.pidfile.unlink(missing_ok=True)
 
     def url(self) -> str | None:
         return self.cluster.url if self.running_pid() else None
 
+    @property
+    def portfile(self) -> Path:
+        return self.home / "port"
+
+    def _saved_port(self) -> int | None:
+        """The port of the last start (so the URL stays the same), or None the first time."""
+        try:
+            text = self.portfile.read_text().strip()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise NasError(f"cannot read {self.portfile}: {exc.strerror}") from None
+        if text.isdigit() and 0 < int(text) < 65536:
+            return int(text)
+        raise NasError(f"{self.portfile} is damaged (not a port number): delete it and nas "
+                       "picks a free port at the next start (the URL's port may change)")
+
+    def _tighten(self) -> None:
+        """Make files an older nas left readable private (see the module docstring)."""
+        _make_private(self.portfile)
+        _make_private(self.cluster.logfile)
+        if self.cluster.secrets is not None:
+            _make_private(self.cluster.secrets.folder, 0o700)
+
     def start(self) -> str:
-        """Start on demand (idempotent); the URL stays the same across restarts when it can."""
+        """Start on demand (idempotent); the URL stays the same across restarts when it can.
+        Every file it needs is checked first, so a damaged one starts nothing."""
         with self._lock():
+            self._tighten()
+            if self.cluster.secrets is not None and self.cluster.initialized():
+                self.cluster.secrets.check()
             if self.running_pid():
                 self.cluster.wait_ready()
                 self._write_pgpass()
                 return self.cluster.url
             self._clear_stale_pidfile()
-            port_file = self.home / "port"
-            port = int(port_file.read_text()) if port_file.exists() else None
+            port = self._saved_port()
             if port is None or not port_is_free(port):
                 port = free_port()
             url = self.cluster.start(port=port)
-            port_file.write_text(str(port))
+            with os.fdopen(open_private(self.portfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+                           "w") as out:
+                out.write(str(port))
             self._write_pgpass()
             return url
 
@@ -343,14 +545,27 @@ class EmbeddedDB:
             self.cluster.secrets.write_pgpass()
 
     def stop(self, timeout: float = 30.0) -> bool:
+        """Fast shutdown; False when no server runs. A server whose postmaster.pid is
+        damaged is found by its command line and stopped all the same."""
         with self._lock():
-            pid = self.running_pid()
+            pid = self.server_pid()
             if pid is None:
                 return False
             os.kill(pid, signal.SIGINT)
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and self.running_pid() == pid:
+            while time.monotonic() < deadline and process_alive(pid):
                 time.sleep(0.05)
-            if self.running_pid() == pid:
+            if process_alive(pid):
                 raise NasError(f"PostgreSQL (pid {pid}) did not stop within {timeout:.0f}s")
             return True
+
+
+def _command_of(pid: int) -> str:
+    """A process's command line for a message: shortened, any URL password masked."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        text = " ".join(arg.decode(errors="replace") for arg in argv if arg)
+    except OSError:
+        return "command unknown"
+    text = " ".join(mask_text(text).split()) or "command unknown"  # one line, always
+    return text if len(text) <= 100 else text[:97] + "..."

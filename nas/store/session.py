@@ -80,11 +80,12 @@ def describe(exc: BaseException) -> str:
     return urls.mask_text(text[0] if text else type(orig).__name__)
 
 
-# Connection errors that waiting will not fix: wrong credentials, missing database/role,
-# a pooler (pgbouncer) refusing the startup `options` above.
+# Connection errors that waiting will not fix: wrong or missing credentials, missing
+# database/role, a pooler (pgbouncer) refusing the startup `options` above.
 POOLER_REFUSED = "unsupported startup parameter"
 PERMANENT = ("password authentication failed", "does not exist", "no pg_hba.conf entry",
-             "authentication failed", "permission denied", POOLER_REFUSED)
+             "authentication failed", "permission denied", "no password supplied",
+             POOLER_REFUSED)
 POOLER_HINT = ("; behind pgbouncer, set ignore_startup_parameters = extra_float_digits, options "
                "(deploy/pgbouncer/pgbouncer.ini)")
 
