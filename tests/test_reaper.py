@@ -2,7 +2,7 @@
 (timestamps moved back in SQL instead of sleeping past the grace period)."""
 import optuna
 
-from conftest import query
+from conftest import nas, query
 from nas.store import Store
 from nas.spec import StudySpec
 
@@ -80,3 +80,21 @@ def test_orphaned_running_trials_are_found_after_the_grace(db_url):
     assert Store(db_url).orphan_trials([row.optuna_study_id], 60) == []
     query(db_url, "UPDATE trials SET datetime_start = datetime_start - interval '120 seconds'")
     assert Store(db_url).orphan_trials([row.optuna_study_id], 60) == [orphan._trial_id]
+
+
+def test_a_dead_worker_s_trial_that_never_beat_is_failed_and_retried(db_url, nas_env):
+    """Killed (or cut off) between starting its trial and the trial's first heartbeat: no
+    heartbeat row, so Optuna's stale check never fails it; the reaper must."""
+    row, worker, study = setup(db_url)
+    _, trial = claim_for(db_url, row, worker, study, "RUNNING")
+    query(db_url, "UPDATE nas.workers SET last_seen = now() - interval '120 seconds'")
+    assert query(db_url, "SELECT count(*) FROM trial_heartbeats") == [(0,)]
+    out = nas("worker", "--study", "r", "--threads", "1",
+              env={**nas_env, "NAS_HEARTBEAT_INTERVAL": "1"}, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert f"failed trial {trial.number} of r: its worker died before its first heartbeat" in out.stderr
+    assert query(db_url, "SELECT state FROM nas.trials WHERE number = :n", n=trial.number) == [("FAIL",)]
+    assert query(db_url, "SELECT state FROM nas.trials WHERE retry_of = :n", n=trial.number) == \
+        [("COMPLETE",)]
+    assert query(db_url, "SELECT state, count(*) FROM nas.claims GROUP BY 1 ORDER BY 1") == \
+        [("done", 5), ("released", 1)]

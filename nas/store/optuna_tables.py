@@ -22,6 +22,15 @@ _ORPHANS = sa.text("""
                       AND h.heartbeat > now() - make_interval(secs => :grace))
 """)
 
+_BEATLESS = sa.text("""
+    SELECT t.study_id, t.trial_id FROM trials t
+    JOIN nas.claims c ON c.trial_id = t.trial_id AND c.state = 'active'
+    JOIN nas.workers w ON w.id = c.worker_id
+    WHERE t.study_id = ANY(:studies) AND t.state = 'RUNNING'
+      AND w.last_seen < now() - make_interval(secs => :grace)
+      AND NOT EXISTS (SELECT 1 FROM trial_heartbeats h WHERE h.trial_id = t.trial_id)
+""")
+
 # +1 when the study maximizes, -1 when it minimizes: ORDER BY value * sign DESC is best first.
 _SIGN = ("(SELECT CASE WHEN d.direction::text = 'MINIMIZE' THEN -1 ELSE 1 END "
          "FROM study_directions d WHERE d.study_id = :s AND d.objective = 0)")
@@ -74,6 +83,16 @@ class OptunaTableQueries:
         with self.transaction() as session:
             return [r[0] for r in session.execute(_ORPHANS, {"studies": optuna_study_ids,
                                                              "grace": grace})]
+
+    def beatless_trials(self, optuna_study_ids: list[int],
+                        grace: float) -> list[tuple[int, int]]:
+        """RUNNING trials of dead workers that never wrote a trial heartbeat (the worker
+        died or was cut off between starting the trial and its first beat). Optuna's
+        stale check only fails trials whose heartbeat went stale, so without this such a
+        trial, and its slot, would wait forever. (optuna study id, trial id) pairs."""
+        with self.transaction() as session:
+            return [(r[0], r[1]) for r in session.execute(
+                _BEATLESS, {"studies": optuna_study_ids, "grace": grace})]
 
     def unbound_running(self, optuna_study_ids: list[int]) -> int:
         """RUNNING trials with no claim: orphans in the making (a worker waits them out)."""

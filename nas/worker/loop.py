@@ -172,6 +172,7 @@ class Worker:
                 optuna.storages.fail_stale_trials(self.optuna_study(row))
             except KeyError:  # Optuna's "Record does not exist": deleted since the refresh
                 self._forget(row.id, "deleted")
+        self._fail_beatless()
         settled, to_retry = self.store.reap_dead_claims(list(self.studies), defaults.heartbeat_grace(),
                                                         defaults.max_retry())
         by_optuna_id = {r.optuna_study_id: r for r in self.studies.values()}
@@ -183,6 +184,21 @@ class Worker:
             log.info("settled claims of dead workers: %s", settled)
         self._fail_orphans(list(by_optuna_id))
         self._next_reap = time.monotonic() + defaults.heartbeat_interval()
+
+    def _fail_beatless(self) -> None:
+        """Fail and re-queue, as Optuna's stale check would, the trials of dead workers
+        that never beat (nas.store.optuna_tables.beatless_trials)."""
+        by_optuna_id = {r.optuna_study_id: r for r in self.studies.values()}
+        for study_id, trial_id in self.store.beatless_trials(list(by_optuna_id),
+                                                              defaults.heartbeat_grace()):
+            try:
+                self.storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # another worker got there first
+            frozen = self.storage.get_trial(trial_id)
+            log.info("failed trial %d of %s: its worker died before its first heartbeat",
+                     frozen.number, by_optuna_id[study_id].name)
+            requeue_interrupted(self.optuna_study(by_optuna_id[study_id]), frozen)
 
     def _fail_orphans(self, optuna_study_ids: list[int]) -> None:
         for trial_id in self.store.orphan_trials(optuna_study_ids, defaults.heartbeat_grace()):
