@@ -48,7 +48,7 @@ def _refuse_while_trials_run(emb: EmbeddedDB) -> None:
         store = Store(normalize(emb.cluster.url))  # (needs the owner's secret)
         if store.current_revision() is None:
             return  # no nas schema: no workers either
-        live = [w for w in store.live_workers(defaults.HEARTBEAT_GRACE) if not w["stale"]]
+        live = [w for w in store.live_workers(defaults.heartbeat_grace()) if not w["stale"]]
     except NasError as exc:
         raise NasError(f"cannot check for running workers ({exc}); "
                        "`nas db stop --force` stops the database anyway") from None

@@ -9,7 +9,7 @@ worker saw an `UnboundLocalError` from inside Optuna; the trial was failed and r
 Here the trial writes (params, reports, user and system attributes, the final state and
 value) and the reads a trial makes (its own record, the study's trials for a sampler or
 pruner) retry while the database is unavailable or short of resources, for at most
-`retry_limit` seconds (nas.defaults.DB_RETRY_SECONDS), as nas's own bookkeeping does.
+`retry_limit` seconds (nas.defaults.db_retry_seconds()), as nas's own bookkeeping does.
 Trial creation is left to Optuna and nas's loop: it comes before the claim is bound,
 and a trial created twice (the first ack lost) is failed as an orphan.
 
@@ -42,7 +42,7 @@ T = TypeVar("T")
 
 
 class OutageTolerantRDBStorage(optuna.storages.RDBStorage):
-    retry_limit: float | None = None  # seconds; None: nas.defaults.DB_RETRY_SECONDS
+    retry_limit: float | None = None  # seconds; None: nas.defaults.db_retry_seconds()
 
     def _wait(self, call: Callable[[], T], what: str) -> T:
         return retrying(call, what, self.retry_limit)
