@@ -32,9 +32,9 @@ import torch
 
 from nas.errors import NasError
 from nas.evolution.algorithms.base import Algorithm
-from nas.evolution.neat.genome import (GeneKey, Genome, InnovationTracker, crossover,
-                                       initial_genome, key_distance, mutate,
-                                       mutate_add_connection, mutate_weights)
+from nas.evolution.neat.genes import (GeneKey, Genome, InnovationTracker, key_distance,
+                                      minimal_genome)
+from nas.evolution.neat.operators import operators
 from nas.evolution.neat.params import NEATParams
 
 
@@ -120,10 +120,12 @@ class NEAT(Algorithm[NEATState, list[Genome]]):
             raise NasError("NEAT needs a population of at least 2")
         self.n_inputs, self.n_outputs, self.size = n_inputs, n_outputs, population
         self.params = params or NEATParams()
+        self.ops = operators(self.params)
 
     def init(self, generator: torch.Generator) -> NEATState:
-        rng, p = numpy_rng(generator), self.params
-        pop = [initial_genome(self.n_inputs, self.n_outputs, rng, p) for _ in range(self.size)]
+        rng, p, n_in, n_out = numpy_rng(generator), self.params, self.n_inputs, self.n_outputs
+        pop = [minimal_genome(n_in, n_out, self.ops.noise.fresh(rng, n_in * n_out))
+               for _ in range(self.size)]
         species, next_species = speciate(pop, [], p.compatibility_threshold, 0, 0, p)
         return NEATState(pop, species, adapt_threshold(p.compatibility_threshold, len(species), p),
                          next_innovation=self.n_inputs * self.n_outputs,
@@ -186,9 +188,9 @@ class NEAT(Algorithm[NEATState, list[Genome]]):
         while len(out) < n:
             child = champion.copy()
             if rng.random() < 0.8 or self.params.add_connection_prob == 0:
-                mutate_weights(child, rng, self.params)
+                self.ops.mutation.reweight(child, rng)
             else:
-                mutate_add_connection(child, tracker, rng, self.params)
+                self.ops.mutation.add_connection(child, tracker, rng)
             out.append(child)
         return out
 
@@ -274,13 +276,13 @@ class NEAT(Algorithm[NEATState, list[Genome]]):
             a = parents[int(rng.integers(len(parents)))]
             if rng.random() < p.crossover_rate:
                 b = self._mate(k, a, parents, pools, rng)
-                child = crossover(pop[a], fit[a], pop[b], fit[b], rng, p)
-                if p.mate_only_prob > 0 and a != b and rng.random() < p.mate_only_prob:
+                child = self.ops.crossover(pop[a], fit[a], pop[b], fit[b], rng)
+                if self.ops.mate_only.keeps(a, b, rng):
                     out.append(child)
                     continue
             else:
                 child = pop[a].copy()
-            mutate(child, tracker, rng, p)
+            self.ops.mutation(child, tracker, rng)
             out.append(child)
         return out
 

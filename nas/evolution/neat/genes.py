@@ -1,7 +1,7 @@
 """NEAT's genome data: node and connection genes, innovation bookkeeping, the
 compatibility distance, and the edits that no variant changes (splitting a link,
 toggling one). The variant rules (which weights change and how, which links to add, how
-parents combine) stay in `genome`, which re-exports all of this.
+parents combine) are operators in `nas.evolution.neat.operators`.
 
 Node ids: inputs are 0..n_inputs-1, outputs n_inputs..n_inputs+n_outputs-1, hidden nodes
 get fresh ids from the run's node counter. There are no per-node biases (as in the
