@@ -353,3 +353,23 @@ def test_obliterate_flags_the_worst_old_species_on_schedule():
     champion = state.population[max(worst.members, key=lambda i: fit[i])]
     rejoined, _ = speciate([champion.copy()], [(worst, champion)], 1.0, 999, 10, params)
     assert [(sp.id, sp.obliterated) for sp in rejoined] == [(worst.id, True)]
+
+
+@pytest.mark.parametrize("option, part, rule", [
+    ({"mutation": "exclusive"}, lambda o: o.mutation, "ExclusiveMutation"),
+    ({"weight_schedule": "stanley"}, lambda o: o.mutation.reweight.schedule, "StanleySchedule"),
+    ({"weight_noise": "uniform"}, lambda o: o.noise, "UniformNoise"),
+    ({"recurrent": True, "recurrent_link_prob": 0.2},
+     lambda o: o.mutation.add_connection.links, "RecurrentFirst"),
+    ({"crossover_average_prob": 0.4}, lambda o: o.crossover, "AveragingCrossover"),
+    ({"mate_only_prob": 0.2}, lambda o: o.reproduction.breeding.mate_only, "MateOnlyChance"),
+    ({"representative": "champion"}, lambda o: o.representatives, "Champion"),
+    ({"target_species": 8}, lambda o: o.threshold, "TargetSpecies"),
+    ({"stagnation_penalty": 0.01}, lambda o: o.reproduction.stagnation, "StagnationPenalty"),
+    ({"obliterate_every": 10}, lambda o: o.reproduction.obliteration, "PeriodicObliteration"),
+    ({"population_stagnation": 20}, lambda o: o.reproduction.stall, "DeltaCoding"),
+])
+def test_each_stanley_option_swaps_one_operator_for_his_rule(option, part, rule):
+    from nas.evolution.neat import operators
+    paper, stanley = operators(NEATParams()), operators(NEATParams(**option))
+    assert type(part(stanley)).__name__ == rule != type(part(paper)).__name__

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import torch
 
-from nas.evolution.neat.genome import Genome
+from nas.evolution.neat.genes import Genome
 from nas.evolution.neat.params import SLOPES, UNIT, NEATParams
 
 
