@@ -101,6 +101,21 @@ SINGLE_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXI
 KERNEL_POOL_ENV = "NUMBA_NUM_THREADS"
 
 
+def resolve_threads(flag: int | None, workers: int = 1) -> int:
+    """A worker's thread cap: --threads > NAS_THREADS > cores // workers (at least 1)."""
+    if flag is None:
+        raw = os.environ.get(ENV_THREADS)
+        if raw is None:
+            return max(1, (os.cpu_count() or 1) // max(1, workers))
+        try:
+            flag = int(raw)
+        except ValueError:
+            raise NasError(f"{ENV_THREADS} must be a whole number, got {raw!r}") from None
+    if not 1 <= flag <= MAX_THREADS:
+        raise NasError(f"threads must be 1 to {MAX_THREADS}, got {flag}")
+    return flag
+
+
 def thread_env(threads: int) -> dict[str, str]:
     """The environment that caps a worker's threads: for child processes, containers and
     supervisord programs alike, so no caller spells the variables out by hand."""
@@ -142,6 +157,13 @@ def logs_dir(*parts: str) -> Path:
 def private_log(path: Path):
     """Open a log for appending, created 0600 (its directory from `logs_dir`)."""
     return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+
+
+def health_file() -> Path | None:
+    """The file a worker touches on every beat that reached the database
+    (`$NAS_HEALTH_FILE`; containers' healthchecks read its age)."""
+    name = os.environ.get(ENV_HEALTH_FILE)
+    return Path(name) if name else None
 
 
 def device() -> str:

@@ -63,7 +63,7 @@ def test_on_generation_reports_mean_best_so_far_and_can_stop():
     seen = []
 
     def on_generation(gen, so_far):
-        seen.append((gen, so_far.value))
+        seen.append((gen, so_far.score("fitness")))
         if gen == 2:
             raise KeyboardInterrupt
 

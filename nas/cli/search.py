@@ -21,11 +21,10 @@ def search(name: str, jobs: int, threads: int | None, device: str | None, storag
     from nas.coordinator.search import run_search
     from nas.spec import check_study_name
     from nas.worker.device import resolve_device
-    from nas.worker.threads import resolve_threads
 
     check_study_name(name)  # before the log directory is built from it
-    resolve_device(device)  # sets NAS_DEVICE, which the local workers inherit
+    device = resolve_device(device)  # checked here, passed to the local workers as --device
     spec = spec_from_options(flags)
-    count = resolve_threads(threads, workers=max(1, jobs))
+    count = defaults.resolve_threads(threads, workers=max(1, jobs))
     logdir = defaults.logs_dir(name)
-    raise SystemExit(run_search(connect(storage), name, spec, jobs, count, logdir))
+    raise SystemExit(run_search(connect(storage), name, spec, jobs, count, logdir, device))

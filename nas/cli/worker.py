@@ -29,14 +29,16 @@ def worker(study_names: tuple[str, ...], threads: int | None, max_trials: int | 
     from nas.worker.stop import install_handlers
 
     install_handlers()  # first: a stop during the imports below is honoured, not fatal
-    from nas.worker.threads import cap_threads, resolve_threads
+    from nas.defaults import resolve_threads
+    from nas.worker.threads import cap_threads
 
     count = resolve_threads(threads)
     cap_threads(count)  # before anything imports torch or numpy
     from nas.worker.device import resolve_device
     from nas.worker.loop import Worker
+    from nas.worker.settings import WorkerSettings
 
-    resolve_device(device)
+    settings = WorkerSettings.resolve(count, resolve_device(device))
 
     import warnings
 
@@ -45,7 +47,8 @@ def worker(study_names: tuple[str, ...], threads: int | None, max_trials: int | 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s nas-worker[{os.getpid()}] %(message)s")
-    raise SystemExit(Worker(connect(storage, create=False), list(study_names), count, max_trials, serve).work())
+    store = connect(storage, create=False)
+    raise SystemExit(Worker(store, list(study_names), settings, max_trials, serve).work())
 
 
 @click.command("health")

@@ -31,8 +31,6 @@ def up(count: int, via: str, threads: int | None, studies: tuple[str, ...], serv
        image: str, partition: str | None, time_limit: str | None, cpus: int | None,
        storage: str | None) -> None:
     """Start COUNT workers (--via slurm: submit a job array of COUNT tasks)."""
-    from nas.worker.threads import resolve_threads
-
     if via != "slurm" and (partition or time_limit or cpus):
         raise NasError("--partition, --time and --cpus are for --via slurm")
     store = connect(storage, create=False)
@@ -43,7 +41,7 @@ def up(count: int, via: str, threads: int | None, studies: tuple[str, ...], serv
         fleet, cap = FLEETS[via](partition, time_limit), cpus_per_task(cpus, threads)
     else:
         fleet = FLEETS[via](image) if via == "docker" else FLEETS[via]()
-        cap = resolve_threads(threads, count)
+        cap = defaults.resolve_threads(threads, count)
     for line in fleet.up(count, store.url, cap, list(studies), serve):
         click.echo(line)
 

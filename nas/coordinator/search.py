@@ -22,7 +22,7 @@ POLL_SECONDS = 1.0
 
 
 def run_search(store: Store, name: str, spec: StudySpec, jobs: int, threads: int,
-               logdir: Path) -> int:
+               logdir: Path, device: str | None = None) -> int:
     row, created = ensure_study(store, name, spec)
     done = store.claim_counts(row.id).get("done", 0)
     if jobs > 0 and row.paused:
@@ -37,7 +37,7 @@ def run_search(store: Store, name: str, spec: StudySpec, jobs: int, threads: int
                f"{spec.label}, budget {spec.budget} trials")
     if jobs == 0:
         return 0
-    fleet = SearchFleet(store.url, name, jobs, threads, logdir)
+    fleet = SearchFleet(store.url, name, jobs, threads, logdir, device)
     interrupted = _watch(store, row, fleet)
     codes = fleet.exit_codes()
     _summary(store, row)

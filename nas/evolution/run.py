@@ -53,11 +53,6 @@ class EvolutionResult:
     target: float | None = None
     generations: int = 0
 
-    @property
-    def value(self) -> float:
-        """Mean over seeds of the best fitness found (the `fitness` metric)."""
-        return sum(s.best_fitness for s in self.seeds) / len(self.seeds)
-
     def score(self, metric: str) -> float:
         """The trial's value under `metric` (nas.evolution.metrics)."""
         return metrics.score(metric, self.seeds, self.budget, self.target, self.generations)

@@ -1,8 +1,6 @@
 """Which torch device a worker evolves on: --device > NAS_DEVICE > cpu."""
 from __future__ import annotations
 
-import os
-
 from nas import defaults
 from nas.errors import NasError
 
@@ -24,5 +22,4 @@ def resolve_device(flag: str | None) -> str:
             raise NasError(f"--device {device}: only {torch.cuda.device_count()} CUDA devices")
     elif parsed.type != "cpu":
         raise NasError(f"unsupported device {device!r}; use cpu, cuda or cuda:N")
-    os.environ[defaults.ENV_DEVICE] = device  # user objectives read it from here
     return device

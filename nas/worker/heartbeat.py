@@ -7,21 +7,21 @@ A context manager whose loop is `stop.wait(interval)`: it ends at once when aske
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from pathlib import Path
 
-from nas.defaults import ENV_HEALTH_FILE
-from nas.errors import NasError
+from nas import defaults
+from nas.store.retry import is_unavailable
 
 log = logging.getLogger("nas.worker")
 
 
 class WorkerHeartbeat:
-    def __init__(self, store, worker_id: int, interval: float, stopping: threading.Event):
+    def __init__(self, store, worker_id: int, interval: float, stopping: threading.Event,
+                 health: Path | None = None):
         self.store, self.worker_id, self.interval = store, worker_id, interval
-        self.stopping = stopping
+        self.stopping, self.health = stopping, health
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="nas-heartbeat", daemon=True)
 
@@ -37,30 +37,23 @@ class WorkerHeartbeat:
         while True:
             try:
                 self.store.worker_beat(self.worker_id, self.stopping.is_set())
-                touch_health_file()
-            except NasError as exc:  # an outage: the next beat tries again
-                log.warning("heartbeat missed: %s", exc)
+                if self.health is not None:  # container healthchecks read its age: fresh
+                    self.health.touch()      # only while beats reach the database
             except OSError as exc:  # a full disk or read-only health path must not end the
                 log.warning("health file not written: %s", exc)  # beats the trial lives on
+            except Exception as exc:
+                if not is_unavailable(exc):  # a bug, not an outage: no beat will ever land
+                    log.error("heartbeat failed, stopping the worker: %s", exc)
+                    self.stopping.set()
+                    return
+                log.warning("heartbeat missed: %s", exc)  # the next beat tries again
             if self._stop.wait(self.interval):
                 return
 
 
-def health_file() -> Path | None:
-    name = os.environ.get(ENV_HEALTH_FILE)
-    return Path(name) if name else None
-
-
-def touch_health_file() -> None:
-    """Container healthchecks read this file's age: it is fresh only while the worker's
-    heartbeat reaches the database."""
-    path = health_file()
-    if path is not None:
-        path.touch()
-
-
 def healthy(max_age: float) -> bool:
-    path = health_file()
+    """The worker's health file (`NAS_HEALTH_FILE`) was touched within `max_age` s."""
+    path = defaults.health_file()
     try:
         return path is not None and time.time() - path.stat().st_mtime <= max_age
     except FileNotFoundError:

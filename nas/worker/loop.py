@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from typing import Callable, TypeVar
 
 import optuna
 
@@ -34,23 +35,30 @@ from nas.store.workers import WorkerState
 from nas.worker.heartbeat import WorkerHeartbeat
 from nas.worker.stop import STOP, install_handlers
 from nas.worker.retries import requeue_interrupted, retry_callback
+from nas.worker.settings import WorkerSettings
+from nas.worker.trial import TrialContext, run_one_trial
 
 log = logging.getLogger("nas.worker")
+T = TypeVar("T")
 
 
-def make_storage(store: Store) -> optuna.storages.RDBStorage:
+def make_storage(store: Store, settings: WorkerSettings) -> optuna.storages.RDBStorage:
     """One RDB storage per process, whose small pre-pinged pool nas shares."""
     storage = store.optuna_storage(
-        skip_table_creation=True, heartbeat_interval=defaults.heartbeat_interval(),
-        grace_period=defaults.heartbeat_grace(), heartbeat_stale_trial_callback=retry_callback())
+        skip_table_creation=True, heartbeat_interval=settings.heartbeat_interval,
+        grace_period=settings.heartbeat_grace,
+        heartbeat_stale_trial_callback=retry_callback(settings.max_retry))
+    storage.retry_limit = settings.db_retry_seconds
     store.adopt_engine(storage.engine)
     return storage
 
 
 class Worker:
-    def __init__(self, store: Store, study_names: list[str], threads: int,
+    def __init__(self, store: Store, study_names: list[str], settings: WorkerSettings,
                  max_trials: int | None = None, serve: bool = False):
-        self.store, self.study_names, self.threads = store, study_names, threads
+        self.store, self.study_names, self.settings = store, study_names, settings
+        self.storage: optuna.storages.RDBStorage | None = None  # made at bootstrap
+        self.trials: TrialContext | None = None  # likewise
         self.max_trials, self.serve = max_trials, serve
         self.stop = STOP
         self.worker_id: int | None = None
@@ -65,9 +73,10 @@ class Worker:
 
     def work(self) -> int:
         install_handlers()  # `nas worker` did already, before its imports: idempotent
-        retrying(self.bootstrap, "worker start", stop=self.stop)
+        self._retrying(self.bootstrap, "worker start")
         try:
-            with WorkerHeartbeat(self.store, self.worker_id, defaults.heartbeat_interval(), self.stop):
+            with WorkerHeartbeat(self.store, self.worker_id, self.settings.heartbeat_interval,
+                                 self.stop, self.settings.health_file):
                 self._loop()
         finally:
             self.teardown()
@@ -82,13 +91,13 @@ class Worker:
                 log.info("ran %d trials (--max-trials): exiting", self.trials_run)
                 break
             started = time.perf_counter()
-            claim = retrying(self._next_claim, "claiming a trial", stop=self.stop)
+            claim = self._retrying(self._next_claim, "claiming a trial")
             if claim is None:
                 if not self.serve and not self._others_still_running():
                     log.info("%s: exiting", self._why_idle())
                     break
-                self.stop.wait(defaults.serve_poll() if self.serve
-                               else min(1.0, defaults.heartbeat_interval() / 2))
+                self.stop.wait(self.settings.serve_poll if self.serve
+                               else min(1.0, self.settings.heartbeat_interval / 2))
                 continue
             self.objective_seconds.clear()
             self.run_trial(claim)
@@ -114,9 +123,11 @@ class Worker:
         self._refresh_studies()
         if self.study_names and not self.studies:  # nothing named can be served here
             raise NasError(next(iter(self._unservable.values())))
-        self.storage = make_storage(self.store)
-        self.worker_id = self.store.register_worker(os.getpid(), self.threads, __version__)
-        log.info("worker %d started (threads=%d) on %s", self.worker_id, self.threads,
+        self.storage = make_storage(self.store, self.settings)
+        self.worker_id = self.store.register_worker(os.getpid(), self.settings.threads, __version__)
+        self.trials = TrialContext(self.store, self.storage, self.settings, self.worker_id,
+                                   self.stop)
+        log.info("worker %d started (threads=%d) on %s", self.worker_id, self.settings.threads,
                  mask(self.store.url))
 
     def _refresh_studies(self) -> None:
@@ -152,7 +163,7 @@ class Worker:
 
     def vanished(self, study_id: int) -> bool:
         """True (and the study forgotten) when a study this worker serves was deleted."""
-        if retrying(lambda: self.store.study_exists(study_id), "checking a study", stop=self.stop):
+        if self._retrying(lambda: self.store.study_exists(study_id), "checking a study"):
             return False
         self._forget(study_id, "deleted")
         return True
@@ -173,24 +184,24 @@ class Worker:
             except KeyError:  # Optuna's "Record does not exist": deleted since the refresh
                 self._forget(row.id, "deleted")
         self._fail_beatless()
-        settled, to_retry = self.store.reap_dead_claims(list(self.studies), defaults.heartbeat_grace(),
-                                                        defaults.max_retry())
+        settled, to_retry = self.store.reap_dead_claims(
+            list(self.studies), self.settings.heartbeat_grace, self.settings.max_retry)
         by_optuna_id = {r.optuna_study_id: r for r in self.studies.values()}
         for study_id, trial_id in to_retry:  # its failer died between FAIL and the retry
             log.info("queueing the retry a dead worker left undone (trial id %d)", trial_id)
             requeue_interrupted(self.optuna_study(by_optuna_id[study_id]),
-                                self.storage.get_trial(trial_id))
+                                self.storage.get_trial(trial_id), self.settings.max_retry)
         if any(settled.values()):
             log.info("settled claims of dead workers: %s", settled)
         self._fail_orphans(list(by_optuna_id))
-        self._next_reap = time.monotonic() + defaults.heartbeat_interval()
+        self._next_reap = time.monotonic() + self.settings.heartbeat_interval
 
     def _fail_beatless(self) -> None:
         """Fail and re-queue, as Optuna's stale check would, the trials of dead workers
         that never beat (nas.store.optuna_tables.beatless_trials)."""
         by_optuna_id = {r.optuna_study_id: r for r in self.studies.values()}
         for study_id, trial_id in self.store.beatless_trials(list(by_optuna_id),
-                                                              defaults.heartbeat_grace()):
+                                                              self.settings.heartbeat_grace):
             try:
                 self.storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
             except optuna.exceptions.UpdateFinishedTrialError:
@@ -198,10 +209,11 @@ class Worker:
             frozen = self.storage.get_trial(trial_id)
             log.info("failed trial %d of %s: its worker died before its first heartbeat",
                      frozen.number, by_optuna_id[study_id].name)
-            requeue_interrupted(self.optuna_study(by_optuna_id[study_id]), frozen)
+            requeue_interrupted(self.optuna_study(by_optuna_id[study_id]), frozen,
+                                self.settings.max_retry)
 
     def _fail_orphans(self, optuna_study_ids: list[int]) -> None:
-        for trial_id in self.store.orphan_trials(optuna_study_ids, defaults.heartbeat_grace()):
+        for trial_id in self.store.orphan_trials(optuna_study_ids, self.settings.heartbeat_grace):
             try:
                 self.storage.set_trial_system_attr(trial_id, "nas_orphan", True)
                 self.storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
@@ -221,15 +233,19 @@ class Worker:
     def _others_still_running(self) -> bool:
         """Claims still held, or trials that may turn out orphaned: wait to settle them."""
         optuna_ids = [r.optuna_study_id for r in self.studies.values()]
-        return retrying(lambda: self.store.active_claims(list(self.studies)) > 0
-                        or self.store.unbound_running(optuna_ids) > 0,
-                        "counting claims", stop=self.stop)
+        return self._retrying(lambda: self.store.active_claims(list(self.studies)) > 0
+                              or self.store.unbound_running(optuna_ids) > 0, "counting claims")
+
+    def _retrying(self, call: Callable[[], T], what: str) -> T:
+        """Ride out a database outage for the settings' limit, or until a stop request."""
+        return retrying(call, what, self.settings.db_retry_seconds, self.stop)
 
     def run_trial(self, claim: Claim) -> None:
-        from nas.worker.trial import run_one_trial
-
+        row = self.studies[claim.study_id]
         try:
-            end = run_one_trial(self, claim)
+            study = self._retrying(lambda: self.optuna_study(row), "loading the study")
+            end = run_one_trial(self.trials, claim, row, study, self.objective_seconds,
+                                self.vanished)
         except Exception:
             if not self.vanished(claim.study_id):
                 raise
@@ -240,7 +256,7 @@ class Worker:
             with self.store.transaction():  # the claim and the registry change together
                 self.store.finish_claim(claim.id, end)
                 self.store.worker_seen(self.worker_id, after)
-        retrying(close, "closing a claim")
+        retrying(close, "closing a claim", self.settings.db_retry_seconds)
         self.trials_run += end is ClaimEnd.DONE
 
     def teardown(self) -> None:

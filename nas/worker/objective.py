@@ -11,7 +11,6 @@ from typing import Any, Callable
 
 import optuna
 
-from nas import defaults
 from nas.evolution import EvolutionResult, run_evolution
 from nas.references import load_user_objective
 from nas.spec import StudySpec
@@ -38,12 +37,15 @@ Recorder = Callable[[optuna.Trial, EvolutionResult], None]
 
 def build_objective(spec: StudySpec, on_start: Callable[[optuna.Trial], None],
                     record: Recorder, spent: list[float] | None = None,
-                    on_failure: Callable[[optuna.Trial, Exception], None] | None = None) -> Objective:
+                    on_failure: Callable[[optuna.Trial, Exception], None] | None = None,
+                    device: str = "cpu", engine: str = "kernel") -> Objective:
     """The trial's function; `record` stores per-seed rows of finished and pruned trials,
     `spent` collects the seconds spent inside the user's (or our) objective proper, so the
     worker can tell its own bookkeeping cost apart. `on_failure` sees an exception while
-    the trial is still RUNNING (and writable), before Optuna fails it."""
-    user = load_user_objective(spec.objective) if spec.objective else _own_objective
+    the trial is still RUNNING (and writable), before Optuna fails it. `device` and
+    `engine` (the worker's settings) are where nas's own objective evolves."""
+    user = (load_user_objective(spec.objective) if spec.objective
+            else own_objective(device, engine))
 
     def objective(trial: optuna.Trial) -> float:
         on_start(trial)
@@ -70,11 +72,15 @@ def build_objective(spec: StudySpec, on_start: Callable[[optuna.Trial], None],
     return objective
 
 
-def _own_objective(trial: optuna.Trial, spec: StudySpec) -> EvolutionResult:
-    config = SPACES[spec.mode](trial, spec)
-    seeds = [spec.base_seed + i for i in range(spec.seeds)]
-    return run_evolution(config, spec.generations, seeds, spec.stagnation_limit,
-                         device=defaults.device(), on_generation=generation_reporter(trial, spec))
+def own_objective(device: str = "cpu", engine: str = "kernel") -> Callable[..., EvolutionResult]:
+    """nas's objective: the study's search space, evolved on `device` with `engine`."""
+    def objective(trial: optuna.Trial, spec: StudySpec) -> EvolutionResult:
+        config = SPACES[spec.mode](trial, spec)
+        seeds = [spec.base_seed + i for i in range(spec.seeds)]
+        return run_evolution(config, spec.generations, seeds, spec.stagnation_limit,
+                             device=device, engine=engine,
+                             on_generation=generation_reporter(trial, spec))
+    return objective
 
 
 def generation_reporter(trial: optuna.Trial, spec: StudySpec) -> Callable[[int, Any], None]:

@@ -14,23 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from nas.defaults import ENV_THREADS, MAX_THREADS, thread_env
-from nas.errors import NasError
-
-
-def resolve_threads(flag: int | None, workers: int = 1) -> int:
-    """--threads > NAS_THREADS > cores // workers (at least 1)."""
-    if flag is None:
-        raw = os.environ.get(ENV_THREADS)
-        if raw is None:
-            return max(1, (os.cpu_count() or 1) // max(1, workers))
-        try:
-            flag = int(raw)
-        except ValueError:
-            raise NasError(f"{ENV_THREADS} must be a whole number, got {raw!r}") from None
-    if not 1 <= flag <= MAX_THREADS:
-        raise NasError(f"threads must be 1 to {MAX_THREADS}, got {flag}")
-    return flag
+from nas.defaults import ENV_THREADS, thread_env
 
 
 def cap_threads(threads: int) -> None:

@@ -1,4 +1,4 @@
-"""One claimed trial: load the study, optimize once, then settle the claim.
+"""One claimed trial: optimize once, then settle the claim.
 
 Settling looks at what the database says happened, not at what this process believes:
 
@@ -12,71 +12,106 @@ Settling looks at what the database says happened, not at what this process beli
 from __future__ import annotations
 
 import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
 
 import optuna
 from optuna.trial import TrialState
 
 from nas import defaults
 from nas.causes import find_cause
+from nas.store import Store
 from nas.store.claims import Claim, ClaimEnd
 from nas.store.retry import is_unavailable, retrying, root_cause
 from nas.store.session import describe
+from nas.store.studies import StudyRow
 from nas.store.workers import WorkerState
 from nas.worker.objective import StopRequested, build_objective
 from nas.worker.retries import requeue_interrupted
+from nas.worker.settings import WorkerSettings
 
 log = logging.getLogger("nas.worker")
+T = TypeVar("T")
 
 
-def run_one_trial(worker, claim: Claim) -> ClaimEnd:
-    """Run the claimed slot's trial; returns how its claim ends."""
-    store, row = worker.store, worker.studies[claim.study_id]
-    study = retrying(lambda: worker.optuna_study(row), "loading the study", stop=worker.stop)
+@dataclass(frozen=True)
+class TrialContext:
+    """What running a trial needs from its worker, handed over explicitly."""
+    store: Store
+    storage: Any  # the worker's Optuna RDB storage (nas.store.optuna_storage)
+    settings: WorkerSettings
+    worker_id: int
+    stop: threading.Event
+
+    def retrying(self, call: Callable[[], T], what: str, interruptible: bool = True) -> T:
+        """Ride out a database outage for the settings' limit; a stop request ends the
+        wait where `interruptible` (settling and closing always finish)."""
+        return retrying(call, what, self.settings.db_retry_seconds,
+                        self.stop if interruptible else None)
+
+
+def run_one_trial(ctx: TrialContext, claim: Claim, row: StudyRow, study: optuna.Study,
+                  spent: list[float], vanished: Callable[[int], bool]) -> ClaimEnd:
+    """Run the claimed slot's trial; returns how its claim ends. `spent` collects the
+    seconds inside the objective; `vanished(study id)` says whether the study was deleted."""
     started: list[int] = []
 
     def on_start(trial: optuna.Trial) -> None:
         started.append(trial._trial_id)
 
         def bind() -> None:
-            with store.transaction():  # the claim and the registry say the same, together
-                store.bind_trial(claim.id, trial._trial_id)
-                store.worker_seen(worker.worker_id, WorkerState.BUSY, claim.study_id, trial._trial_id)
-        retrying(bind, "binding the claim")
+            with ctx.store.transaction():  # the claim and the registry say the same, together
+                ctx.store.bind_trial(claim.id, trial._trial_id)
+                ctx.store.worker_seen(ctx.worker_id, WorkerState.BUSY, claim.study_id,
+                                      trial._trial_id)
+        ctx.retrying(bind, "binding the claim", interruptible=False)
 
     def record(trial: optuna.Trial, result) -> None:
-        retrying(lambda: store.record_results(claim.study_id, trial._trial_id, trial.number,
-                                              result.seeds), "recording results")
+        ctx.retrying(lambda: ctx.store.record_results(claim.study_id, trial._trial_id,
+                                                      trial.number, result.seeds),
+                     "recording results", interruptible=False)
         set_result_attrs(trial, result)  # trial writes: the storage waits through outages
 
     def on_failure(trial: optuna.Trial, exc: Exception) -> None:
         if not (out_of_memory(exc) or is_unavailable(exc)):
-            retrying(lambda: _mark_if_no_work(worker.storage, trial._trial_id), "marking a failure")
+            ctx.retrying(lambda: _mark_if_no_work(ctx.storage, trial._trial_id),
+                         "marking a failure", interruptible=False)
 
+    objective = build_objective(row.spec, on_start, record, spent, on_failure,
+                                device=ctx.settings.device, engine=ctx.settings.engine)
     interrupted = False
     try:
-        study.optimize(build_objective(row.spec, on_start, record, worker.objective_seconds,
-                                       on_failure), n_trials=1, gc_after_trial=False)
+        study.optimize(objective, n_trials=1, gc_after_trial=False)
     except StopRequested:
         interrupted = True
     except Exception as exc:
-        if worker.vanished(claim.study_id):
+        if vanished(claim.study_id):
             return ClaimEnd.RELEASED  # deleted mid-trial: nothing left to settle or retry
         if _late(exc):
             log.warning("late result for a trial of %s dropped: it was failed by heartbeat "
                         "while this worker was cut off", row.name)
-            return _settle_retrying(worker, study, row, started, interrupted=False)
-        oom = out_of_memory(exc)
-        interrupted = oom or is_unavailable(exc)
-        what = ("out of memory on this worker (the trial is re-queued for another)" if oom else
-                "database lost during a trial" if interrupted else "trial failed")
-        # the driver's error, not what Optuna raised on top of it (an UnboundLocalError
-        # when its own FAIL write failed too, a StorageInternalError's generic text)
-        cause = root_cause(exc) if interrupted and not oom else exc
-        text = describe(cause) if cause is not exc else _first_line(exc)
-        log.error("%s of %s: %s: %s", what, row.name, type(cause).__name__, text)
+            return _settle_retrying(ctx, study, row, started, interrupted=False)
+        interrupted = _log_failure(row, exc)
         if not interrupted:
-            retrying(lambda: _pause_if_broken(worker, row, exc), "checking failures")
-    return _settle_retrying(worker, study, row, started, interrupted)
+            ctx.retrying(lambda: _pause_if_broken(ctx.store, row, exc), "checking failures",
+                         interruptible=False)
+    return _settle_retrying(ctx, study, row, started, interrupted)
+
+
+def _log_failure(row: StudyRow, exc: Exception) -> bool:
+    """Log why the objective raised; True when that interrupted the trial (this worker ran
+    out of memory or lost the database) rather than the config failing."""
+    oom = out_of_memory(exc)
+    interrupted = oom or is_unavailable(exc)
+    what = ("out of memory on this worker (the trial is re-queued for another)" if oom else
+            "database lost during a trial" if interrupted else "trial failed")
+    # the driver's error, not what Optuna raised on top of it (an UnboundLocalError
+    # when its own FAIL write failed too, a StorageInternalError's generic text)
+    cause = root_cause(exc) if interrupted and not oom else exc
+    text = describe(cause) if cause is not exc else _first_line(exc)
+    log.error("%s of %s: %s: %s", what, row.name, type(cause).__name__, text)
+    return interrupted
 
 
 def _first_line(exc: BaseException) -> str:
@@ -92,17 +127,17 @@ def _mark_if_no_work(storage, trial_id: int) -> None:
         storage.set_trial_system_attr(trial_id, "nas_failed_at_once", True)
 
 
-def _pause_if_broken(worker, row, exc: BaseException) -> None:
+def _pause_if_broken(store: Store, row: StudyRow, exc: BaseException) -> None:
     """When the study's first `FAILED_AT_ONCE_LIMIT` trials all failed before doing any
     work (and none ever worked), the study is paused with the reason, so a broken
     objective costs a few trials, not the budget."""
     limit = defaults.FAILED_AT_ONCE_LIMIT
-    if worker.store.failed_at_once(row.optuna_study_id) < limit:
+    if store.failed_at_once(row.optuna_study_id) < limit:
         return
     reason = (f"its first {limit} trials all failed before reporting anything "
               f"({type(exc).__name__}: {_first_line(exc)}); fix the objective or task, then "
               f"`nas study resume {row.name}`")
-    worker.store.set_paused(row.name, True, reason)
+    store.set_paused(row.name, True, reason)
     log.error("study %s paused: %s", row.name, reason)
 
 
@@ -142,32 +177,35 @@ def _is_late(exc: BaseException) -> bool:
         isinstance(exc, ValueError) and str(exc).startswith("Cannot tell a"))
 
 
-def _settle_retrying(worker, study, row, started: list[int], interrupted: bool) -> ClaimEnd:
+def _settle_retrying(ctx: TrialContext, study: optuna.Study, row: StudyRow,
+                     started: list[int], interrupted: bool) -> ClaimEnd:
     if not started:
         return ClaimEnd.RELEASED
-    return retrying(lambda: settle(worker.store, worker.storage, study, row.optuna_study_id,
-                                   started[0], interrupted), "settling a trial")
+    return ctx.retrying(lambda: settle(ctx, study, row.optuna_study_id, started[0], interrupted),
+                        "settling a trial", interruptible=False)
 
 
-def settle(store, storage, study: optuna.Study, optuna_study_id: int, trial_id: int,
+def settle(ctx: TrialContext, study: optuna.Study, optuna_study_id: int, trial_id: int,
            interrupted: bool) -> ClaimEnd:
-    frozen = storage.get_trial(trial_id)
+    frozen = ctx.storage.get_trial(trial_id)
     if frozen.state == TrialState.RUNNING or (interrupted and frozen.state == TrialState.FAIL):
-        return _fail_for_retry(store, storage, study, optuna_study_id, frozen)
-    return store.claim_end_for(frozen.state.name, optuna_study_id, frozen.number)
+        return _fail_for_retry(ctx, study, optuna_study_id, frozen)
+    return ctx.store.claim_end_for(frozen.state.name, optuna_study_id, frozen.number)
 
 
-def _fail_for_retry(store, storage, study, optuna_study_id: int, frozen) -> ClaimEnd:
+def _fail_for_retry(ctx: TrialContext, study: optuna.Study, optuna_study_id: int,
+                    frozen) -> ClaimEnd:
     """Fail an interrupted trial (unless someone did) and make sure exactly one retry of
     it is queued; released, or done when it is out of retries."""
     if frozen.state == TrialState.RUNNING:
         try:
-            storage.set_trial_state_values(frozen._trial_id, state=TrialState.FAIL)
+            ctx.storage.set_trial_state_values(frozen._trial_id, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # another worker's heartbeat check failed it first
-        frozen = storage.get_trial(frozen._trial_id)
+        frozen = ctx.storage.get_trial(frozen._trial_id)
     if frozen.state != TrialState.FAIL:
-        return store.claim_end_for(frozen.state.name, optuna_study_id, frozen.number)
-    if store.was_retried(optuna_study_id, frozen.number) or requeue_interrupted(study, frozen):
+        return ctx.store.claim_end_for(frozen.state.name, optuna_study_id, frozen.number)
+    if ctx.store.was_retried(optuna_study_id, frozen.number) or \
+            requeue_interrupted(study, frozen, ctx.settings.max_retry):
         return ClaimEnd.RELEASED
     return ClaimEnd.DONE

@@ -18,8 +18,10 @@ from pathlib import Path
 from nas import defaults
 
 
-def worker_argv(threads: int, studies: list[str], serve: bool = False) -> list[str]:
+def worker_argv(threads: int, studies: list[str], serve: bool = False,
+                device: str | None = None) -> list[str]:
     argv = [sys.executable, "-m", "nas", "worker", "--threads", str(threads)]
+    argv += ["--device", device] if device else []
     for name in studies:
         argv += ["--study", name]
     return argv + (["--serve"] if serve else [])
@@ -30,9 +32,10 @@ def worker_env(url: str, threads: int) -> dict[str, str]:
 
 
 def spawn_worker(url: str, threads: int, studies: list[str], log: Path,
-                 serve: bool = False) -> subprocess.Popen:
+                 serve: bool = False, device: str | None = None) -> subprocess.Popen:
     with defaults.private_log(log) as sink:
-        return subprocess.Popen(worker_argv(threads, studies, serve), env=worker_env(url, threads),
+        return subprocess.Popen(worker_argv(threads, studies, serve, device),
+                                env=worker_env(url, threads),
                                 stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
@@ -65,13 +68,15 @@ def _alive(pid: int, reap) -> bool:
 class SearchFleet:
     """J child worker processes of one `nas search` (reaped by it)."""
 
-    def __init__(self, url: str, study: str, count: int, threads: int, logdir: Path):
+    def __init__(self, url: str, study: str, count: int, threads: int, logdir: Path,
+                 device: str | None = None):
         self.url, self.study, self.count, self.threads = url, study, count, threads
-        self.logdir = logdir
+        self.logdir, self.device = logdir, device
         self.procs: list[subprocess.Popen] = []
 
     def start(self) -> None:
-        self.procs = [spawn_worker(self.url, self.threads, [self.study], self.logdir / f"worker-{i}.log")
+        self.procs = [spawn_worker(self.url, self.threads, [self.study],
+                                   self.logdir / f"worker-{i}.log", device=self.device)
                       for i in range(self.count)]
 
     def alive(self) -> int:

@@ -61,9 +61,7 @@ def cpus_per_task(cpus: int | None, threads: int | None) -> int | None:
     if cpus or threads:
         return cpus or threads
     if os.environ.get(defaults.ENV_THREADS):
-        from nas.worker.threads import resolve_threads
-
-        return resolve_threads(None)
+        return defaults.resolve_threads(None)
     return None
 
 
