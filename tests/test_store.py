@@ -82,19 +82,33 @@ def test_claim_ends_and_worker_states_are_stored_as_plain_strings(store, db_url)
     assert store.live_workers(60) == []
 
 
-def test_an_unwritable_health_file_does_not_stop_the_heartbeat(store, db_url, tmp_path, monkeypatch):
+def test_an_unwritable_health_file_does_not_stop_the_heartbeat(store, db_url, tmp_path):
     """The beats are what keep a trial alive; a health file on a full or read-only disk
     must cost only the container's healthcheck, not the trial."""
     from conftest import wait_until
     from nas.worker.heartbeat import WorkerHeartbeat
 
-    monkeypatch.setenv("NAS_HEALTH_FILE", str(tmp_path / "missing-dir" / "health"))
     worker = store.register_worker(1, 1, "x")
     seen = lambda: query(db_url, "SELECT last_seen FROM nas.workers WHERE id = :w", w=worker)[0][0]
     first = seen()
-    beat = WorkerHeartbeat(store, worker, 0.05, threading.Event())
+    beat = WorkerHeartbeat(store, worker, 0.05, threading.Event(), tmp_path / "missing-dir" / "health")
     with beat:
         wait_until(lambda: seen() > first, 10, what="a beat after the failed touch")
         later = seen()
         wait_until(lambda: seen() > later, 10, what="a second beat: the thread is alive")
         assert beat._thread.is_alive()
+
+
+def test_a_heartbeat_that_fails_for_a_bug_stops_the_worker_instead_of_missing_forever(store, db_url):
+    """An outage is ridden out beat by beat; any other failure (here the registry table is
+    gone, as a broken migration would leave it) can never succeed, so the worker is asked
+    to stop, with one log line, rather than logging 'heartbeat missed' forever."""
+    from nas.worker.heartbeat import WorkerHeartbeat
+
+    worker = store.register_worker(1, 1, "x")
+    query(db_url, "ALTER TABLE nas.workers RENAME TO workers_gone")
+    stopping = threading.Event()
+    with WorkerHeartbeat(store, worker, 0.05, stopping) as beat:
+        assert stopping.wait(10)
+        beat._thread.join(10)
+        assert not beat._thread.is_alive()
