@@ -37,7 +37,7 @@ import psycopg2
 from nas import defaults
 from nas.errors import NasError
 from nas.store.cluster_secrets import ADMIN, OWNER, READER, ClusterSecrets
-from nas.store.session import is_permanent
+from nas.store.errors import is_permanent
 from nas.store.url import mask_text
 
 DB_NAME = "nas"

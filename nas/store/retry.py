@@ -13,37 +13,11 @@ import threading
 import time
 from typing import Callable, TypeVar
 
-import psycopg2
-from sqlalchemy.exc import DBAPIError, OperationalError
-
 from nas import defaults
-from nas.causes import find_cause
-from nas.store.session import DatabaseUnavailable, describe, insufficient_resources, is_permanent
+from nas.store.errors import describe, is_unavailable, root_cause
 
 log = logging.getLogger("nas.store")
 T = TypeVar("T")
-
-def is_unavailable(exc: BaseException) -> bool:
-    """True for 'cannot reach / lost the server', whoever raised it. Optuna wraps driver
-    errors (StorageInternalError from OperationalError), so the cause chain is searched."""
-    return find_cause(exc, _unavailable) is not None
-
-
-def root_cause(exc: BaseException) -> BaseException:
-    """The error that made `exc` an outage (the driver's OperationalError behind Optuna's
-    StorageInternalError, or behind the UnboundLocalError Optuna raises when its own FAIL
-    write also fails), for the log; `exc` itself when there is none."""
-    return find_cause(exc, _unavailable) or exc
-
-
-def _unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, DatabaseUnavailable) or insufficient_resources(exc):
-        return True
-    if is_permanent(exc):
-        return False
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, (OperationalError, psycopg2.OperationalError, psycopg2.InterfaceError))
 
 
 def backoff(attempt: int, base: float = 0.25, cap: float = 10.0) -> float:

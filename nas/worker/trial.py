@@ -19,8 +19,8 @@ from optuna.trial import TrialState
 from nas import defaults
 from nas.causes import find_cause
 from nas.store.claims import Claim, ClaimEnd
-from nas.store.retry import is_unavailable, retrying, root_cause
-from nas.store.session import describe
+from nas.store.errors import describe, is_unavailable, root_cause
+from nas.store.retry import retrying
 from nas.store.workers import WorkerState
 from nas.worker.objective import StopRequested, build_objective
 from nas.worker.retries import requeue_interrupted
