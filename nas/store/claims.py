@@ -26,6 +26,19 @@ class ClaimEnd(str, Enum):
     RELEASED = "released"  # interrupted, its trial re-queued (or never asked): slot free again
 
 
+def claim_end_for(state: str | None, was_retried: bool) -> ClaimEnd | None:
+    """What a claim becomes given its trial's Optuna state (None: no trial yet); None while
+    the trial runs. `was_retried` (a retry of the trial is queued) matters only for FAIL,
+    so callers may skip asking for it otherwise."""
+    if state is None:
+        return ClaimEnd.RELEASED
+    if state in ("RUNNING", "WAITING"):
+        return None
+    if state == "FAIL" and was_retried:
+        return ClaimEnd.RELEASED
+    return ClaimEnd.DONE
+
+
 @dataclass(frozen=True)
 class Claim:
     id: int

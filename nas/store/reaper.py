@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from nas.store.claims import ClaimEnd
+from nas.store.claims import ClaimEnd, claim_end_for
 
 _DEAD_CLAIMS = sa.text("""
     SELECT c.id, c.trial_id, t.state::text AS state, t.number, t.study_id,
@@ -34,20 +34,10 @@ _DEAD_CLAIMS = sa.text("""
 
 
 class ReaperQueries:
-    def claim_end_for(self, state: str | None, study_id: int | None,
-                      number: int | None) -> ClaimEnd | None:
-        """What a claim becomes given its trial's Optuna state; None while it runs."""
-        if state is None:
-            return ClaimEnd.RELEASED
-        if state in ("RUNNING", "WAITING"):
-            return None
-        if state == "FAIL" and self.was_retried(study_id, number):
-            return ClaimEnd.RELEASED
-        return ClaimEnd.DONE
-
     def _dead_claim_end(self, row, max_retry: int) -> tuple[ClaimEnd | None, bool]:
         """(how the claim ends or None to wait, whether the caller must queue a retry)."""
-        end = self.claim_end_for(row["state"], row["study_id"], row["number"])
+        end = claim_end_for(row["state"], row["state"] == "FAIL"
+                            and self.was_retried(row["study_id"], row["number"]))
         if end is not ClaimEnd.DONE or row["state"] != "FAIL" or row["attempts_before"] >= max_retry:
             return end, False
         return (ClaimEnd.RELEASED, True) if row["failed_long_ago"] else (None, False)

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from nas import defaults
 from nas.causes import find_cause
-from nas.store.claims import Claim, ClaimEnd
+from nas.store.claims import Claim, ClaimEnd, claim_end_for
 from nas.store.errors import describe, is_unavailable, root_cause
 from nas.store.retry import retrying
 from nas.store.workers import WorkerState
@@ -154,7 +154,9 @@ def settle(store, storage, study: optuna.Study, optuna_study_id: int, trial_id: 
     frozen = storage.get_trial(trial_id)
     if frozen.state == TrialState.RUNNING or (interrupted and frozen.state == TrialState.FAIL):
         return _fail_for_retry(store, storage, study, optuna_study_id, frozen)
-    return store.claim_end_for(frozen.state.name, optuna_study_id, frozen.number)
+    state = frozen.state.name
+    return claim_end_for(state, state == "FAIL" and store.was_retried(optuna_study_id,
+                                                                       frozen.number))
 
 
 def _fail_for_retry(store, storage, study, optuna_study_id: int, frozen) -> ClaimEnd:
@@ -167,7 +169,7 @@ def _fail_for_retry(store, storage, study, optuna_study_id: int, frozen) -> Clai
             pass  # another worker's heartbeat check failed it first
         frozen = storage.get_trial(frozen._trial_id)
     if frozen.state != TrialState.FAIL:
-        return store.claim_end_for(frozen.state.name, optuna_study_id, frozen.number)
+        return claim_end_for(frozen.state.name, was_retried=False)  # not FAIL: no question
     if store.was_retried(optuna_study_id, frozen.number) or requeue_interrupted(study, frozen):
         return ClaimEnd.RELEASED
     return ClaimEnd.DONE
