@@ -19,19 +19,6 @@ import sqlalchemy as sa
 
 from nas.store.claims import ClaimEnd, claim_end_for
 
-_DEAD_CLAIMS = sa.text("""
-    SELECT c.id, c.trial_id, t.state::text AS state, t.number, t.study_id,
-           t.datetime_complete < now() - make_interval(secs => :grace) AS failed_long_ago,
-           COALESCE((SELECT jsonb_array_length(a.value_json::jsonb) FROM trial_system_attributes a
-                     WHERE a.trial_id = t.trial_id AND a.key = 'retry_history'), 0) AS attempts_before
-    FROM nas.claims c
-    JOIN nas.workers w ON w.id = c.worker_id
-    LEFT JOIN trials t ON t.trial_id = c.trial_id
-    WHERE c.state = 'active' AND c.study_id = ANY(:studies)
-      AND w.last_seen < now() - make_interval(secs => :grace)
-    FOR UPDATE OF c SKIP LOCKED
-""")
-
 
 class ReaperQueries:
     def _dead_claim_end(self, row, max_retry: int) -> tuple[ClaimEnd | None, bool]:
@@ -49,7 +36,7 @@ class ReaperQueries:
         its row lock, so only one reaper ever queues a given retry."""
         counts, to_retry = {ClaimEnd.RELEASED.value: 0, ClaimEnd.DONE.value: 0}, []
         with self.transaction() as session:
-            rows = session.execute(_DEAD_CLAIMS, {"studies": study_ids, "grace": grace}).mappings().all()
+            rows = self.dead_claims(study_ids, grace)  # locked until this transaction ends
             for row in rows:
                 end, requeue = self._dead_claim_end(row, max_retry)
                 if end is None:

@@ -1,5 +1,7 @@
-"""Progress per study (the nas.progress view) and the worker registry: what `nas status`,
-`nas study list` and the search progress bar show, from one source."""
+"""Progress per study (the nas.progress and nas.running views): what `nas status`,
+`nas study list` and the search progress bar show, from one source. The worker registry
+with each worker's current trial number reads Optuna's `trials`, so it is in
+nas.store.optuna_tables (`live_workers`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,17 +49,3 @@ class StatusQueries:
         sql = "SELECT * FROM nas.running" + (" WHERE study = :n" if name is not None else "")
         with self.transaction() as session:
             return [dict(r) for r in session.execute(sa.text(sql), {"n": name}).mappings()]
-
-    def live_workers(self, stale_after: float) -> list[dict]:
-        """Workers not stopped, each marked stale when its heartbeat is older than
-        `stale_after` s."""
-        with self.transaction() as session:
-            rows = session.execute(sa.text(
-                "SELECT w.id, w.host, w.pid, w.threads, w.version, w.state, w.started_at, "
-                "w.last_seen, extract(epoch FROM now() - w.last_seen) AS seen_seconds_ago, "
-                "s.name AS study, t.number AS trial, "
-                "extract(epoch FROM now() - w.last_seen) > :stale AS stale "
-                "FROM nas.workers w LEFT JOIN nas.studies s ON s.id = w.current_study_id "
-                "LEFT JOIN trials t ON t.trial_id = w.current_trial_id "
-                "WHERE w.state <> 'stopped' ORDER BY w.id"), {"stale": stale_after}).mappings()
-            return [dict(r) for r in rows]
