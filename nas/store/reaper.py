@@ -18,6 +18,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from nas.store.claims import ClaimEnd, claim_end_for
+from nas.store.tables import claims
 
 
 class ReaperQueries:
@@ -43,8 +44,7 @@ class ReaperQueries:
                     continue
                 if requeue:
                     to_retry.append((row["study_id"], row["trial_id"]))
-                session.execute(sa.text(
-                    "UPDATE nas.claims SET state = :s, finished_at = now() WHERE id = :id"),
-                    {"s": end.value, "id": row["id"]})
+                session.execute(sa.update(claims).where(claims.c.id == row["id"])
+                                .values(state=end.value, finished_at=sa.func.now()))
                 counts[end.value] += 1
         return counts, to_retry
