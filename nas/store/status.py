@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from nas.store import tables
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -32,11 +34,18 @@ class Progress:
         return self.failed - self.retried
 
 
+def _view_rows(session, view, name: str | None) -> list[dict]:
+    """Every row of a per-study view, or those of the study `name`."""
+    query = sa.select(sa.literal_column("*")).select_from(view)
+    if name is not None:
+        query = query.where(view.c.study == name)
+    return [dict(r) for r in session.execute(query).mappings()]
+
+
 class StatusQueries:
     def progress(self, name: str | None = None) -> list[dict]:
-        sql = "SELECT * FROM nas.progress" + (" WHERE study = :n" if name is not None else "")
         with self.transaction() as session:
-            return [dict(r) for r in session.execute(sa.text(sql), {"n": name}).mappings()]
+            return _view_rows(session, tables.progress, name)
 
     def study_progress(self, name: str) -> Progress:
         rows = self.progress(name)
@@ -46,6 +55,5 @@ class StatusQueries:
 
     def running_trials(self, name: str | None = None) -> list[dict]:
         """Each running trial's current generation and value so far (nas.running)."""
-        sql = "SELECT * FROM nas.running" + (" WHERE study = :n" if name is not None else "")
         with self.transaction() as session:
-            return [dict(r) for r in session.execute(sa.text(sql), {"n": name}).mappings()]
+            return _view_rows(session, tables.running, name)

@@ -101,3 +101,8 @@ genomes = sa.Table(
     sa.Column("fitness", sa.Float, nullable=False),
     sa.Column("genome", JSONB, nullable=False),
 )
+
+# Views (their SQL is in the migrations): read whole, so only the columns queries filter
+# on are named.
+progress = sa.table("progress", sa.column("study"), schema=SCHEMA)
+running = sa.table("running", sa.column("study"), schema=SCHEMA)
