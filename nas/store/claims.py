@@ -13,14 +13,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 
-from nas.store.tables import claims, studies
-
-
-def any_of(ids: list[int]):
-    """`= ANY(array)`: one statement for any number of ids (IN would expand per count)."""
-    return sa.any_(sa.literal(list(ids), ARRAY(sa.Integer)))
+from nas.store.tables import any_of, claims, studies
 
 
 def _claims_of_study(*where) -> sa.ScalarSelect:
@@ -67,7 +61,8 @@ class ClaimQueries:
         with self.transaction() as session:
             candidates = session.execute(
                 sa.select(studies.c.id, studies.c.name)
-                .where(studies.c.id == any_of(study_ids), ~studies.c.paused, studies.c.budget > _TAKEN)
+                .where(studies.c.id == any_of(study_ids), ~studies.c.paused,
+                       studies.c.budget > _TAKEN)
                 .order_by(studies.c.priority.desc(), _RUNNING, studies.c.created_at,
                           studies.c.id)).all()
             for study_id, name in candidates:

@@ -10,8 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from nas.store.claims import any_of
-from nas.store.tables import generations, genomes, seed_runs
+from nas.store.tables import any_of, generations, genomes, seed_runs
 
 
 def result_rows(study_id: int, trial_id: int, trial_number: int,

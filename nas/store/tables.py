@@ -9,7 +9,7 @@ not repeated here, as no query relies on SQLAlchemy to supply them.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 SCHEMA = "nas"
 metadata = sa.MetaData(schema=SCHEMA)
@@ -106,3 +106,8 @@ genomes = sa.Table(
 # on are named.
 progress = sa.table("progress", sa.column("study"), schema=SCHEMA)
 running = sa.table("running", sa.column("study"), schema=SCHEMA)
+
+
+def any_of(ids: list[int]):
+    """`= ANY(array)`: one statement for any number of ids (IN would expand per count)."""
+    return sa.any_(sa.literal(list(ids), ARRAY(sa.Integer)))
