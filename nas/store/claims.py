@@ -103,4 +103,5 @@ class ClaimQueries:
         with self.transaction() as session:
             return session.execute(
                 sa.select(sa.func.count()).select_from(claims)
-                .where(claims.c.state == "active", claims.c.study_id == any_of(study_ids))).scalar_one()
+                .where(claims.c.state == "active", claims.c.study_id == any_of(study_ids))
+            ).scalar_one()
