@@ -100,7 +100,7 @@ def alive(procs: list[subprocess.Popen], logdir: Path, name: str) -> None:
 
 ASK_SCRIPT = textwrap.dedent("""
     import sys, time, optuna
-    from nas.store.session import optuna_storage
+    from nas.store.optuna_storage import optuna_storage
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url, name, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
     t0 = time.perf_counter()
@@ -121,7 +121,7 @@ ASK_SCRIPT = textwrap.dedent("""
 def fill(url: str, name: str, count: int) -> None:
     import optuna
 
-    from nas.store.session import optuna_storage
+    from nas.store.optuna_storage import optuna_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=name, storage=optuna_storage(url), load_if_exists=True)

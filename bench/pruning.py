@@ -19,7 +19,7 @@ import time
 import optuna
 
 from _support import ROOT, nas_env, parse_args, throwaway_postgres
-from nas.store.session import optuna_storage
+from nas.store.optuna_storage import optuna_storage
 from nas.spec import StudySpec
 from nas.worker.space import suggest_pure
 

@@ -85,7 +85,7 @@ def create_study(url: str, name: str, args, sets: list[dict]) -> None:
            "-p", str(args.population), "--sampler", "random", "--pruner", "none"]
     subprocess.run(cmd, env=nas_env(url), cwd=ROOT, check=True, capture_output=True)
     import optuna
-    from nas.store.session import optuna_storage
+    from nas.store.optuna_storage import optuna_storage
 
     study = optuna.load_study(study_name=name, storage=optuna_storage(url))
     for params in sets:
@@ -95,7 +95,7 @@ def create_study(url: str, name: str, args, sets: list[dict]) -> None:
 def used_params(url: str, name: str, trials: int) -> list[dict]:
     """The params of the study's trials; every one must have finished."""
     import optuna
-    from nas.store.session import optuna_storage
+    from nas.store.optuna_storage import optuna_storage
 
     study = optuna.load_study(study_name=name, storage=optuna_storage(url))
     done = study.get_trials(deepcopy=False)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 
 from nas.errors import NasError
-from nas.evolution.catalog import MAX_HIDDEN_LAYERS, MAX_NEURONS, MAX_UNITS, task_sizes
+from nas.evolution.catalog import MAX_HIDDEN_LAYERS, MAX_NEURONS, MAX_UNITS, TASK_SIZES
 
 BYTES_PER_PARAM = 48
 EPISODE_BYTES = 1_500
@@ -33,8 +33,18 @@ def max_pure_params(n_in: int, n_out: int) -> int:
     return max(layered, full)
 
 
+def _task_sizes(task: str) -> tuple[int, int]:
+    """A built-in task's sizes from the catalog (no torch); a gym: or module:Class task's
+    from its class (nas.evolution.tasks resolves it: torch, gymnasium or your module)."""
+    if task in TASK_SIZES:
+        return TASK_SIZES[task]
+    from nas.evolution.tasks import task_sizes
+
+    return task_sizes(task)
+
+
 def trial_bytes(mode: str, task: str, population: int, seeds: int) -> int:
-    n_in, n_out = task_sizes(task)
+    n_in, n_out = _task_sizes(task)
     per = (NEAT_GENOME_BYTES if mode == "neat"
            else BYTES_PER_PARAM * max_pure_params(n_in, n_out) + EPISODE_BYTES)
     return per * population * seeds

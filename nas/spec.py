@@ -65,6 +65,16 @@ def check_study_name(name: str) -> str:
     return name
 
 
+def _has_target(task: str) -> bool:
+    """Whether the task can be solved: a built-in one from the catalog (no torch); a gym:
+    or module:Class one is resolved by nas.evolution.tasks (torch, gymnasium or your module)."""
+    if catalog.is_builtin(task):
+        return True
+    from nas.evolution.tasks import has_target
+
+    return has_target(task)
+
+
 def _flag(*names: str, help: str | None = None, choices=None, minimum: int | None = None,
           kind: type = int):
     """Metadata for a spec field: how the CLI spells it (see `nas.cli.options`)."""
@@ -102,7 +112,7 @@ class StudySpec:
         catalog.check_task_name(self.task)  # the name's form; `check_task` imports it
         if self.metric is None:  # a user objective's float is maximized, as before metrics
             object.__setattr__(self, "metric", "fitness" if self.objective or not (
-                catalog.has_target(self.task)) else "evaluations")
+                _has_target(self.task)) else "evaluations")
 
     @property
     def label(self) -> str:
@@ -133,7 +143,9 @@ class StudySpec:
         criterion the task lacks. At study creation and at worker start."""
         if self.objective or catalog.is_builtin(self.task):
             return
-        cls = catalog.resolve(self.task)
+        from nas.evolution.tasks import task_class  # torch, and gymnasium or your module
+
+        cls = task_class(catalog.check_task_name(self.task))
         if METRICS[self.metric].needs_target and cls.target_fitness is None:
             raise NasError(f"--metric {self.metric} needs a solved criterion, and task "
                            f"{self.task!r} has none (no target_fitness / reward_threshold): "

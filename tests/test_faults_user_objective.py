@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from conftest import nas, query, start_nas, trial_states, traversable, wait_until
 from nas.store.embedded import Cluster
-from nas.store.retry import is_unavailable
-from nas.store.session import engine_for, is_permanent
+from nas.store.errors import is_permanent, is_unavailable
+from nas.store.session import engine_for
 from test_faults import assert_exact_budget
 
 USER = ["--objective", "tests.fixtures.objectives:paced_user_writes", "--sampler", "random",

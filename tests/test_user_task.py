@@ -125,7 +125,7 @@ def test_worker_refuses_a_study_whose_task_no_longer_imports(nas_env, db_url, tm
 def test_sizes_and_flags_come_from_the_class():
     cls = task_class(EXAMPLE)
     assert cls is MountainCar and get_task(EXAMPLE).obs_size == 2
-    from nas.evolution.catalog import task_sizes
+    from nas.evolution.tasks import task_sizes
 
     assert task_sizes(EXAMPLE) == (2, 3)
     with pytest.raises(NasError, match="cannot import task module 'nope'"):

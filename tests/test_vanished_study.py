@@ -79,8 +79,8 @@ def test_nas_study_delete_removes_every_row_after_confirmation(nas_env, db_url):
     assert query(db_url, counted)[0][0] > 0
     kept = subprocess.run([sys.executable, "-m", "nas", "study", "delete", "gone"], input="n\n",
                           env=nas_env, capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert kept.returncode != 0 and "delete study 'gone' with 2 finished and 0 running trials?" \
-        in kept.stdout
+    assert kept.returncode == 1 and "delete study 'gone' with 2 finished and 0 running trials?" \
+        in kept.stdout and kept.stderr == "error: study 'gone' not deleted (answer y, or pass --yes)\n"
     assert query(db_url, "SELECT count(*) FROM nas.studies") == [(2,)]
     out = nas("study", "delete", "gone", "--yes", env=nas_env, check=True)
     assert out.stdout == "deleted study 'gone'\n"

@@ -179,3 +179,25 @@ def test_every_readme_query_runs_as_the_analyst_and_answers_its_title(nas_env, d
     activation = results[next(t for t in results if t.startswith("which activation"))]
     assert all(r[2] is not None for r in activation)  # NEAT rows name their activation too
     assert {r[0] for r in activation} == {"cartpole", "double-pole"}
+
+
+def test_declared_tables_match_the_migrated_schema(db_url):
+    """nas.store.tables declares the schema the migrations' head leaves: every table and
+    column, of the same type and nullability, and no column the queries do not know."""
+    import sqlalchemy as sa
+
+    from nas.store import tables
+
+    store = Store(db_url)
+    store.upgrade()
+    found = sa.inspect(store.engine)
+    assert set(tables.metadata.tables) <= {f"nas.{t}" for t in found.get_table_names("nas")}
+    for table in tables.metadata.tables.values():
+        live = {c["name"]: c for c in found.get_columns(table.name, schema="nas")}
+        assert set(live) == {c.name for c in table.columns}, table.name
+        for column in table.columns:
+            assert live[column.name]["nullable"] == column.nullable, (table.name, column.name)
+            kind = live[column.name]["type"]
+            assert (kind._type_affinity, isinstance(kind, sa.BigInteger)) == (
+                column.type._type_affinity, isinstance(column.type, sa.BigInteger)), \
+                (table.name, column.name, kind, column.type)

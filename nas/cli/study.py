@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from nas.cli.options import PRIORITY, STORAGE, connect, spec_from_options, spec_options
+from nas.errors import NasError
 from nas.numbers import readable
 
 
@@ -52,9 +53,9 @@ def delete(name: str, yes: bool, storage: str | None) -> None:
     store = connect(storage, create=False)
     store.require_study(name)
     prog = store.study_progress(name)
-    if not yes:
-        click.confirm(f"delete study {name!r} with {prog.finished} finished and {prog.running} "
-                      "running trials?", abort=True)
+    if not yes and not click.confirm(f"delete study {name!r} with {prog.finished} finished and "
+                                     f"{prog.running} running trials?"):
+        raise NasError(f"study {name!r} not deleted (answer y, or pass --yes)")
     store.delete_study(name)
     click.echo(f"deleted study {name!r}")
 

@@ -102,7 +102,7 @@ def _filmed(task, task_name: str, genome: dict, start) -> Episode:
     except NasError:
         raise
     except Exception as exc:  # no display, no EGL/OSMesa, no pygame: say so, still score it
-        from nas.evolution.tasks.contract import one_line
+        from nas.evolution.tasks.declaration import one_line
 
         counting = _Counting(policy_from_genome(genome))
         fitness = float(task.evaluate(counting, start)[0])

@@ -7,8 +7,9 @@ A task is named one of three ways:
                                             the built-in batched torch tasks (sizes below)
     gym:ENV_ID                              a Gymnasium environment (nas.evolution.tasks.gym_env)
     package.module:Class                    your own `Task` subclass (nas.evolution.tasks.user)
-The last two are resolved on demand (`task_sizes`, `has_target`): that imports gymnasium or
-your module (and torch), so only commands that need their sizes pay for it.
+The last two are resolved by nas.evolution.tasks (`task_class`, `task_sizes`, `has_target`),
+on demand: that imports gymnasium or your module (and torch), so only commands that need
+their sizes pay for it. This module never imports the tasks.
 """
 from __future__ import annotations
 
@@ -45,23 +46,3 @@ def check_task_name(name: str) -> str:
 
 def is_builtin(name: str) -> bool:
     return name in TASKS
-
-
-def task_sizes(name: str) -> tuple[int, int]:
-    """(observations, actions); a gym: or module:Class task is resolved to read them."""
-    if name in TASK_SIZES:
-        return TASK_SIZES[name]
-    cls = resolve(name)
-    return cls.obs_size, cls.act_size
-
-
-def has_target(name: str) -> bool:
-    """Whether the task has a solved criterion (a target fitness) for the metrics."""
-    return is_builtin(name) or resolve(name).target_fitness is not None
-
-
-def resolve(name: str):
-    """The task class a name stands for; one-line NasError when it cannot be had."""
-    from nas.evolution.tasks import task_class  # torch: only when a task is resolved
-
-    return task_class(check_task_name(name))

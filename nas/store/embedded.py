@@ -37,7 +37,7 @@ import psycopg2
 from nas import defaults
 from nas.errors import NasError
 from nas.store.cluster_secrets import ADMIN, OWNER, READER, ClusterSecrets
-from nas.store.session import is_permanent
+from nas.store.errors import describe, is_permanent
 from nas.store.url import mask_text
 
 DB_NAME = "nas"
@@ -254,7 +254,7 @@ class Cluster:
         except psycopg2.OperationalError as exc:
             if not is_permanent(exc):
                 return False  # not up yet, recovering, or starting: keep waiting
-            raise NasError(f"PostgreSQL refused us: {str(exc).strip().splitlines()[0]}") from None
+            raise NasError(f"PostgreSQL refused us: {describe(exc)}") from None
         return True
 
     def ensure_database(self) -> None:

@@ -34,8 +34,9 @@ import psycopg2.errors
 from optuna.trial import TrialState
 
 from nas.causes import find_cause
-from nas.store.retry import is_unavailable, retrying, root_cause
-from nas.store.session import describe
+from nas.store.errors import describe, is_unavailable, root_cause
+from nas.store.retry import retrying
+from nas.store.session import ENGINE_OPTIONS
 
 log = logging.getLogger("nas.store")
 T = TypeVar("T")
@@ -149,3 +150,9 @@ class OutageTolerantRDBStorage(optuna.storages.RDBStorage):
                 raise
             log.warning("trial heartbeat missed, database unavailable (%s): the next beat "
                         "retries", describe(root_cause(exc)))
+
+
+def optuna_storage(url: str, **kwargs) -> OutageTolerantRDBStorage:
+    """An Optuna RDB storage on the same engine options as ours (one place to set them),
+    whose trial heartbeat rides out database outages."""
+    return OutageTolerantRDBStorage(url, engine_kwargs=dict(ENGINE_OPTIONS), **kwargs)

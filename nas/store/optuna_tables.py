@@ -1,6 +1,7 @@
 """Queries on Optuna's own tables (`trials`, `trial_values`, `trial_system_attributes`,
-`trial_heartbeats`), in one place: when Optuna changes its schema, this is the module to
-read. Optuna's writes always go through its own storage API; these only read.
+`trial_heartbeats`, `study_directions`), in one place: when Optuna changes its schema,
+this is the module to read. Optuna's writes always go through its own storage API; these
+only read (the dead-claims read locks nas's claim rows, not Optuna's).
 """
 from __future__ import annotations
 
@@ -59,6 +60,19 @@ _FAILED_AT_ONCE = sa.text("""
                              AND t.state IN ('COMPLETE', 'PRUNED')) THEN 0
            ELSE (SELECT count(*) FROM trial_system_attributes a JOIN trials t USING (trial_id)
                  WHERE t.study_id = :s AND a.key = 'nas_failed_at_once') END
+""")
+
+_DEAD_CLAIMS = sa.text("""
+    SELECT c.id, c.trial_id, t.state::text AS state, t.number, t.study_id,
+           t.datetime_complete < now() - make_interval(secs => :grace) AS failed_long_ago,
+           COALESCE((SELECT jsonb_array_length(a.value_json::jsonb) FROM trial_system_attributes a
+                     WHERE a.trial_id = t.trial_id AND a.key = 'retry_history'), 0) AS attempts_before
+    FROM nas.claims c
+    JOIN nas.workers w ON w.id = c.worker_id
+    LEFT JOIN trials t ON t.trial_id = c.trial_id
+    WHERE c.state = 'active' AND c.study_id = ANY(:studies)
+      AND w.last_seen < now() - make_interval(secs => :grace)
+    FOR UPDATE OF c SKIP LOCKED
 """)
 
 
@@ -127,3 +141,25 @@ class OptunaTableQueries:
             found = session.execute(_BEST_GENOME, {"s": optuna_study_id, "n": trial,
                                                    "seed": seed}).first()
         return None if found is None else (found.genome, found.number, found.seed)
+
+    def dead_claims(self, study_ids: list[int], grace: float) -> list:
+        """Active claims of workers not seen for `grace` s, each with its trial's state,
+        number, study, whether it finished `grace` s ago and its attempts so far; the
+        claim rows stay locked (FOR UPDATE SKIP LOCKED) until the caller's transaction ends."""
+        with self.transaction() as session:
+            return session.execute(_DEAD_CLAIMS, {"studies": study_ids,
+                                                  "grace": grace}).mappings().all()
+
+    def live_workers(self, stale_after: float) -> list[dict]:
+        """Workers not stopped (the registry nas.workers, with the number of the trial each
+        runs), each marked stale when its heartbeat is older than `stale_after` s."""
+        with self.transaction() as session:
+            rows = session.execute(sa.text(
+                "SELECT w.id, w.host, w.pid, w.threads, w.version, w.state, w.started_at, "
+                "w.last_seen, extract(epoch FROM now() - w.last_seen) AS seen_seconds_ago, "
+                "s.name AS study, t.number AS trial, "
+                "extract(epoch FROM now() - w.last_seen) > :stale AS stale "
+                "FROM nas.workers w LEFT JOIN nas.studies s ON s.id = w.current_study_id "
+                "LEFT JOIN trials t ON t.trial_id = w.current_trial_id "
+                "WHERE w.state <> 'stopped' ORDER BY w.id"), {"stale": stale_after}).mappings()
+            return [dict(r) for r in rows]

@@ -17,37 +17,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from nas.store.claims import ClaimEnd
-
-_DEAD_CLAIMS = sa.text("""
-    SELECT c.id, c.trial_id, t.state::text AS state, t.number, t.study_id,
-           t.datetime_complete < now() - make_interval(secs => :grace) AS failed_long_ago,
-           COALESCE((SELECT jsonb_array_length(a.value_json::jsonb) FROM trial_system_attributes a
-                     WHERE a.trial_id = t.trial_id AND a.key = 'retry_history'), 0) AS attempts_before
-    FROM nas.claims c
-    JOIN nas.workers w ON w.id = c.worker_id
-    LEFT JOIN trials t ON t.trial_id = c.trial_id
-    WHERE c.state = 'active' AND c.study_id = ANY(:studies)
-      AND w.last_seen < now() - make_interval(secs => :grace)
-    FOR UPDATE OF c SKIP LOCKED
-""")
+from nas.store.claims import ClaimEnd, claim_end_for
+from nas.store.tables import claims
 
 
 class ReaperQueries:
-    def claim_end_for(self, state: str | None, study_id: int | None,
-                      number: int | None) -> ClaimEnd | None:
-        """What a claim becomes given its trial's Optuna state; None while it runs."""
-        if state is None:
-            return ClaimEnd.RELEASED
-        if state in ("RUNNING", "WAITING"):
-            return None
-        if state == "FAIL" and self.was_retried(study_id, number):
-            return ClaimEnd.RELEASED
-        return ClaimEnd.DONE
-
     def _dead_claim_end(self, row, max_retry: int) -> tuple[ClaimEnd | None, bool]:
         """(how the claim ends or None to wait, whether the caller must queue a retry)."""
-        end = self.claim_end_for(row["state"], row["study_id"], row["number"])
+        end = claim_end_for(row["state"], row["state"] == "FAIL"
+                            and self.was_retried(row["study_id"], row["number"]))
         if end is not ClaimEnd.DONE or row["state"] != "FAIL" or row["attempts_before"] >= max_retry:
             return end, False
         return (ClaimEnd.RELEASED, True) if row["failed_long_ago"] else (None, False)
@@ -59,15 +37,14 @@ class ReaperQueries:
         its row lock, so only one reaper ever queues a given retry."""
         counts, to_retry = {ClaimEnd.RELEASED.value: 0, ClaimEnd.DONE.value: 0}, []
         with self.transaction() as session:
-            rows = session.execute(_DEAD_CLAIMS, {"studies": study_ids, "grace": grace}).mappings().all()
+            rows = self.dead_claims(study_ids, grace)  # locked until this transaction ends
             for row in rows:
                 end, requeue = self._dead_claim_end(row, max_retry)
                 if end is None:
                     continue
                 if requeue:
                     to_retry.append((row["study_id"], row["trial_id"]))
-                session.execute(sa.text(
-                    "UPDATE nas.claims SET state = :s, finished_at = now() WHERE id = :id"),
-                    {"s": end.value, "id": row["id"]})
+                session.execute(sa.update(claims).where(claims.c.id == row["id"])
+                                .values(state=end.value, finished_at=sa.func.now()))
                 counts[end.value] += 1
         return counts, to_retry

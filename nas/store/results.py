@@ -10,18 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-_SEED_RUNS = sa.text(
-    "INSERT INTO nas.seed_runs (trial_id, seed, study_id, trial_number, best_fitness, "
-    "generations, evaluations, solved_generation, solved_evaluations, seconds, "
-    "worker_host, worker_pid) VALUES (:trial_id, :seed, :study_id, :trial_number, "
-    ":best_fitness, :generations, :evaluations, :solved_generation, :solved_evaluations, "
-    ":seconds, :worker_host, :worker_pid)")
-_GENERATIONS = sa.text(
-    "INSERT INTO nas.generations (trial_id, seed, generation, best, mean, species, "
-    "nodes, connections) VALUES (:trial_id, :seed, :generation, :best, :mean, "
-    ":species, :nodes, :connections)")
-_GENOMES = sa.table("genomes", sa.column("trial_id"), sa.column("seed"), sa.column("fitness"),
-                    sa.column("genome", sa.JSON), schema="nas")
+from nas.store.tables import any_of, generations, genomes, seed_runs
 
 
 def result_rows(study_id: int, trial_id: int, trial_number: int,
@@ -51,20 +40,21 @@ def result_rows(study_id: int, trial_id: int, trial_number: int,
 class ResultQueries:
     def record_results(self, study_id: int, trial_id: int, trial_number: int,
                        seeds: list[Any]) -> None:
-        runs, curves, genomes = result_rows(study_id, trial_id, trial_number, seeds)
+        runs, curves, best = result_rows(study_id, trial_id, trial_number, seeds)
         with self.transaction() as session:
-            session.execute(_SEED_RUNS, runs)
+            session.execute(sa.insert(seed_runs), runs)
             if curves:
-                session.execute(_GENERATIONS, curves)
-            if genomes:
-                session.execute(sa.insert(_GENOMES), genomes)
+                session.execute(sa.insert(generations), curves)
+            if best:
+                session.execute(sa.insert(genomes), best)
 
     def seed_runs(self, trial_id: int) -> list[dict]:
         with self.transaction() as session:
-            rows = session.execute(sa.text(
-                "SELECT seed, best_fitness, generations, evaluations, solved_generation, "
-                "solved_evaluations, seconds, worker_host FROM nas.seed_runs WHERE trial_id = :t "
-                "ORDER BY seed"), {"t": trial_id}).mappings().all()
+            s = seed_runs.c
+            rows = session.execute(
+                sa.select(s.seed, s.best_fitness, s.generations, s.evaluations,
+                          s.solved_generation, s.solved_evaluations, s.seconds, s.worker_host)
+                .where(s.trial_id == trial_id).order_by(s.seed)).mappings().all()
         return [dict(r) for r in rows]
 
     def seed_table(self, trial_ids: list[int]) -> dict[int, list[dict]]:
@@ -72,10 +62,11 @@ class ResultQueries:
         if not trial_ids:
             return {}
         with self.transaction() as session:
-            rows = session.execute(sa.text(
-                "SELECT trial_id, seed, best_fitness, evaluations, solved_evaluations "
-                "FROM nas.seed_runs WHERE trial_id = ANY(:ids) ORDER BY trial_id, seed"),
-                {"ids": list(trial_ids)}).mappings().all()
+            s = seed_runs.c
+            rows = session.execute(
+                sa.select(s.trial_id, s.seed, s.best_fitness, s.evaluations, s.solved_evaluations)
+                .where(s.trial_id == any_of(trial_ids)).order_by(s.trial_id, s.seed)
+            ).mappings().all()
         table: dict[int, list[dict]] = {}
         for r in rows:
             table.setdefault(r["trial_id"], []).append(dict(r))
@@ -84,7 +75,9 @@ class ResultQueries:
     def study_workers(self, study_id: int) -> tuple[int, int]:
         """(worker processes, hosts) that recorded results for a study."""
         with self.transaction() as session:
-            row = session.execute(sa.text(
-                "SELECT count(DISTINCT (worker_host, worker_pid)), count(DISTINCT worker_host) "
-                "FROM nas.seed_runs WHERE study_id = :s"), {"s": study_id}).one()
+            s = seed_runs.c
+            row = session.execute(
+                sa.select(sa.func.count(sa.tuple_(s.worker_host, s.worker_pid).distinct()),
+                          sa.func.count(s.worker_host.distinct()))
+                .where(s.study_id == study_id)).one()
         return int(row[0]), int(row[1])

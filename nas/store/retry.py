@@ -1,72 +1,58 @@
-"""Riding out database outages: exponential backoff with jitter, up to a time limit.
+"""Riding out database outages: exponential backoff with full jitter, up to a time limit.
 
 A PostgreSQL restart, failover or network blip must not kill a day-long study. Calls
 that fail because the server is unreachable, or because it is short of resources for now
 (SQLSTATE class 53: disk full, out of memory, too many connections), are retried;
-anything else (a constraint violation, a bug) is raised at once.
+anything else (a constraint violation, a bug) is raised at once. What counts as
+unavailable is nas.store.errors; the loop is tenacity's.
 """
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from typing import Callable, TypeVar
 
-import psycopg2
-from sqlalchemy.exc import DBAPIError, OperationalError
+import tenacity
 
 from nas import defaults
-from nas.causes import find_cause
-from nas.store.session import DatabaseUnavailable, describe, insufficient_resources, is_permanent
+from nas.store.errors import describe, is_unavailable, root_cause
 
 log = logging.getLogger("nas.store")
 T = TypeVar("T")
 
-def is_unavailable(exc: BaseException) -> bool:
-    """True for 'cannot reach / lost the server', whoever raised it. Optuna wraps driver
-    errors (StorageInternalError from OperationalError), so the cause chain is searched."""
-    return find_cause(exc, _unavailable) is not None
-
-
-def root_cause(exc: BaseException) -> BaseException:
-    """The error that made `exc` an outage (the driver's OperationalError behind Optuna's
-    StorageInternalError, or behind the UnboundLocalError Optuna raises when its own FAIL
-    write also fails), for the log; `exc` itself when there is none."""
-    return find_cause(exc, _unavailable) or exc
-
-
-def _unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, DatabaseUnavailable) or insufficient_resources(exc):
-        return True
-    if is_permanent(exc):
-        return False
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, (OperationalError, psycopg2.OperationalError, psycopg2.InterfaceError))
-
-
-def backoff(attempt: int, base: float = 0.25, cap: float = 10.0) -> float:
-    """Full jitter: uniform in [0, min(cap, base * 2**attempt)]; never zero, so no spin."""
-    return max(0.05, random.uniform(0, min(cap, base * 2 ** attempt)))
+# Full jitter: the n-th wait is uniform in [0.05, min(10, 0.25 * 2**(n-1))] seconds, never
+# below 0.05 so that an outage never makes a worker spin.
+BACKOFF = tenacity.wait_random_exponential(multiplier=0.25, max=10.0, min=0.05)
 
 
 def retrying(call: Callable[[], T], what: str, limit: float | None = None,
              stop: threading.Event | None = None) -> T:
-    """Run `call`, retrying while the database is unavailable, for at most `limit` seconds."""
+    """Run `call`, retrying while the database is unavailable, for at most `limit` seconds.
+    A set `stop` event ends the wait before the next try: the last error is raised."""
     limit = defaults.db_retry_seconds() if limit is None else limit
-    started, attempt = time.monotonic(), 0
-    while True:
-        try:
-            return call()
-        except Exception as exc:
-            if not is_unavailable(exc) or time.monotonic() - started > limit:
-                raise
-            delay = backoff(attempt)
-            attempt += 1
-            log.warning("database unavailable during %s (%s); retry %d in %.1fs",
-                        what, describe(root_cause(exc)), attempt, delay)
-            if stop is not None and stop.wait(delay):
-                raise
-            if stop is None:
-                time.sleep(delay)
+    stopped = threading.Event()  # `stop` was set during a wait: raise, do not call again
+    failure: list[BaseException] = []
+
+    def attempt() -> T:
+        if stopped.is_set():
+            raise failure[0]
+        return call()
+
+    def wait(seconds: float) -> None:
+        if stop is None:
+            time.sleep(seconds)
+        elif stop.wait(seconds):
+            stopped.set()
+
+    def announce(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception()
+        failure[:] = [exc]
+        log.warning("database unavailable during %s (%s); retry %d in %.1fs",
+                    what, describe(root_cause(exc)), state.attempt_number,
+                    state.next_action.sleep)
+
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception(lambda e: isinstance(e, Exception) and is_unavailable(e)),
+        stop=tenacity.stop_after_delay(limit) | tenacity.stop_when_event_set(stopped),
+        wait=BACKOFF, before_sleep=announce, sleep=wait, reraise=True)(attempt)

@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import SQLAlchemyError
 
 from nas.errors import NasError
-from nas.store.session import translate
+from nas.store.errors import translate
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 LOCK_KEY = 0x6E6173  # "nas": one advisory-lock key for every schema change

@@ -1,10 +1,14 @@
-"""Progress per study (the nas.progress view) and the worker registry: what `nas status`,
-`nas study list` and the search progress bar show, from one source."""
+"""Progress per study (the nas.progress and nas.running views): what `nas status`,
+`nas study list` and the search progress bar show, from one source. The worker registry
+with each worker's current trial number reads Optuna's `trials`, so it is in
+nas.store.optuna_tables (`live_workers`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+
+from nas.store import tables
 
 
 @dataclass(frozen=True)
@@ -30,11 +34,18 @@ class Progress:
         return self.failed - self.retried
 
 
+def _view_rows(session, view, name: str | None) -> list[dict]:
+    """Every row of a per-study view, or those of the study `name`."""
+    query = sa.select(sa.literal_column("*")).select_from(view)
+    if name is not None:
+        query = query.where(view.c.study == name)
+    return [dict(r) for r in session.execute(query).mappings()]
+
+
 class StatusQueries:
     def progress(self, name: str | None = None) -> list[dict]:
-        sql = "SELECT * FROM nas.progress" + (" WHERE study = :n" if name is not None else "")
         with self.transaction() as session:
-            return [dict(r) for r in session.execute(sa.text(sql), {"n": name}).mappings()]
+            return _view_rows(session, tables.progress, name)
 
     def study_progress(self, name: str) -> Progress:
         rows = self.progress(name)
@@ -44,20 +55,5 @@ class StatusQueries:
 
     def running_trials(self, name: str | None = None) -> list[dict]:
         """Each running trial's current generation and value so far (nas.running)."""
-        sql = "SELECT * FROM nas.running" + (" WHERE study = :n" if name is not None else "")
         with self.transaction() as session:
-            return [dict(r) for r in session.execute(sa.text(sql), {"n": name}).mappings()]
-
-    def live_workers(self, stale_after: float) -> list[dict]:
-        """Workers not stopped, each marked stale when its heartbeat is older than
-        `stale_after` s."""
-        with self.transaction() as session:
-            rows = session.execute(sa.text(
-                "SELECT w.id, w.host, w.pid, w.threads, w.version, w.state, w.started_at, "
-                "w.last_seen, extract(epoch FROM now() - w.last_seen) AS seen_seconds_ago, "
-                "s.name AS study, t.number AS trial, "
-                "extract(epoch FROM now() - w.last_seen) > :stale AS stale "
-                "FROM nas.workers w LEFT JOIN nas.studies s ON s.id = w.current_study_id "
-                "LEFT JOIN trials t ON t.trial_id = w.current_trial_id "
-                "WHERE w.state <> 'stopped' ORDER BY w.id"), {"stale": stale_after}).mappings()
-            return [dict(r) for r in rows]
+            return _view_rows(session, tables.running, name)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from nas.store import session as engines
+from nas.store.errors import translate
 from nas.store.claims import ClaimQueries
 from nas.store.optuna_tables import OptunaTableQueries
 from nas.store.reaper import ReaperQueries
@@ -50,7 +51,9 @@ class Store(StudyQueries, ClaimQueries, WorkerQueries, ResultQueries, ReaperQuer
 
     def optuna_storage(self, **kwargs):
         """An Optuna RDB storage on this database, with our engine options."""
-        return engines.optuna_storage(self.url, **kwargs)
+        from nas.store.optuna_storage import optuna_storage  # optuna: only when asked for
+
+        return optuna_storage(self.url, **kwargs)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -66,7 +69,7 @@ class Store(StudyQueries, ClaimQueries, WorkerQueries, ResultQueries, ReaperQuer
             session.commit()
         except SQLAlchemyError as exc:
             session.rollback()
-            raise engines.translate(exc, self.url) from exc
+            raise translate(exc, self.url) from exc
         except BaseException:
             session.rollback()
             raise

@@ -13,8 +13,10 @@ import sqlalchemy as sa
 
 from nas.errors import NasError
 from nas.spec import StudySpec, check_study_name
+from nas.store.tables import studies
 
 COLUMNS = StudySpec.columns()
+assert set(COLUMNS) <= set(studies.c.keys()), "nas.store.tables.studies lacks a spec column"
 
 
 @dataclass(frozen=True)
@@ -34,16 +36,14 @@ def _row(mapping) -> StudyRow:
                     mapping.get("paused_reason"))
 
 
-_SELECT = sa.text("SELECT * FROM nas.studies WHERE name = :name")
-_INSERT = sa.text(
-    "INSERT INTO nas.studies (name, optuna_study_id, priority, " + ", ".join(COLUMNS)
-    + ") VALUES (:name, :sid, :priority, " + ", ".join(f":{c}" for c in COLUMNS) + ") RETURNING id")
+def _named(name: str):
+    return sa.select(studies).where(studies.c.name == name)
 
 
 class StudyQueries:
     def study(self, name: str) -> StudyRow | None:
         with self.transaction() as session:
-            found = session.execute(_SELECT, {"name": name}).mappings().first()
+            found = session.execute(_named(name)).mappings().first()
         return _row(found) if found else None
 
     def require_study(self, name: str) -> StudyRow:
@@ -54,8 +54,8 @@ class StudyQueries:
 
     def list_studies(self) -> list[StudyRow]:
         with self.transaction() as session:
-            rows = session.execute(sa.text(
-                "SELECT * FROM nas.studies ORDER BY priority DESC, created_at, id")).mappings().all()
+            rows = session.execute(sa.select(studies).order_by(
+                studies.c.priority.desc(), studies.c.created_at, studies.c.id)).mappings().all()
         return [_row(r) for r in rows]
 
     def create_or_resume_study(self, name: str, spec: StudySpec,
@@ -68,7 +68,7 @@ class StudyQueries:
         with self.transaction() as session:
             session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('nas.study:' || :n))"),
                             {"n": name})
-            found = session.execute(_SELECT, {"name": name}).mappings().first()
+            found = session.execute(_named(name)).mappings().first()
             if found is not None:
                 existing = _row(found)
                 diff = spec.differences(existing.spec)
@@ -81,8 +81,9 @@ class StudyQueries:
             except optuna.exceptions.DuplicatedStudyError:
                 raise NasError(f"an Optuna study named {name!r} exists but was not created by nas") from None
             try:
-                new_id = session.execute(_INSERT, {"name": name, "sid": study._study_id,
-                                                   "priority": priority, **asdict(spec)}).scalar_one()
+                new_id = session.execute(sa.insert(studies).values(
+                    name=name, optuna_study_id=study._study_id, priority=priority,
+                    **asdict(spec)).returning(studies.c.id)).scalar_one()
             except BaseException:
                 optuna.delete_study(study_name=name, storage=storage)
                 raise
@@ -92,8 +93,8 @@ class StudyQueries:
         """False once the study was deleted, by nas or by Optuna's own tools (migration
         0006 makes the nas row follow its Optuna study)."""
         with self.transaction() as session:
-            return session.execute(sa.text("SELECT EXISTS (SELECT 1 FROM nas.studies WHERE id = :i)"),
-                                   {"i": study_id}).scalar_one()
+            return session.execute(sa.select(sa.exists().where(
+                studies.c.id == study_id))).scalar_one()
 
     def delete_study(self, name: str) -> None:
         """Optuna deletes its study; the nas rows go with it (cascading keys, 0006)."""
@@ -108,8 +109,7 @@ class StudyQueries:
         """Paused studies get no new claims; running trials finish normally. `reason` says
         why nas paused one by itself; resuming clears it."""
         with self.transaction() as session:
-            found = session.execute(sa.text(
-                "UPDATE nas.studies SET paused = :p, paused_reason = :r WHERE name = :n"),
-                {"p": paused, "r": reason if paused else None, "n": name}).rowcount
+            found = session.execute(sa.update(studies).where(studies.c.name == name).values(
+                paused=paused, paused_reason=reason if paused else None)).rowcount
         if not found:
             raise NasError(f"no study named {name!r} in this database")

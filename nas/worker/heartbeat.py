@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from nas import defaults
-from nas.store.retry import is_unavailable
+from nas.store.errors import is_unavailable
 
 log = logging.getLogger("nas.worker")
 

@@ -22,9 +22,9 @@ from optuna.trial import TrialState
 from nas import defaults
 from nas.causes import find_cause
 from nas.store import Store
-from nas.store.claims import Claim, ClaimEnd
-from nas.store.retry import is_unavailable, retrying, root_cause
-from nas.store.session import describe
+from nas.store.claims import Claim, ClaimEnd, claim_end_for
+from nas.store.errors import describe, is_unavailable, root_cause
+from nas.store.retry import retrying
 from nas.store.studies import StudyRow
 from nas.store.workers import WorkerState
 from nas.worker.objective import StopRequested, build_objective
@@ -190,7 +190,9 @@ def settle(ctx: TrialContext, study: optuna.Study, optuna_study_id: int, trial_i
     frozen = ctx.storage.get_trial(trial_id)
     if frozen.state == TrialState.RUNNING or (interrupted and frozen.state == TrialState.FAIL):
         return _fail_for_retry(ctx, study, optuna_study_id, frozen)
-    return ctx.store.claim_end_for(frozen.state.name, optuna_study_id, frozen.number)
+    state = frozen.state.name
+    return claim_end_for(state, state == "FAIL" and ctx.store.was_retried(optuna_study_id,
+                                                                           frozen.number))
 
 
 def _fail_for_retry(ctx: TrialContext, study: optuna.Study, optuna_study_id: int,
@@ -204,7 +206,7 @@ def _fail_for_retry(ctx: TrialContext, study: optuna.Study, optuna_study_id: int
             pass  # another worker's heartbeat check failed it first
         frozen = ctx.storage.get_trial(frozen._trial_id)
     if frozen.state != TrialState.FAIL:
-        return ctx.store.claim_end_for(frozen.state.name, optuna_study_id, frozen.number)
+        return claim_end_for(frozen.state.name, was_retried=False)  # not FAIL: no question
     if ctx.store.was_retried(optuna_study_id, frozen.number) or \
             requeue_interrupted(study, frozen, ctx.settings.max_retry):
         return ClaimEnd.RELEASED

@@ -37,6 +37,20 @@ def task_class(name: str) -> type[Task]:
     return load_task_class(name)
 
 
+def task_sizes(name: str) -> tuple[int, int]:
+    """(observations, actions); a gym: or module:Class task is resolved to read them."""
+    if name in catalog.TASK_SIZES:
+        return catalog.TASK_SIZES[name]
+    cls = task_class(catalog.check_task_name(name))
+    return cls.obs_size, cls.act_size
+
+
+def has_target(name: str) -> bool:
+    """Whether the task has a solved criterion (a target fitness) for the metrics."""
+    return (catalog.is_builtin(name)
+            or task_class(catalog.check_task_name(name)).target_fitness is not None)
+
+
 def get_task(name: str) -> Task:
     """A fresh task instance (a gym task keeps its environments per instance)."""
     try:
@@ -49,4 +63,4 @@ def get_task(name: str) -> Task:
     return cls()
 
 
-__all__ = ["Policy", "Task", "TASKS", "get_task", "task_class"]
+__all__ = ["Policy", "Task", "TASKS", "get_task", "has_target", "task_class", "task_sizes"]

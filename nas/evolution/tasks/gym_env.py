@@ -34,7 +34,7 @@ import torch
 
 from nas.errors import NasError
 from nas.evolution.tasks.base import Policy, Task
-from nas.evolution.tasks.contract import one_line
+from nas.evolution.tasks.declaration import one_line
 
 UNLIMITED_STEPS = 1_000  # episode cap for environments whose spec sets no max_episode_steps
 SEED_LIMIT = 2 ** 31 - 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from nas.errors import NasError
 from nas.evolution.tasks.base import Task
-from nas.evolution.tasks.contract import check_declaration, instantiate, one_line
+from nas.evolution.tasks.declaration import check_declaration, instantiate, one_line
 from nas.references import import_reference
 
 
