@@ -341,6 +341,7 @@ def test_engine_choice_and_fallbacks(monkeypatch):
 
 CACHE_PROBE = ("import torch\n"
                "from nas.evolution.kernels import warm, episodes\n"
+               "warm.ensure_compiled()\n"  # what a worker's first engine_for does
                "warm.warm_part('pure')\n"
                "warm.warm_part('neat')\n"
                "k = [episodes.pure_episodes, episodes.neat_episodes, episodes.physics_steps]\n"

@@ -37,33 +37,15 @@ def engine_for(task, mode, device: str = "cpu", engine: str | None = None):
     engine = engine or defaults.engine()
     if engine not in defaults.ENGINES:
         raise NasError(f"unknown engine {engine!r}; choose from {', '.join(defaults.ENGINES)}")
-    if engine != "kernel" or torch.device(device).type != "cpu":
-        return None
-    spec = task_kernel(task)
-    if spec is None:
-        return None
-    networks = _networks(spec, mode)
-    if networks is None:
-        return None
-    from nas.evolution.kernels.engine import KernelEngine
+    if engine != "kernel" or torch.device(device).type != "cpu" or task_kernel(task) is None:
+        return None  # (checked before loading numba: most user tasks stop here)
+    from nas.evolution.kernels.engine import build_engine
     from nas.evolution.kernels.warm import ensure_compiled
 
-    ensure_compiled()
-    return KernelEngine(task, networks)
-
-
-def _networks(spec, mode):
-    from nas.evolution.modes import NeatMode, PureMode
-
-    if type(mode) is PureMode and getattr(mode.algorithm, "dtype", None) is torch.float32:
-        from nas.evolution.kernels.engine import PureNetworks
-
-        return PureNetworks(spec, mode.spec)
-    if type(mode) is NeatMode:
-        from nas.evolution.kernels.engine import NeatNetworks
-
-        return NeatNetworks(spec, mode.n_in, mode.n_out, mode.params)
-    return None
+    built = build_engine(task, mode)
+    if built is not None:
+        ensure_compiled()  # first use in this process: load (or compile) every kernel
+    return built
 
 
 __all__ = ["KERNELS", "engine_for", "task_kernel"]

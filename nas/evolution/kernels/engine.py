@@ -14,7 +14,7 @@ from nas.evolution.kernels._numba import use_torch_threads
 from nas.evolution.kernels.neat import compile_genomes
 from nas.evolution.kernels.activations import ACTIVATION_IDS
 from nas.evolution.kernels.networks import RECURRENCE_IDS, pad_genomes, padded_layout
-from nas.evolution.kernels.registry import TaskKernel
+from nas.evolution.kernels.registry import TaskKernel, task_kernel
 from nas.evolution.tasks.double_pole import generalization_starts
 
 WOBBLE_KINDS = {None: episodes.NO_WOBBLE, "state": episodes.STATE_WOBBLE,
@@ -127,3 +127,24 @@ class KernelEngine:
                 return False
         start = task.initial_states(torch.Generator(), 1)
         return bool(self.survival(genomes, index, start, task.long_steps)[0] >= task.long_steps)
+
+
+def build_engine(task, mode) -> KernelEngine | None:
+    """The kernel engine for (task, mode), or None where no kernel serves them (no kernel
+    for the task, or a mode the kernels do not cover). Compiles nothing: `engine_for` makes
+    sure the kernels are loaded first, and the warm-up that compiles them calls this."""
+    spec = task_kernel(task)
+    if spec is None:
+        return None
+    networks = _networks(spec, mode)
+    return None if networks is None else KernelEngine(task, networks)
+
+
+def _networks(spec, mode) -> PureNetworks | NeatNetworks | None:
+    from nas.evolution.modes import NeatMode, PureMode
+
+    if type(mode) is PureMode and getattr(mode.algorithm, "dtype", None) is torch.float32:
+        return PureNetworks(spec, mode.spec)
+    if type(mode) is NeatMode:
+        return NeatNetworks(spec, mode.n_in, mode.n_out, mode.params)
+    return None

@@ -43,7 +43,7 @@ def warm_part(mode_name: str) -> None:
     """Compile (or load) the kernels of one mode: "pure" (with the physics-only kernel the
     torch path's tests use) or "neat"."""
     from nas.evolution.config import EvolutionConfig
-    from nas.evolution.kernels import engine_for
+    from nas.evolution.kernels.engine import build_engine
     from nas.evolution.modes import MODES
     from nas.evolution.tasks import get_task
 
@@ -54,7 +54,7 @@ def warm_part(mode_name: str) -> None:
                                     {"task": task.name, "mode": "neat", "population": 2})
     mode = MODES[mode_name](cfg, task)
     genomes = mode.algorithm.ask(mode.algorithm.init(torch.Generator().manual_seed(0)))
-    engine = engine_for(task, mode, "cpu", "kernel")
+    engine = build_engine(task, mode)
     engine.evaluate([genomes], task.initial_states(torch.Generator(), 2))
     if mode_name == "pure":
         from nas.evolution.kernels.episodes import physics_steps
