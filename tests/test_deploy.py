@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, SMALL, nas, query, traversable, wait_until
+from nas.testing import ROOT, SMALL, nas, query, traversable, wait_until
 
 BIN = Path(sys.executable).parent
 

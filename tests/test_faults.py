@@ -9,9 +9,8 @@ import time
 import optuna
 import pytest
 
-from conftest import nas, query, start_nas, trial_states, traversable, wait_until
 from nas.store import Store
-from nas.store.embedded import Cluster
+from nas.testing import ThrowawayCluster, nas, query, start_nas, trial_states, traversable, wait_until
 
 UNSOLVED = ["--objective", "tests.fixtures.objectives:evolve_unsolved", "--pruner", "none",
             "--sampler", "random"]
@@ -96,7 +95,7 @@ def test_kill_nine_two_of_four_workers(nas_env, db_url, tmp_path):
 
 @pytest.fixture
 def private_pg(tmp_path):
-    cluster = Cluster(traversable(tmp_path) / "data", settings={"fsync": "off"})
+    cluster = ThrowawayCluster(traversable(tmp_path) / "data", settings={"fsync": "off"})
     cluster.start()
     yield cluster
     cluster.crash()

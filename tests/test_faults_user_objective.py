@@ -10,10 +10,9 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from conftest import nas, query, start_nas, trial_states, traversable, wait_until
-from nas.store.embedded import Cluster
 from nas.store.retry import is_unavailable
 from nas.store.session import engine_for, is_permanent
+from nas.testing import ThrowawayCluster, nas, query, start_nas, trial_states, traversable, wait_until
 from test_faults import assert_exact_budget
 
 USER = ["--objective", "tests.fixtures.objectives:paced_user_writes", "--sampler", "random",
@@ -23,7 +22,7 @@ OUTAGE_SECONDS = 15
 
 @pytest.fixture
 def private_pg(tmp_path):
-    cluster = Cluster(traversable(tmp_path) / "data", settings={"fsync": "off"})
+    cluster = ThrowawayCluster(traversable(tmp_path) / "data", settings={"fsync": "off"})
     cluster.start()
     yield cluster
     cluster.crash()

@@ -2,7 +2,8 @@
 
 Two users of this module: `nas db start` (and any command that needs a database and
 was given no URL) keeps one long-lived cluster under `$NAS_HOME`; the test suite starts
-throwaway clusters as child processes so it can kill -9, reap and restart them.
+throwaway clusters as child processes so it can kill -9, reap and restart them (their
+crash helpers live in nas.testing, not here).
 
 As root the server runs as the `postgres` user through `setpriv`, which execs the
 server (so the child PID *is* the postmaster and signals reach it); `runuser` forks
@@ -295,16 +296,6 @@ class Cluster:
             self.stop()
             raise
         return self.url
-
-    def crash(self) -> None:
-        """kill -9 the server and every backend, then reap it: a power cut, for fault tests."""
-        if self.process is None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait(timeout=60)
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT): rolls back open transactions, then exits cleanly."""
