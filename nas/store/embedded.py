@@ -71,19 +71,13 @@ def find_bindir() -> Path:
 
 def process_alive(pid: int) -> bool:
     """Running, not merely present: a killed postmaster its parent has not reaped yet is a
-    zombie, which `kill(pid, 0)` still finds but which serves nobody."""
+    zombie, which `kill(pid, 0)` (and so `pg_ctl status`) still finds but which serves nobody."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        pass  # another user's process (the server runs as `postgres`): it exists
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc here: trust kill(pid, 0)
-    state = stat[stat.rindex(")") + 2:].split()[0]
-    return state not in ("Z", "X")
+    except psutil.AccessDenied:
+        return True  # another user's process (the server runs as `postgres`): it exists
 
 
 def free_port() -> int:
@@ -447,17 +441,13 @@ class EmbeddedDB:
         """The live server on our data directory, found without postmaster.pid: nas starts
         it as `postgres -D <datadir> ...` (its backends rename themselves)."""
         want = os.path.realpath(self.cluster.datadir)
-        for entry in Path("/proc").glob("[0-9]*"):
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            args = [arg.decode(errors="replace") for arg in argv]
+        for proc in psutil.process_iter(["cmdline"]):
+            args = proc.info["cmdline"] or []  # None: another user's, unreadable, or gone
             if not args or os.path.basename(args[0]) != "postgres" or "-D" not in args[:-1]:
                 continue
             datadir = args[args.index("-D") + 1]
-            if os.path.realpath(datadir) == want and process_alive(int(entry.name)):
-                return int(entry.name)
+            if os.path.realpath(datadir) == want and process_alive(proc.pid):
+                return proc.pid
         return None
 
     def _clear_stale_pidfile(self) -> None:
@@ -610,9 +600,8 @@ class EmbeddedDB:
 def _command_of(pid: int) -> str:
     """A process's command line for a message: shortened, any URL password masked."""
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        text = " ".join(arg.decode(errors="replace") for arg in argv if arg)
-    except OSError:
+        text = " ".join(arg for arg in psutil.Process(pid).cmdline() if arg)
+    except psutil.Error:
         return "command unknown"
     text = " ".join(mask_text(text).split()) or "command unknown"  # one line, always
     return text if len(text) <= 100 else text[:97] + "..."
