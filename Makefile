@@ -33,7 +33,7 @@ postgres:  ## PostgreSQL server binaries (apt as root, else instructions)
 	@deploy/ensure-postgres.sh
 
 test: install postgres  ## the whole suite, 2 processes; starts its own PostgreSQL servers
-	$(PY) -m pytest -m "not slurm and not slow" -n 2 --dist worksteal
+	$(PY) -m pytest -m "not slurm and not slow and not docker" -n 2 --dist worksteal
 
 test-slow: install postgres  ## the scale tests kept out of make test (24 workers on one study); about 2 min
 	$(PY) -m pytest -m slow -n 2
@@ -42,7 +42,7 @@ test-slurm: install postgres  ## root: a real single-node Slurm cluster (apt slu
 	$(PY) -m pytest -m slurm tests/test_slurm.py
 
 test-docker: install  ## root: private dockerd, image build, db + migrate + 3 workers to a finished study
-	bash deploy/test-docker.sh
+	$(PY) -m pytest -m docker tests/test_docker.py
 
 demo: install postgres  ## a small study on the embedded database with 2 workers (under a minute)
 	$(NAS) search demo -m pure -t double-pole -n 12 -g 50 -s 2 -p 100 -j 2

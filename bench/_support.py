@@ -1,32 +1,17 @@
-"""Shared by the benchmarks: a throwaway PostgreSQL server and a nas environment."""
+"""Shared by the benchmarks: argument parsing and the nas.testing helpers they use
+(a throwaway PostgreSQL server, the environment for nas commands, SQL)."""
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find nas
 
-from nas.store.embedded import Cluster  # noqa: E402
+from nas.testing import ROOT, clean_env, throwaway_postgres  # noqa: E402
+from nas.testing import query as sql  # noqa: E402
 
-
-@contextmanager
-def throwaway_postgres():
-    """A private server for one benchmark run (fsync off: we measure nas, not the disk)."""
-    base = Path(tempfile.mkdtemp(prefix="nas-bench-", dir="/tmp"))
-    os.chmod(base, 0o755)
-    cluster = Cluster(base / "data", settings={"fsync": "off", "max_connections": "300"})
-    try:
-        cluster.start()
-        yield cluster.url.replace("postgresql://", "postgresql+psycopg2://")
-    finally:
-        cluster.stop()
-        shutil.rmtree(base, ignore_errors=True)
+__all__ = ["ROOT", "nas_env", "parse_args", "sql", "throwaway_postgres"]
 
 
 def parse_args(parser: argparse.ArgumentParser, smoke: dict) -> argparse.Namespace:
@@ -43,17 +28,5 @@ def parse_args(parser: argparse.ArgumentParser, smoke: dict) -> argparse.Namespa
 
 
 def nas_env(url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NAS_")}
-    env.update({"NAS_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}, **extra)
-    return env
-
-
-def sql(url: str, text: str, **params):
-    """Run one statement in its own transaction; rows if it returns any."""
-    import sqlalchemy as sa
-
-    from nas.store.session import engine_for
-
-    with engine_for(url).begin() as conn:
-        result = conn.execute(sa.text(text), params)
-        return result.all() if result.returns_rows else None
+    """The environment for nas commands a bench starts: this nas, on `url`."""
+    return clean_env(NAS_DATABASE_URL=url, PYTHONPATH=str(ROOT), **extra)

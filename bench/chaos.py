@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from _support import ROOT, nas_env, parse_args, sql
-from nas.store.embedded import Cluster
+from nas.testing import ThrowawayCluster
 
 OBJECTIVE = "tests.fixtures.objectives:evolve_unsolved"
 PACED = "tests.fixtures.objectives:evolve_paced"
@@ -57,7 +57,7 @@ def finished(url: str, study: str) -> int:
         return -1
 
 
-def run(url: str, cluster: Cluster, study: str, args, chaos: bool, logdir: Path) -> dict:
+def run(url: str, cluster: ThrowawayCluster, study: str, args, chaos: bool, logdir: Path) -> dict:
     subprocess.run([sys.executable, "-m", "nas", "study", "create", study, "--objective", OBJECTIVE,
                     "-n", str(args.trials), "-g", str(args.generations), "-p", str(args.population),
                     "-s", "1", "--sampler", "random", "--pruner", "none"],
@@ -102,7 +102,7 @@ def run(url: str, cluster: Cluster, study: str, args, chaos: bool, logdir: Path)
             "codes": [p.wait() for p in procs], **account(url, study, args.trials)}
 
 
-def outage_run(url: str, cluster: Cluster, seconds: float, args, logdir: Path,
+def outage_run(url: str, cluster: ThrowawayCluster, seconds: float, args, logdir: Path,
                objective: str = PACED, label: str = "outage") -> dict:
     """Workers each mid-way through one trial when the server dies for `seconds`."""
     study = f"{label}-{seconds:g}s"
@@ -187,7 +187,7 @@ def main() -> None:
                                      "outage_grace": 8, "outage_margin": 4.0})
     base = Path(tempfile.mkdtemp(prefix="nas-chaos-", dir="/tmp"))
     os.chmod(base, 0o755)
-    cluster = Cluster(base / "data", settings={"fsync": "off"})
+    cluster = ThrowawayCluster(base / "data", settings={"fsync": "off"})
     logdir = Path(__file__).resolve().parent / "out"
     logdir.mkdir(exist_ok=True)
     try:

@@ -42,6 +42,9 @@ ENV_HEALTH_FILE = "NAS_HEALTH_FILE"
 ENV_ENGINE = "NAS_ENGINE"
 ENV_KERNEL_CACHE = "NAS_KERNEL_CACHE"
 ENV_KERNEL_CACHE_IMAGE = "NAS_KERNEL_CACHE_IMAGE"
+# Set by `nas workers up --via local` on the workers it starts (local:<NAS_HOME>), read by
+# nobody but the fleet: how `workers ps|down` find them again.
+ENV_FLEET = "NAS_FLEET"
 
 # --- worker lifecycle -----------------------------------------------------------------
 # Read when asked for, not at import: a bad value is then one line from the CLI rather than

@@ -3,7 +3,7 @@ import pytest
 
 import uuid
 
-from conftest import PASSWORD, PASSWORD_USER, SMALL, admin, nas, query
+from nas.testing import PASSWORD, PASSWORD_USER, SMALL, admin, nas, query
 
 
 def assert_one_line_error(out, *needles):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, SMALL, nas, query, traversable, wait_until
+from nas.testing import ROOT, SMALL, nas, query, traversable, wait_until
 
 BIN = Path(sys.executable).parent
 
@@ -155,6 +155,21 @@ def test_docker_workers_get_the_password_as_a_file_never_in_their_environment(tm
     assert "p/q w" not in str(spec["environment"]) and "p%2Fq" not in str(spec)
     assert spec["volumes"] == {secret: {"bind": "/run/secrets/db_password", "mode": "ro"}}
     assert split_secret("postgresql://u@db/nas", "/run/pw") == ("postgresql://u@db/nas", "/run/pw")
+
+
+def test_every_fleet_is_made_the_same_way(tmp_path, monkeypatch):
+    """One constructor for every --via: each fleet takes the same FleetOptions and reads
+    the fields that concern it."""
+    from nas.coordinator.fleets import FLEETS, FleetOptions, fleet
+
+    monkeypatch.setenv("NAS_HOME", str(tmp_path / "home"))
+    options = FleetOptions(image="nas:test", partition="long", time_limit="1:00:00")
+    for via in FLEETS:
+        made = fleet(via, options)
+        assert all(callable(getattr(made, verb)) for verb in ("up", "ps", "down")), via
+    assert fleet("docker", options).image == "nas:test"
+    assert (fleet("slurm", options).partition, fleet("slurm", options).time_limit) == ("long", "1:00:00")
+    assert fleet("local").ps() == []  # no worker of this NAS_HOME's fleet runs
 
 
 @pytest.mark.parametrize("via", ["local", "supervisor"])

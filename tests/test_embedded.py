@@ -3,8 +3,8 @@ import os
 
 import psycopg2
 
-from conftest import nas, traversable
 from nas.store.embedded import EmbeddedDB
+from nas.testing import nas, traversable
 
 
 def _env(tmp_path):
@@ -195,7 +195,7 @@ def _dashboard_trials(url: str, study: str, env: dict, tmp_path) -> list[dict]:
     import urllib.request
     from pathlib import Path
 
-    from conftest import wait_until
+    from nas.testing import wait_until
     from nas.store.embedded import free_port
 
     port = free_port()

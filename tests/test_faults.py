@@ -9,9 +9,8 @@ import time
 import optuna
 import pytest
 
-from conftest import nas, query, start_nas, trial_states, traversable, wait_until
 from nas.store import Store
-from nas.store.embedded import Cluster
+from nas.testing import nas, query, start_nas, trial_states, wait_until
 
 UNSOLVED = ["--objective", "tests.fixtures.objectives:evolve_unsolved", "--pruner", "none",
             "--sampler", "random"]
@@ -92,14 +91,6 @@ def test_kill_nine_two_of_four_workers(nas_env, db_url, tmp_path):
     assert finished_retries
     for retry in finished_retries[:2]:
         assert retry.value == replay_value(db_url, "k9", retry.params)
-
-
-@pytest.fixture
-def private_pg(tmp_path):
-    cluster = Cluster(traversable(tmp_path) / "data", settings={"fsync": "off"})
-    cluster.start()
-    yield cluster
-    cluster.crash()
 
 
 def test_kill_nine_the_database_mid_study(private_pg, nas_env, tmp_path):

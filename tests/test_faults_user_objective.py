@@ -10,23 +10,14 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from conftest import nas, query, start_nas, trial_states, traversable, wait_until
-from nas.store.embedded import Cluster
 from nas.store.errors import is_permanent, is_unavailable
 from nas.store.session import engine_for
+from nas.testing import nas, query, start_nas, trial_states, wait_until
 from test_faults import assert_exact_budget
 
 USER = ["--objective", "tests.fixtures.objectives:paced_user_writes", "--sampler", "random",
         "--pruner", "none"]
 OUTAGE_SECONDS = 15
-
-
-@pytest.fixture
-def private_pg(tmp_path):
-    cluster = Cluster(traversable(tmp_path) / "data", settings={"fsync": "off"})
-    cluster.start()
-    yield cluster
-    cluster.crash()
 
 
 def assert_values_kept(url: str, study: str, steps: int) -> None:

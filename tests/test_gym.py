@@ -8,7 +8,6 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import nas, query
 from nas.errors import NasError
 from nas.evolution import run_evolution
 from nas.evolution.neat import NEAT, NEATParams, compile_population
@@ -16,6 +15,7 @@ from nas.evolution.networks import BatchedNetwork, NetworkSpec
 from nas.evolution.tasks import get_task, task_class
 from nas.evolution.tasks.contract import check_task
 from nas.spec import StudySpec
+from nas.testing import nas, query
 
 POP = 24
 

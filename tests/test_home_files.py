@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import nas, traversable, wait_until
 from nas.store.embedded import EmbeddedDB, process_alive
+from nas.testing import nas, traversable, wait_until
 
 AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="runs commands as `nobody`")

@@ -29,7 +29,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from conftest import PASSWORD, PASSWORD_USER, ROOT, SMALL, admin, nas, query, traversable, wait_until
+from nas.testing import PASSWORD, PASSWORD_USER, ROOT, SMALL, admin, nas, query, traversable, wait_until
 from nas import __version__, defaults
 from tests.system_packages import ensure
 

@@ -1,5 +1,5 @@
 """One pool of workers, many studies: priority, fairness, pause and resume."""
-from conftest import SMALL, nas, query, start_nas
+from nas.testing import SMALL, nas, query, start_nas
 
 
 def trials_of(url, study):

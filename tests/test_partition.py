@@ -15,8 +15,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, nas, query, traversable, wait_until
-from nas.store.embedded import Cluster
+from nas.testing import ROOT, ThrowawayCluster, nas, query, traversable, wait_until
 
 SUBNET = "10.213.77.0/24"
 DB_ADDR, WORKER_ADDR = "10.213.77.1", "10.213.77.2"
@@ -61,7 +60,7 @@ def test_hosts():
 
 def test_partitioned_worker_is_failed_by_heartbeat_and_its_late_tell_dropped(test_hosts, tmp_path):
     ns, main_if = test_hosts
-    cluster = Cluster(traversable(tmp_path) / "data", settings={"fsync": "off"},
+    cluster = ThrowawayCluster(traversable(tmp_path) / "data", settings={"fsync": "off"},
                       hba_extra=[f"host all all {DB_ADDR}/30 trust"])
     cluster.init()
     cluster.settings["listen_addresses"] = f"127.0.0.1,{DB_ADDR}"

@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 
-from conftest import (PASSWORD, PASSWORD_USER, ROOT, admin, nas, query, start_nas, trial_states,
+from nas.testing import (PASSWORD, PASSWORD_USER, ROOT, admin, nas, query, start_nas, trial_states,
                       traversable, wait_until)
 from test_faults import assert_exact_budget, held_when_killed, running_with_progress
 from tests.pgbouncer_server import Bouncer, connstring, shipped

@@ -2,7 +2,7 @@
 import json
 import signal
 
-from conftest import nas, query, start_nas, wait_until
+from nas.testing import nas, query, start_nas, wait_until
 
 PACED = ["-m", "pure", "-t", "cartpole", "-g", "8", "-s", "2", "-p", "20", "--sampler", "random",
          "--pruner", "none", "--objective", "tests.fixtures.objectives:evolve_paced"]

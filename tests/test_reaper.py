@@ -2,9 +2,9 @@
 (timestamps moved back in SQL instead of sleeping past the grace period)."""
 import optuna
 
-from conftest import nas, query
-from nas.store import Store
 from nas.spec import StudySpec
+from nas.store import Store
+from nas.testing import nas, query
 
 SPEC = StudySpec(mode="pure", task="cartpole", generations=1, seeds=1, population=20, budget=5)
 

@@ -1,7 +1,7 @@
 """Pictures: the HTML report, PNG curves and an episode replay, decoded and checked."""
 from PIL import Image
 
-from conftest import SMALL, nas
+from nas.testing import SMALL, nas
 
 
 def test_report_and_replay_files_decode(nas_env, db_url, tmp_path):
@@ -47,7 +47,7 @@ def test_empty_study_and_bad_requests_are_one_line_errors(nas_env, db_url, tmp_p
 
 
 def test_neat_study_end_to_end(nas_env, db_url, tmp_path):
-    from conftest import query
+    from nas.testing import query
 
     args = ["-m", "neat", "-t", "cartpole", "-g", "3", "-s", "2", "-p", "30", "-n", "2",
             "--sampler", "random", "--pruner", "none"]

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SMALL, nas
 from nas.store.url import mask, mask_text
+from nas.testing import SMALL, nas
 
 
 @pytest.mark.parametrize("text, hidden", [
@@ -35,7 +35,7 @@ def test_worker_logs_are_private(nas_env, db_url):
 
 
 def test_db_psql_keeps_the_password_out_of_its_command_line(nas_env, pg):
-    from conftest import PASSWORD, PASSWORD_USER, start_nas, wait_until
+    from nas.testing import PASSWORD, PASSWORD_USER, start_nas, wait_until
 
     env = {**nas_env, "NAS_DATABASE_URL":
            f"postgresql://{PASSWORD_USER}:{PASSWORD}@127.0.0.1:{pg.port}/postgres"}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORD, PASSWORD_USER, ROOT, SMALL, admin, nas, query, traversable, trial_states, wait_until
+from nas.testing import PASSWORD, PASSWORD_USER, ROOT, SMALL, admin, nas, query, traversable, trial_states, wait_until
 from nas import defaults
 from nas.coordinator.fleets.slurm import SBATCH_SCRIPT, sbatch_argv
 

@@ -3,12 +3,12 @@ import threading
 
 import pytest
 
-from conftest import query
 from nas.errors import NasError
 from nas.spec import StudySpec
 from nas.store import Store
 from nas.store.claims import ClaimEnd
 from nas.store.workers import WorkerState
+from nas.testing import query
 
 SPEC = StudySpec(mode="pure", task="cartpole", generations=1, seeds=1, population=20, budget=3)
 
@@ -85,7 +85,7 @@ def test_claim_ends_and_worker_states_are_stored_as_plain_strings(store, db_url)
 def test_an_unwritable_health_file_does_not_stop_the_heartbeat(store, db_url, tmp_path):
     """The beats are what keep a trial alive; a health file on a full or read-only disk
     must cost only the container's healthcheck, not the trial."""
-    from conftest import wait_until
+    from nas.testing import wait_until
     from nas.worker.heartbeat import WorkerHeartbeat
 
     worker = store.register_worker(1, 1, "x")

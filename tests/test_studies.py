@@ -1,11 +1,11 @@
 """Study create / resume / spec mismatch, through the real CLI and the store."""
 import pytest
 
-from conftest import SMALL, nas, query
 from nas.errors import NasError
+from nas.spec import StudySpec
 from nas.store import Store
 from nas.store import schema
-from nas.spec import StudySpec
+from nas.testing import SMALL, nas, query
 
 
 def test_create_then_resume_with_the_same_spec(nas_env, db_url):

@@ -1,5 +1,5 @@
 """Bring your own objective: the documented example runs in real workers."""
-from conftest import nas, query
+from nas.testing import nas, query
 
 
 def test_example_objective_runs_and_is_deterministic(nas_env, db_url):

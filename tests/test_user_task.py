@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import nas, query
+from nas.testing import nas, query
 from examples.mountain_car import MountainCar
 from nas.errors import NasError
 from nas.evolution.tasks import TASKS, get_task, task_class

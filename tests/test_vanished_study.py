@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT, SMALL, nas, query, start_nas, trial_states, wait_until
+from nas.testing import ROOT, SMALL, nas, query, start_nas, trial_states, wait_until
 
 SLOW = ["--objective", "tests.fixtures.objectives:reporting_slowly", "--sampler", "random",
         "--pruner", "none"]

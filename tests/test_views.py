@@ -2,9 +2,9 @@
 and the migration path from the previous revision."""
 import pytest
 
-from conftest import SMALL, nas, query
 from nas.store import Store
 from nas.store import schema
+from nas.testing import SMALL, nas, query
 
 
 @pytest.mark.parametrize("metric, best_of", [("evaluations", min), ("fitness", max)])

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from conftest import SMALL, nas, query, start_nas, trial_states, wait_until
+from nas.testing import SMALL, nas, query, start_nas, trial_states, wait_until
 from nas.worker.threads import os_thread_count
 
 SLOW = ["--objective", "tests.fixtures.objectives:evolve_unsolved", "--pruner", "none",
@@ -71,7 +71,7 @@ def test_search_ctrl_c_leaves_no_running_trial_and_resumes_exactly(nas_env, db_u
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from nas.testing import ROOT
 
     args = ["search", "stop-me", *PACED, "-n", "2", "-g", "40", "-p", "200", "-s", "1", "-j", "2"]
     proc = subprocess.Popen([sys.executable, "-m", "nas", *args], env={**nas_env, **PAUSE}, cwd=ROOT,
@@ -96,7 +96,7 @@ def test_sigterm_while_the_worker_starts_is_a_clean_stop(nas_env, db_url, tmp_pa
     """A stop that lands during the imports (torch takes seconds) exits 0 with a line: the
     handler is installed before torch is imported (a probe records which, at the moment
     torch's import begins), and a SIGTERM sent then is a clean stop."""
-    from conftest import ROOT
+    from nas.testing import ROOT
 
     nas("study", "create", "early", *SMALL, "-n", "2", env=nas_env, check=True)
     log, probe = tmp_path / "w.log", tmp_path / "torch-import"

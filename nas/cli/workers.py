@@ -5,7 +5,7 @@ import click
 
 from nas import defaults
 from nas.cli.options import STORAGE, THREADS, connect
-from nas.coordinator.fleets import FLEETS
+from nas.coordinator.fleets import FLEETS, FleetOptions, fleet
 from nas.errors import NasError
 
 VIA = click.option("--via", type=click.Choice(sorted(FLEETS)), default="local", show_default=True)
@@ -38,11 +38,11 @@ def up(count: int, via: str, threads: int | None, studies: tuple[str, ...], serv
     if via == "slurm":
         from nas.coordinator.fleets.slurm import cpus_per_task
 
-        fleet, cap = FLEETS[via](partition, time_limit), cpus_per_task(cpus, threads)
+        cap = cpus_per_task(cpus, threads)
     else:
-        fleet = FLEETS[via](image) if via == "docker" else FLEETS[via]()
         cap = defaults.resolve_threads(threads, count)
-    for line in fleet.up(count, store.url, cap, list(studies), serve):
+    options = FleetOptions(image=image, partition=partition, time_limit=time_limit)
+    for line in fleet(via, options).up(count, store.url, cap, list(studies), serve):
         click.echo(line)
 
 
@@ -50,7 +50,7 @@ def up(count: int, via: str, threads: int | None, studies: tuple[str, ...], serv
 @VIA
 def ps(via: str) -> None:
     """List this machine's workers."""
-    lines = FLEETS[via]().ps()
+    lines = fleet(via).ps()
     click.echo("\n".join(lines) if lines else "no workers")
 
 
@@ -58,7 +58,7 @@ def ps(via: str) -> None:
 @VIA
 def down(via: str) -> None:
     """Stop this machine's workers gracefully (SIGTERM, then the stop grace)."""
-    lines = FLEETS[via]().down()
+    lines = fleet(via).down()
     click.echo("\n".join(lines) if lines else "no workers")
 
 

@@ -2,14 +2,16 @@
 
 Two users of this module: `nas db start` (and any command that needs a database and
 was given no URL) keeps one long-lived cluster under `$NAS_HOME`; the test suite starts
-throwaway clusters as child processes so it can kill -9, reap and restart them.
+throwaway clusters as child processes so it can kill -9, reap and restart them (their
+crash helpers live in nas.testing, not here).
 
-As root the server runs as the `postgres` user through `setpriv`, which execs the
-server (so the child PID *is* the postmaster and signals reach it); `runuser` forks
-and did not pass SIGINT on. Both kinds listen on 127.0.0.1 only, TCP only, on a free
-port. The long-lived one authenticates with scram-sha-256 (generated passwords under
-`$NAS_HOME/secrets`, nas.store.cluster_secrets) and hands out the non-superuser owner
-role; the suite's throwaway servers use `trust`.
+The long-lived one is supervised by PostgreSQL's own `pg_ctl` (start -w, stop -m fast,
+status; nas.store.pg_ctl); the throwaway ones are spawned directly (nas.testing). As root
+both run as the `postgres` user through `setpriv`, which execs its command (so signals
+reach it; `runuser` forks and did not pass SIGINT on). Both kinds listen on 127.0.0.1
+only, TCP only, on a free port. The long-lived one authenticates with scram-sha-256
+(generated passwords under `$NAS_HOME/secrets`, nas.store.cluster_secrets) and hands out
+the non-superuser owner role; the suite's throwaway servers use `trust`.
 
 Nothing under `$NAS_HOME` is for other users: the lock, the port file and the server log
 are 0600 (the log holds STATEMENT lines with trial data), the secrets and the data 0700.
@@ -32,12 +34,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import psycopg2
 
 from nas import defaults
 from nas.errors import NasError
 from nas.store.cluster_secrets import ADMIN, OWNER, READER, ClusterSecrets
 from nas.store.errors import describe, is_permanent
+from nas.store.pg_ctl import PgCtl, PgCtlError
 from nas.store.url import mask_text
 
 DB_NAME = "nas"
@@ -67,19 +71,13 @@ def find_bindir() -> Path:
 
 def process_alive(pid: int) -> bool:
     """Running, not merely present: a killed postmaster its parent has not reaped yet is a
-    zombie, which `kill(pid, 0)` still finds but which serves nobody."""
+    zombie, which `kill(pid, 0)` (and so `pg_ctl status`) still finds but which serves nobody."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        pass  # another user's process (the server runs as `postgres`): it exists
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc here: trust kill(pid, 0)
-    state = stat[stat.rindex(")") + 2:].split()[0]
-    return state not in ("Z", "X")
+    except psutil.AccessDenied:
+        return True  # another user's process (the server runs as `postgres`): it exists
 
 
 def free_port() -> int:
@@ -109,7 +107,7 @@ def _server_user() -> pwd.struct_passwd | None:
         raise NasError("running as root needs a 'postgres' system user to run the server") from None
 
 
-def _as_server_user(argv: list[str]) -> list[str]:
+def as_server_user(argv: list[str]) -> list[str]:
     if _server_user() is None:
         return argv
     return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *argv]
@@ -142,7 +140,8 @@ class Cluster:
     settings: dict[str, str] = field(default_factory=dict)
     hba_extra: list[str] = field(default_factory=list)
     port: int | None = None
-    process: subprocess.Popen | None = None
+    # The server process: a psutil.Process once EmbeddedDB started it, a Popen in nas.testing.
+    process: object | None = None
     # None: `trust` on 127.0.0.1 (the test suite's throwaway servers); else scram-sha-256
     # with these generated passwords, and nas_owner (not a superuser) in the URL.
     secrets: ClusterSecrets | None = None
@@ -186,7 +185,7 @@ class Cluster:
         method = "trust" if self.secrets is None else "scram-sha-256"
         with self._pwfile() as pwfile:
             cmd += ["-A", method] + ([f"--pwfile={pwfile}"] if pwfile else [])
-            out = subprocess.run(_as_server_user(cmd), capture_output=True, text=True)
+            out = subprocess.run(as_server_user(cmd), capture_output=True, text=True)
         if out.returncode != 0:
             tail = (out.stderr or out.stdout).strip().splitlines()[-1:]
             raise NasError(f"initdb failed in {self.datadir}: {' '.join(tail)}")
@@ -210,38 +209,26 @@ class Cluster:
         user = _server_user()
         if user is not None:
             os.chown(self.datadir, user.pw_uid, user.pw_gid)
-            probe = subprocess.run(_as_server_user(["test", "-w", str(self.datadir)]))
+            probe = subprocess.run(as_server_user(["test", "-w", str(self.datadir)]))
             if probe.returncode != 0:
                 raise NasError(
                     f"the postgres user cannot write {self.datadir}: "
                     "set NAS_HOME to a directory it can reach (e.g. /tmp/nas)")
         os.chmod(self.datadir, 0o700)
 
-    def spawn(self, port: int | None = None) -> subprocess.Popen:
-        """Start the server as our child, in its own session (so it may outlive us)."""
-        self.port = port or self.port or free_port()
-        argv = [str(find_bindir() / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
-                "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]
+    def server_args(self) -> list[str]:
+        """The server's options: our port, TCP on 127.0.0.1 only (no Unix socket), our settings."""
+        args = ["-p", str(self.port), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]
         for key, value in self.settings.items():
-            argv += ["-c", f"{key}={value}"]
-        # Opened here and handed over as stdout: the server (as root: `postgres`) writes
-        # through this descriptor, so the file can stay ours and 0600.
-        log = os.fdopen(open_private(self.logfile), "ab")
-        try:
-            # Always its own process group: a crash test can kill the postmaster and its
-            # backends together (a lone kill -9 of the postmaster leaves backends holding
-            # shared memory, and the restart would refuse to start).
-            self.process = subprocess.Popen(
-                _as_server_user(argv), stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True)
-        finally:
-            log.close()
-        return self.process
+            args += ["-c", f"{key}={value}"]
+        return args
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 30.0, exited=lambda: False) -> None:
+        """Until a connection succeeds (a server in crash recovery refuses them for a while);
+        `exited()` says the server is gone, so waiting is pointless."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
+            if exited():
                 raise NasError(f"PostgreSQL exited at start; see {self.logfile}")
             if self._connectable():
                 return
@@ -282,38 +269,6 @@ class Cluster:
             self.secrets.password(role), role, scope=cur, algorithm="scram-sha-256")
         cur.execute(f"{verb} ROLE {role} LOGIN {options} PASSWORD %s", (verifier,))
 
-    def start(self, port: int | None = None, timeout: float = 30.0) -> str:
-        """init + spawn + wait + create the `nas` database; returns the URL. A start that
-        fails stops the server it spawned: the caller was told it failed, so nothing of
-        it may be left running."""
-        self.init()
-        self.spawn(port)
-        try:
-            self.wait_ready(timeout)
-            self.ensure_database()
-        except BaseException:
-            self.stop()
-            raise
-        return self.url
-
-    def crash(self) -> None:
-        """kill -9 the server and every backend, then reap it: a power cut, for fault tests."""
-        if self.process is None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait(timeout=60)
-
-    def stop(self) -> None:
-        """Fast shutdown (SIGINT): rolls back open transactions, then exits cleanly."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        self.process.wait(timeout=60)
-
 
 class DamagedPidfile(NasError):
     """postmaster.pid exists but does not say which server runs: `pid` is the server
@@ -334,6 +289,7 @@ class EmbeddedDB:
     def __init__(self, home: Path | str | None = None):
         self.home = Path(home).absolute() if home else defaults.home()
         self.cluster = Cluster(self.home / "pg", settings={"max_connections": "300"})
+        self._pg_ctl: PgCtl | None = None
         secrets = ClusterSecrets(self.home / "secrets")
         # A cluster made before authentication existed keeps `trust` (and nas_admin in its
         # URL) until it is re-created; every new one authenticates. Its pg_hba.conf says
@@ -409,9 +365,24 @@ class EmbeddedDB:
             return "another process"
         return f"pid {pid} ({_command_of(pid)})"
 
+    @property
+    def pg_ctl(self) -> PgCtl:
+        """pg_ctl for our data directory (the server binaries are looked for once, here)."""
+        if self._pg_ctl is None:
+            self._pg_ctl = PgCtl(find_bindir(), self.cluster.datadir, as_server_user)
+        return self._pg_ctl
+
     def running_pid(self) -> int | None:
-        """The postmaster PID from postmaster.pid, if that process is alive and serving.
-        Raises DamagedPidfile when the file cannot be read as PostgreSQL writes it."""
+        """The postmaster PID, if `pg_ctl status` finds it running and it is not a zombie
+        (a killed postmaster its parent has not reaped, which pg_ctl counts as running).
+        Raises DamagedPidfile when postmaster.pid cannot be read as PostgreSQL writes it."""
+        if not self.cluster.initialized():
+            return None
+        try:
+            if self.pg_ctl.status() is None:
+                return None
+        except PgCtlError:
+            pass  # a postmaster.pid pg_ctl cannot read: diagnosed below
         found = self._read_pidfile()
         if found is None:
             return None
@@ -438,7 +409,8 @@ class EmbeddedDB:
         return self.cluster.datadir / "postmaster.pid"
 
     def _read_pidfile(self) -> tuple[int, int] | None:
-        """(pid, port), or None when there is no postmaster.pid."""
+        """(pid, port), or None when there is no postmaster.pid. The one place nas reads it:
+        for the port (pg_ctl status says only the PID) and to name a damaged file."""
         deadline = time.monotonic() + PIDFILE_SETTLE
         while True:
             try:
@@ -469,17 +441,13 @@ class EmbeddedDB:
         """The live server on our data directory, found without postmaster.pid: nas starts
         it as `postgres -D <datadir> ...` (its backends rename themselves)."""
         want = os.path.realpath(self.cluster.datadir)
-        for entry in Path("/proc").glob("[0-9]*"):
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            args = [arg.decode(errors="replace") for arg in argv]
+        for proc in psutil.process_iter(["cmdline"]):
+            args = proc.info["cmdline"] or []  # None: another user's, unreadable, or gone
             if not args or os.path.basename(args[0]) != "postgres" or "-D" not in args[:-1]:
                 continue
             datadir = args[args.index("-D") + 1]
-            if os.path.realpath(datadir) == want and process_alive(int(entry.name)):
-                return int(entry.name)
+            if os.path.realpath(datadir) == want and process_alive(proc.pid):
+                return proc.pid
         return None
 
     def _clear_stale_pidfile(self) -> None:
@@ -533,39 +501,107 @@ class EmbeddedDB:
             port = self._saved_port()
             if port is None or not port_is_free(port):
                 port = free_port()
-            url = self.cluster.start(port=port)
+            url = self._start_server(port)
             with os.fdopen(open_private(self.portfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
                            "w") as out:
                 out.write(str(port))
             self._write_pgpass()
             return url
 
+    def _start_server(self, port: int, timeout: float = 30.0) -> str:
+        """initdb if needed, `pg_ctl start -w`, create the `nas` database; returns the URL.
+        A start that fails stops the server it started: the caller was told it failed, so
+        nothing of it may be left running."""
+        cluster = self.cluster
+        cluster.init()
+        cluster.port = port
+        # Opened here and handed over as stdout: the server (as root: `postgres`) writes
+        # through this descriptor, so the file can stay ours and 0600.
+        log = open_private(cluster.logfile)
+        try:
+            self.pg_ctl.start(cluster.server_args(), log, timeout)
+        except PgCtlError as exc:
+            self._stop_quietly()
+            if "did not start in time" in str(exc):
+                raise NasError(f"PostgreSQL did not accept connections within {timeout:.0f}s; "
+                               f"see {cluster.logfile}") from None
+            raise NasError(f"PostgreSQL exited at start; see {cluster.logfile}") from None
+        finally:
+            os.close(log)
+        try:
+            pid = self.pg_ctl.status()
+            cluster.process = None if pid is None else psutil.Process(pid)
+            cluster.wait_ready(timeout, exited=lambda: not self._serving(cluster.process))
+            cluster.ensure_database()
+        except BaseException:
+            self._stop_quietly()
+            raise
+        return cluster.url
+
+    @staticmethod
+    def _serving(process) -> bool:
+        return process is not None and process_alive(process.pid)
+
+    def _stop_quietly(self) -> None:
+        try:
+            self.pg_ctl.stop(timeout=60)
+        except (PgCtlError, subprocess.TimeoutExpired):
+            pass  # not started after all, or the start's own error says more
+
     def _write_pgpass(self) -> None:
         if self.cluster.secrets is not None:
             self.cluster.secrets.write_pgpass()
 
     def stop(self, timeout: float = 30.0) -> bool:
-        """Fast shutdown; False when no server runs. A server whose postmaster.pid is
-        damaged is found by its command line and stopped all the same."""
+        """Fast shutdown (`pg_ctl stop -m fast`); False when no server runs. A server whose
+        postmaster.pid is damaged is found by its command line and stopped all the same."""
         with self._lock():
-            pid = self.server_pid()
+            try:
+                pid = self.running_pid()
+            except DamagedPidfile as exc:
+                if exc.pid is None:
+                    raise
+                return self._stop_by_signal(exc.pid, timeout)
             if pid is None:
                 return False
-            os.kill(pid, signal.SIGINT)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and process_alive(pid):
-                time.sleep(0.05)
-            if process_alive(pid):
-                raise NasError(f"PostgreSQL (pid {pid}) did not stop within {timeout:.0f}s")
+            try:
+                self.pg_ctl.stop(timeout)
+            except PgCtlError as exc:
+                if self.running_pid() is None:
+                    return True  # it stopped on its own meanwhile
+                raise NasError(f"PostgreSQL (pid {pid}) did not stop within {timeout:.0f}s: "
+                               f"{exc}") from None
+            self._reap()
             return True
+
+    def _reap(self) -> None:
+        """Wait for the server this object started (our child: see nas.store.pg_ctl), so a
+        long-lived caller keeps no zombie of it."""
+        if self.cluster.process is None:
+            return
+        try:
+            self.cluster.process.wait(timeout=60)
+        except (psutil.Error, psutil.TimeoutExpired):
+            pass
+        self.cluster.process = None
+
+    def _stop_by_signal(self, pid: int, timeout: float) -> bool:
+        """pg_ctl cannot stop a server behind a damaged postmaster.pid: SIGINT is the fast
+        shutdown pg_ctl would have asked for."""
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and process_alive(pid):
+            time.sleep(0.05)
+        if process_alive(pid):
+            raise NasError(f"PostgreSQL (pid {pid}) did not stop within {timeout:.0f}s")
+        return True
 
 
 def _command_of(pid: int) -> str:
     """A process's command line for a message: shortened, any URL password masked."""
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        text = " ".join(arg.decode(errors="replace") for arg in argv if arg)
-    except OSError:
+        text = " ".join(arg for arg in psutil.Process(pid).cmdline() if arg)
+    except psutil.Error:
         return "command unknown"
     text = " ".join(mask_text(text).split()) or "command unknown"  # one line, always
     return text if len(text) <= 100 else text[:97] + "..."

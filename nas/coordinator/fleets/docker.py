@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from nas import defaults
+from nas.coordinator.fleets.options import FleetOptions
 from nas.errors import NasError
 from nas.store.url import parse, without_password
 
@@ -46,8 +47,8 @@ def container_spec(index: int, image: str, url: str, threads: int, studies: list
 
 
 class DockerFleet:
-    def __init__(self, image: str = defaults.IMAGE):
-        self.image = image
+    def __init__(self, options: FleetOptions | None = None):
+        self.image = (options or FleetOptions()).image
 
     def _client(self):
         try:

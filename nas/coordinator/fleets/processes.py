@@ -1,5 +1,6 @@
 """Worker processes on this machine: the ones `nas search -j J` follows, and the detached
-ones of `nas workers up --via local` (PIDs kept in $NAS_HOME/workers.local).
+ones of `nas workers up --via local`, found again by psutil through the fleet mark in
+their environment (NAS_FLEET=local:<NAS_HOME>), with no PID file to go stale.
 
 Workers run in their own sessions so that a terminal's Ctrl-C reaches only the
 coordinator, which then sends each worker exactly one SIGTERM (graceful stop). The
@@ -7,7 +8,6 @@ database URL travels in the environment, never on the command line (`ps` shows a
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,7 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+
 from nas import defaults
+from nas.coordinator.fleets.options import FleetOptions
 
 
 def worker_argv(threads: int, studies: list[str], serve: bool = False,
@@ -27,42 +30,34 @@ def worker_argv(threads: int, studies: list[str], serve: bool = False,
     return argv + (["--serve"] if serve else [])
 
 
-def worker_env(url: str, threads: int) -> dict[str, str]:
-    return {**os.environ, **defaults.thread_env(threads), defaults.ENV_URL: url}
+def worker_env(url: str, threads: int, **extra: str) -> dict[str, str]:
+    return {**os.environ, **defaults.thread_env(threads), defaults.ENV_URL: url, **extra}
 
 
 def spawn_worker(url: str, threads: int, studies: list[str], log: Path,
-                 serve: bool = False, device: str | None = None) -> subprocess.Popen:
+                 serve: bool = False, device: str | None = None, **env: str) -> subprocess.Popen:
     with defaults.private_log(log) as sink:
         return subprocess.Popen(worker_argv(threads, studies, serve, device),
-                                env=worker_env(url, threads),
-                                stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                env=worker_env(url, threads, **env), stdin=subprocess.DEVNULL,
+                                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def terminate(pids: list[int], grace: float = defaults.STOP_GRACE, reap=None) -> None:
-    """SIGTERM each process once, wait up to `grace` seconds, then SIGKILL the rest."""
-    for pid in pids:
+def terminate(procs: list[psutil.Process], grace: float = defaults.STOP_GRACE) -> list[psutil.Process]:
+    """SIGTERM each process once, wait up to `grace` seconds (psutil.wait_procs), then
+    SIGKILL the rest; returns those that had to be killed."""
+    for proc in procs:
         try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
+            proc.terminate()
+        except psutil.NoSuchProcess:
             pass
-    deadline = time.monotonic() + grace
-    for pid in pids:
-        while _alive(pid, reap) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _alive(pid, reap):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int, reap) -> bool:
-    if reap is not None:
-        return reap(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=grace)
+    return alive
 
 
 class SearchFleet:
@@ -83,9 +78,17 @@ class SearchFleet:
         return sum(p.poll() is None for p in self.procs)
 
     def stop(self, grace: float = defaults.STOP_GRACE) -> None:
-        by_pid = {p.pid: p for p in self.procs}
-        live = [p.pid for p in self.procs if p.poll() is None]
-        terminate(live, grace, reap=lambda pid: by_pid[pid].poll() is None)
+        """SIGTERM each live worker once, wait up to `grace`, SIGKILL the rest. Through
+        Popen, not psutil: Popen reaps its own children and keeps their exit codes."""
+        live = [p for p in self.procs if p.poll() is None]
+        for proc in live:
+            proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in live:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
         for proc in self.procs:
             proc.wait()
 
@@ -96,35 +99,39 @@ class SearchFleet:
 class LocalFleet:
     """Detached `nas worker` processes that outlive the command that started them."""
 
-    def __init__(self):
-        self.state = defaults.home() / "workers.local"
+    def __init__(self, options: FleetOptions | None = None):
+        self.home = defaults.home()
+        self.mark = f"local:{self.home}"
 
-    def _pids(self) -> list[int]:
-        if not self.state.exists():
-            return []
-        return [p for p in json.loads(self.state.read_text()) if _is_worker(p)]
+    def _workers(self) -> list[psutil.Process]:
+        """This user's live workers of this NAS_HOME's fleet, oldest first."""
+        found = []
+        for proc in psutil.process_iter(["environ", "cmdline", "create_time"]):
+            try:
+                if ((proc.info["environ"] or {}).get(defaults.ENV_FLEET) == self.mark
+                        and _is_worker(proc.info["cmdline"] or [])
+                        and proc.status() != psutil.STATUS_ZOMBIE):
+                    found.append(proc)
+            except psutil.Error:
+                continue  # gone meanwhile
+        return sorted(found, key=lambda p: (p.info["create_time"], p.pid))
 
     def up(self, count: int, url: str, threads: int, studies: list[str], serve: bool) -> list[str]:
-        existing = self._pids()
+        existing = len(self._workers())
         logs = defaults.logs_dir()
-        new = [spawn_worker(url, threads, studies, logs / f"worker-local-{len(existing) + i:02d}.log",
-                            serve).pid for i in range(count)]
-        self.state.write_text(json.dumps(existing + new))
+        new = [spawn_worker(url, threads, studies, logs / f"worker-local-{existing + i:02d}.log",
+                            serve, **{defaults.ENV_FLEET: self.mark}).pid for i in range(count)]
         return [f"started worker pid {pid}" for pid in new]
 
     def ps(self) -> list[str]:
-        return [f"worker pid {pid} running" for pid in self._pids()]
+        return [f"worker pid {p.pid} running" for p in self._workers()]
 
     def down(self) -> list[str]:
-        pids = self._pids()
-        terminate(pids, defaults.STOP_GRACE)
-        self.state.write_text("[]")
-        return [f"stopped worker pid {pid}" for pid in pids]
+        procs = self._workers()
+        terminate(procs, defaults.STOP_GRACE)
+        return [f"stopped worker pid {p.pid}" for p in procs]
 
 
-def _is_worker(pid: int) -> bool:
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"nas" in argv and b"worker" in argv
+def _is_worker(argv: list[str]) -> bool:
+    """`python -m nas worker ...` (not a process a worker started, which shares its mark)."""
+    return "nas" in argv and "worker" in argv

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from nas import defaults
 from nas.coordinator.fleets.docker import split_secret
+from nas.coordinator.fleets.options import FleetOptions
 from nas.errors import NasError
 from nas.store.url import parse
 
@@ -92,8 +93,9 @@ def job_env(url: str) -> dict[str, str]:
 
 
 class SlurmFleet:
-    def __init__(self, partition: str | None = None, time_limit: str | None = None):
-        self.partition, self.time_limit = partition, time_limit
+    def __init__(self, options: FleetOptions | None = None):
+        options = options or FleetOptions()
+        self.partition, self.time_limit = options.partition, options.time_limit
         self.state = defaults.home() / "workers.slurm"
 
     def up(self, count: int, url: str, threads: int | None, studies: list[str], serve: bool) -> list[str]:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from nas import defaults
+from nas.coordinator.fleets.options import FleetOptions
 from nas.errors import NasError
 from nas.store.url import mask
 
@@ -16,6 +17,9 @@ GROUP = "nas-worker"  # the workers' program name in supervisord.conf
 
 
 class SupervisorFleet:
+    def __init__(self, options: FleetOptions | None = None):
+        pass  # nothing to choose: the packaged supervisord.conf says it all
+
     def _env(self, url: str | None = None, count: int = 1, threads: int = 1,
              studies: list[str] = (), serve: bool = False) -> dict[str, str]:
         home = defaults.home()
