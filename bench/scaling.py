@@ -162,7 +162,7 @@ THREADS_SCRIPT = textwrap.dedent("""
     store = Store(url)
     spec = store.require_study(name).spec
     study = optuna.load_study(study_name=name, storage=store.optuna_storage())
-    study.optimize(lambda t: fixed_cost(t, spec).value, n_trials=n, n_jobs=2)
+    study.optimize(lambda t: fixed_cost(t, spec).score("fitness"), n_trials=n, n_jobs=2)
 """)
 
 

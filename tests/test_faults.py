@@ -22,7 +22,7 @@ def replay_value(url: str, study: str, params: dict) -> float:
     from tests.fixtures.objectives import evolve_unsolved
 
     spec = Store(url).require_study(study).spec
-    return evolve_unsolved(optuna.trial.FixedTrial(params), spec).value
+    return evolve_unsolved(optuna.trial.FixedTrial(params), spec).score("fitness")
 
 
 def assert_exact_budget(url: str, study: str, budget: int) -> list:

@@ -27,7 +27,9 @@ def test_a_study_deleted_by_optuna_mid_trial_is_dropped_and_the_rest_served(nas_
     nas("study", "create", "doomed", *SLOW, "-n", "3", "--priority", "1", env=nas_env, check=True)
     nas("study", "create", "kept", *QUICK, "-n", "4", env=nas_env, check=True)
     log = tmp_path / "worker.log"
-    worker = start_nas("worker", "--threads", "1", env=nas_env, log=log)
+    # doomed's trials outlast the deletion however slowly a loaded machine runs optuna's CLI
+    worker = start_nas("worker", "--threads", "1", env={**nas_env, "NAS_TEST_REPORT_STEPS": "3000"},
+                       log=log)
     try:
         wait_until(lambda: running_trials(db_url, "doomed"), 60, what="a running trial of doomed")
         optuna_cli("delete-study", "--study-name", "doomed", url=db_url)
