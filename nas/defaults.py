@@ -107,7 +107,7 @@ KERNEL_POOL_ENV = "NUMBA_NUM_THREADS"
 def resolve_threads(flag: int | None, workers: int = 1) -> int:
     """A worker's thread cap: --threads > NAS_THREADS > cores // workers (at least 1)."""
     if flag is None:
-        raw = os.environ.get(ENV_THREADS)
+        raw = threads_setting()
         if raw is None:
             return max(1, (os.cpu_count() or 1) // max(1, workers))
         try:
@@ -129,37 +129,35 @@ def thread_env(threads: int) -> dict[str, str]:
     return env
 
 
-def home() -> Path:
-    """`$NAS_HOME`, else the nearest `.nas` holding a cluster in this directory or one above
-    it (as git finds `.git`), else `./.nas`; always absolute. The embedded cluster, logs and
-    fleet state live here: `nas` run from a subdirectory finds the project's database
-    instead of quietly making a second one."""
-    if os.environ.get(ENV_HOME):
-        return Path(os.environ[ENV_HOME]).absolute()
-    here = Path.cwd()
-    for folder in (here, *here.parents):
-        if (folder / ".nas" / "pg").is_dir():
-            return folder / ".nas"
-    return here / ".nas"
+def home_setting() -> Path | None:
+    """`$NAS_HOME`, absolute, or None (nas.paths.home then looks for a `.nas`)."""
+    value = os.environ.get(ENV_HOME)
+    return Path(value).absolute() if value else None
 
 
-def logs_dir(*parts: str) -> Path:
-    """`$NAS_HOME/logs[/parts]`, every level from `logs` down 0700: logs name studies,
-    hosts and the errors workers met, which are nobody else's business. ($NAS_HOME itself
-    keeps its mode: as root, the `postgres` user must reach the cluster under it.)"""
-    path = home() / "logs"
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    for part in parts:
-        path = path / part
-        path.mkdir(exist_ok=True)
-        os.chmod(path, 0o700)
-    return path
+def database_url() -> str | None:
+    """`$NAS_DATABASE_URL`, or None (the embedded cluster)."""
+    return os.environ.get(ENV_URL) or None
 
 
-def private_log(path: Path):
-    """Open a log for appending, created 0600 (its directory from `logs_dir`)."""
-    return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+def password_file() -> str | None:
+    """`$NAS_DATABASE_PASSWORD_FILE`: a file holding the password a URL leaves out."""
+    return os.environ.get(ENV_PASSWORD_FILE) or None
+
+
+def threads_setting() -> str | None:
+    """`$NAS_THREADS` as given (resolve_threads parses it), or None."""
+    return os.environ.get(ENV_THREADS)
+
+
+ENV_MEMORY_LIMIT = "NAS_TRIAL_MEMORY_LIMIT_GB"
+
+
+def trial_memory_limit() -> int | None:
+    """`$NAS_TRIAL_MEMORY_LIMIT_GB` in bytes, or None (the machine's memory)."""
+    if not os.environ.get(ENV_MEMORY_LIMIT):
+        return None
+    return int(_number(ENV_MEMORY_LIMIT, 0) * 2 ** 30)
 
 
 def health_file() -> Path | None:
@@ -189,28 +187,13 @@ def engine() -> str:
     return value
 
 
-def kernel_cache_dir() -> Path:
-    """Where compiled kernels are kept between processes (numba's cache): per user and
-    machine, so a worker compiles once per machine, not per trial or process.
-    `$NAS_KERNEL_CACHE`, else `$XDG_CACHE_HOME/nas/kernels`, else `~/.cache/nas/kernels`;
-    a private directory under the system's temporary one when that cannot be created
-    (a container user without a home)."""
-    import tempfile
-
+def kernel_cache_setting() -> Path:
+    """Where compiled kernels should be kept: `$NAS_KERNEL_CACHE`, else
+    `$XDG_CACHE_HOME/nas/kernels`, else `~/.cache/nas/kernels` (nas.evolution.kernels.cache
+    falls back to a private temporary directory when that cannot be made)."""
     if os.environ.get(ENV_KERNEL_CACHE):
-        preferred = Path(os.environ[ENV_KERNEL_CACHE])
-    else:
-        preferred = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nas" / "kernels"
-    candidates = [preferred, Path(tempfile.gettempdir()) / f"nas-kernels-{os.getuid()}"]
-    for path in candidates:
-        try:
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if path.stat().st_uid == os.getuid() and os.access(path, os.W_OK | os.X_OK):
-                return path.absolute()  # (ours: code is loaded from here)
-        except OSError:
-            continue
-    raise NasError(f"no writable directory for compiled kernels (tried {candidates[0]}); "
-                   f"set {ENV_KERNEL_CACHE}")
+        return Path(os.environ[ENV_KERNEL_CACHE])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nas" / "kernels"
 
 
 def baked_kernel_cache() -> Path | None:

@@ -16,21 +16,22 @@ from __future__ import annotations
 
 import os
 
+from nas import defaults
 from nas.errors import NasError
 from nas.evolution.catalog import MAX_HIDDEN_LAYERS, MAX_NEURONS, MAX_UNITS, TASK_SIZES
+from nas.evolution.layout import n_params
 
 BYTES_PER_PARAM = 48
 EPISODE_BYTES = 1_500
 NEAT_GENOME_BYTES = 32_000
-ENV_LIMIT = "NAS_TRIAL_MEMORY_LIMIT_GB"
 
 
 def max_pure_params(n_in: int, n_out: int) -> int:
-    """The most parameters a pure network of the search space can have."""
-    u = MAX_UNITS
-    layered = n_in * u + u * u + u + (MAX_HIDDEN_LAYERS - 1) * (u * u + u) + u * n_out + n_out
-    full = n_in * MAX_NEURONS + MAX_NEURONS * MAX_NEURONS + MAX_NEURONS
-    return max(layered, full)
+    """The most parameters a pure network of the search space can have: its deepest,
+    widest Elman net or its largest fully recurrent one (nas.worker.space draws within
+    these), counted by the networks' own layout."""
+    deepest = n_params(n_in, n_out, [MAX_UNITS] * MAX_HIDDEN_LAYERS, "elman")
+    return max(deepest, n_params(n_in, n_out, [max(MAX_NEURONS, n_out)], "full"))
 
 
 def _task_sizes(task: str) -> tuple[int, int]:
@@ -51,13 +52,10 @@ def trial_bytes(mode: str, task: str, population: int, seeds: int) -> int:
 
 
 def memory_limit() -> int:
-    raw = os.environ.get(ENV_LIMIT)
-    if raw:
-        try:
-            return int(float(raw) * 2 ** 30)
-        except ValueError:
-            raise NasError(f"{ENV_LIMIT} must be a number of GB, got {raw!r}") from None
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    """`NAS_TRIAL_MEMORY_LIMIT_GB` where set (the workers' machines may differ from this
+    one), else this machine's memory."""
+    limit = defaults.trial_memory_limit()
+    return limit if limit is not None else os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def check_fits(spec) -> None:
@@ -70,4 +68,4 @@ def check_fits(spec) -> None:
             f"a trial of this spec needs up to {need / 2 ** 30:,.1f} GB (population "
             f"{spec.population:,} x {spec.seeds:,} seeds at the search space's largest "
             f"networks), more than the {limit / 2 ** 30:,.1f} GB here: lower -p or -s, or set "
-            f"{ENV_LIMIT} where the workers have more")
+            f"{defaults.ENV_MEMORY_LIMIT} where the workers have more")

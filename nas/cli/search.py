@@ -17,7 +17,7 @@ from nas.cli.options import DEVICE, STORAGE, THREADS, connect, spec_from_options
 def search(name: str, jobs: int, threads: int | None, device: str | None, storage: str | None,
            **flags) -> None:
     """Create or resume study NAME and run it with N-JOBS local worker processes."""
-    from nas import defaults
+    from nas import defaults, paths
     from nas.coordinator.search import run_search
     from nas.spec import check_study_name
     from nas.worker.device import resolve_device
@@ -26,5 +26,5 @@ def search(name: str, jobs: int, threads: int | None, device: str | None, storag
     device = resolve_device(device)  # checked here, passed to the local workers as --device
     spec = spec_from_options(flags)
     count = defaults.resolve_threads(threads, workers=max(1, jobs))
-    logdir = defaults.logs_dir(name)
+    logdir = paths.logs_dir(name)
     raise SystemExit(run_search(connect(storage), name, spec, jobs, count, logdir, device))

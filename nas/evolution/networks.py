@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from nas.errors import NasError
+from nas.evolution.layout import layer_shapes, n_params
 
 RECURRENCE = ("none", "elman", "full")
 
@@ -65,21 +66,11 @@ class NetworkSpec:
         return [self.n_in, *self.hidden, self.n_out]
 
     def shapes(self) -> list[tuple[str, tuple[int, ...]]]:
-        if self.recurrent == "full":
-            n = self.hidden[0]
-            return [("w_in", (self.n_in, n)), ("w_rec", (n, n)), ("b", (n,))]
-        out = []
-        sizes = self.sizes
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            out.append((f"w{i}", (a, b)))
-            if i == 0 and self.recurrent == "elman":
-                out.append(("context", (b, b)))
-            out.append((f"b{i}", (b,)))
-        return out
+        return layer_shapes(self.n_in, self.n_out, self.hidden, self.recurrent)
 
     @property
     def n_params(self) -> int:
-        return sum(_numel(shape) for _, shape in self.shapes())
+        return n_params(self.n_in, self.n_out, self.hidden, self.recurrent)
 
     def unflatten(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
         batch = params.shape[0]

@@ -37,7 +37,7 @@ from pathlib import Path
 import psutil
 import psycopg2
 
-from nas import defaults
+from nas import defaults, paths
 from nas.errors import NasError
 from nas.store.cluster_secrets import ADMIN, OWNER, READER, ClusterSecrets
 from nas.store.errors import describe, is_permanent
@@ -287,7 +287,7 @@ class EmbeddedDB:
     """The long-lived cluster under `$NAS_HOME`, shared by every `nas` command there."""
 
     def __init__(self, home: Path | str | None = None):
-        self.home = Path(home).absolute() if home else defaults.home()
+        self.home = Path(home).absolute() if home else paths.home()
         self.cluster = Cluster(self.home / "pg", settings={"max_connections": "300"})
         self._pg_ctl: PgCtl | None = None
         secrets = ClusterSecrets(self.home / "secrets")

@@ -12,6 +12,7 @@ import re
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from nas import defaults
 from nas.defaults import ENV_PASSWORD_FILE, ENV_URL
 from nas.errors import NasError
 
@@ -79,8 +80,8 @@ def explicit_url(storage: str | None) -> str | None:
     if storage and parse(storage).password is not None:
         raise NasError("a password in --storage is visible to every local user in `ps`: put the "
                        f"URL in {ENV_URL}, or the password in a file named by {ENV_PASSWORD_FILE}")
-    url = storage or os.environ.get(ENV_URL) or None
-    secret = os.environ.get(ENV_PASSWORD_FILE)
+    url = storage or defaults.database_url()
+    secret = defaults.password_file()
     if url and secret:
         parsed = parse(url)
         if parsed.password is None:

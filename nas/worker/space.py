@@ -5,6 +5,7 @@ from typing import Any
 
 import optuna
 
+from nas.evolution.algorithms import ALGORITHMS
 from nas.evolution.catalog import MAX_HIDDEN_LAYERS, MAX_NEURONS, MAX_UNITS
 from nas.evolution.networks import ACTIVATIONS
 from nas.evolution.tasks import task_class
@@ -39,21 +40,12 @@ def suggest_pure(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
 
 
 def _pure_algorithm(trial: optuna.Trial) -> dict[str, Any]:
-    """GA or CoSyNE, each with its own hyperparameters (conditional in the space)."""
-    algorithm = trial.suggest_categorical("algorithm", ["ga", "cosyne"])
+    """One of the registered algorithms, each with its own hyperparameters (conditional in
+    the space, declared beside the algorithm's params: a new algorithm adds itself)."""
+    algorithm = trial.suggest_categorical("algorithm", list(ALGORITHMS))
     sigma = trial.suggest_float("sigma", 0.01, 1.0, log=True)
-    if algorithm == "cosyne":
-        params = {"sigma": sigma,
-                  "elite_fraction": trial.suggest_float("cosyne_elite_fraction", 0.1, 0.5),
-                  "mutation_rate": trial.suggest_float("mutation_rate", 0.05, 0.8),
-                  "noise": trial.suggest_categorical("noise", ["cauchy", "gaussian"])}
-    else:
-        params = {"sigma": sigma,
-                  "sigma_decay": trial.suggest_float("sigma_decay", 0.9, 1.0),
-                  "elite_fraction": trial.suggest_float("elite_fraction", 0.01, 0.3, log=True),
-                  "tournament_size": trial.suggest_int("tournament_size", 2, 8),
-                  "crossover_rate": trial.suggest_float("crossover_rate", 0.0, 0.5)}
-    return {"algorithm": algorithm, "algorithm_params": params}
+    _, params = ALGORITHMS[algorithm]
+    return {"algorithm": algorithm, "algorithm_params": params.suggest(trial, sigma)}
 
 
 def suggest_neat(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:

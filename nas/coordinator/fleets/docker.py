@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from nas import defaults
+from nas import defaults, paths
 from nas.coordinator.fleets.options import FleetOptions
 from nas.errors import NasError
 from nas.store.url import parse, without_password
@@ -21,7 +21,7 @@ def split_secret(url: str, password_file: str | None) -> tuple[str, str | None]:
     parsed = parse(url)
     if parsed.password is None:
         return url, password_file
-    folder = defaults.home() / "secrets"
+    folder = paths.home() / "secrets"
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
     path = folder / "db_password"
@@ -62,7 +62,7 @@ class DockerFleet:
 
     def up(self, count: int, url: str, threads: int, studies: list[str], serve: bool) -> list[str]:
         client = self._client()
-        bare, secret = split_secret(url, os.environ.get(defaults.ENV_PASSWORD_FILE))
+        bare, secret = split_secret(url, defaults.password_file())
         started = []
         for i in range(count):
             spec = container_spec(i, self.image, bare, threads, studies, secret)

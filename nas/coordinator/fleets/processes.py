@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from nas import defaults
+from nas import defaults, paths
 from nas.coordinator.fleets.options import FleetOptions
 
 
@@ -36,7 +36,7 @@ def worker_env(url: str, threads: int, **extra: str) -> dict[str, str]:
 
 def spawn_worker(url: str, threads: int, studies: list[str], log: Path,
                  serve: bool = False, device: str | None = None, **env: str) -> subprocess.Popen:
-    with defaults.private_log(log) as sink:
+    with paths.private_log(log) as sink:
         return subprocess.Popen(worker_argv(threads, studies, serve, device),
                                 env=worker_env(url, threads, **env), stdin=subprocess.DEVNULL,
                                 stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
@@ -100,7 +100,7 @@ class LocalFleet:
     """Detached `nas worker` processes that outlive the command that started them."""
 
     def __init__(self, options: FleetOptions | None = None):
-        self.home = defaults.home()
+        self.home = paths.home()
         self.mark = f"local:{self.home}"
 
     def _workers(self) -> list[psutil.Process]:
@@ -118,7 +118,7 @@ class LocalFleet:
 
     def up(self, count: int, url: str, threads: int, studies: list[str], serve: bool) -> list[str]:
         existing = len(self._workers())
-        logs = defaults.logs_dir()
+        logs = paths.logs_dir()
         new = [spawn_worker(url, threads, studies, logs / f"worker-local-{existing + i:02d}.log",
                             serve, **{defaults.ENV_FLEET: self.mark}).pid for i in range(count)]
         return [f"started worker pid {pid}" for pid in new]

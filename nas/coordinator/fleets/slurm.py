@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from nas import defaults
+from nas import defaults, paths
 from nas.coordinator.fleets.docker import split_secret
 from nas.coordinator.fleets.options import FleetOptions
 from nas.errors import NasError
@@ -61,7 +61,7 @@ def cpus_per_task(cpus: int | None, threads: int | None) -> int | None:
                        "threads are its task's CPUs, give one of them")
     if cpus or threads:
         return cpus or threads
-    if os.environ.get(defaults.ENV_THREADS):
+    if defaults.threads_setting():
         return defaults.resolve_threads(None)
     return None
 
@@ -85,7 +85,7 @@ def job_env(url: str) -> dict[str, str]:
     venv must sit on a filesystem the compute nodes share, as $NAS_HOME does."""
     bare, secret = split_secret(url, None)
     env = {k: v for k, v in os.environ.items() if k != defaults.ENV_PASSWORD_FILE}
-    env.update({defaults.ENV_URL: bare, defaults.ENV_HOME: str(defaults.home()),
+    env.update({defaults.ENV_URL: bare, defaults.ENV_HOME: str(paths.home()),
                 "NAS_BIN": os.environ.get("NAS_BIN") or str(Path(sys.executable).with_name("nas"))})
     if secret:
         env[defaults.ENV_PASSWORD_FILE] = secret
@@ -96,11 +96,11 @@ class SlurmFleet:
     def __init__(self, options: FleetOptions | None = None):
         options = options or FleetOptions()
         self.partition, self.time_limit = options.partition, options.time_limit
-        self.state = defaults.home() / "workers.slurm"
+        self.state = paths.home() / "workers.slurm"
 
     def up(self, count: int, url: str, threads: int | None, studies: list[str], serve: bool) -> list[str]:
         _tool("sbatch")  # before the password file is written
-        argv = sbatch_argv(count, threads, studies, serve, defaults.logs_dir("slurm"),
+        argv = sbatch_argv(count, threads, studies, serve, paths.logs_dir("slurm"),
                            self.partition, self.time_limit)
         job = _run(argv, env=job_env(url)).strip().split(";")[0]  # "id[;cluster]"
         if not job.isdigit():
@@ -108,7 +108,7 @@ class SlurmFleet:
         self._save(self._jobs() + [job])  # `down` forgets them all
         lines = [f"submitted slurm job {job}: {count} workers"
                  + (f", {threads} CPU{'s' * (threads != 1)} each" if threads else "")
-                 + f" (logs in {defaults.logs_dir('slurm')})"]
+                 + f" (logs in {paths.logs_dir('slurm')})"]
         if parse(url).host in ("localhost", "127.0.0.1", "::1"):
             lines.append(f"note: the database is at {parse(url).host}: workers on other nodes "
                          "cannot reach it (use its network address)")

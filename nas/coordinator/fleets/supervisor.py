@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nas import defaults
+from nas import defaults, paths
 from nas.coordinator.fleets.options import FleetOptions
 from nas.errors import NasError
 from nas.store.url import mask
@@ -22,8 +22,8 @@ class SupervisorFleet:
 
     def _env(self, url: str | None = None, count: int = 1, threads: int = 1,
              studies: list[str] = (), serve: bool = False) -> dict[str, str]:
-        home = defaults.home()
-        defaults.logs_dir()
+        home = paths.home()
+        paths.logs_dir()
         args = " ".join([*(f"--study {s}" for s in studies), *(["--serve"] if serve else [])])
         env = {**os.environ, **defaults.thread_env(threads), defaults.ENV_HOME: str(home),
                "NAS_WORKERS": str(count), "NAS_BIN": str(Path(sys.executable).with_name("nas")),
@@ -45,13 +45,13 @@ class SupervisorFleet:
         if out.returncode != 0:
             reason = _error_line(out.stderr or out.stdout)
             if "path too long" in reason:  # sockaddr_un holds 107 bytes, its temp name included
-                reason += (f" (its socket lives in NAS_HOME, {defaults.home()}: a NAS_HOME under "
+                reason += (f" (its socket lives in NAS_HOME, {paths.home()}: a NAS_HOME under "
                            f"~90 characters works)")
             raise NasError(f"supervisord failed: {reason}")
         return [f"supervisord started {count} workers on {mask(url)}"]
 
     def _running(self) -> bool:
-        return (defaults.home() / "supervisor.sock").exists()
+        return (paths.home() / "supervisor.sock").exists()
 
     def ps(self) -> list[str]:
         if not self._running():

@@ -55,6 +55,15 @@ class CoSyNEParams:
         if self.init_range < 0 or self.burst_after < 0 or self.burst_sigma <= 0:
             raise NasError("init_range and burst_after must be >= 0 and burst_sigma > 0")
 
+    @staticmethod
+    def suggest(trial, sigma: float) -> dict:
+        """CoSyNE's part of the pure search space (`trial`: anything with Optuna's
+        suggest_* methods; `sigma` is drawn for every algorithm before this)."""
+        return {"sigma": sigma,
+                "elite_fraction": trial.suggest_float("cosyne_elite_fraction", 0.1, 0.5),
+                "mutation_rate": trial.suggest_float("mutation_rate", 0.05, 0.8),
+                "noise": trial.suggest_categorical("noise", ["cauchy", "gaussian"])}
+
 
 @dataclass(frozen=True)
 class CoSyNEState:

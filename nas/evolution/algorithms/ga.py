@@ -34,6 +34,16 @@ class GAParams:
         if not 0.0 <= self.crossover_rate <= 1.0:
             raise NasError("crossover_rate must be in [0, 1]")
 
+    @staticmethod
+    def suggest(trial, sigma: float) -> dict:
+        """GA's part of the pure search space (`trial`: anything with Optuna's suggest_*
+        methods; `sigma` is drawn for every algorithm before this)."""
+        return {"sigma": sigma,
+                "sigma_decay": trial.suggest_float("sigma_decay", 0.9, 1.0),
+                "elite_fraction": trial.suggest_float("elite_fraction", 0.01, 0.3, log=True),
+                "tournament_size": trial.suggest_int("tournament_size", 2, 8),
+                "crossover_rate": trial.suggest_float("crossover_rate", 0.0, 0.5)}
+
 
 @dataclass(frozen=True)
 class GAState:

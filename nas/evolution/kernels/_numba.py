@@ -10,7 +10,7 @@ defaults to torch's thread count (the worker's caps set both), and torch's count
 back if numba's first launch changed it. The /proc thread test checks a worker on each
 engine stays within threads + 2.
 
-Cache. Compiled kernels are cached on disk (`cache=True`) under `defaults.kernel_cache_dir()`
+Cache. Compiled kernels are cached on disk (`cache=True`) under `kernel_cache_dir()`
 (or NUMBA_CACHE_DIR): the first process on a machine compiles, the rest load. numba
 invalidates a cached kernel only when the file defining it changes, not when a function it
 inlines from another file does, nor a task constant it froze in; so the cache lives in a
@@ -28,6 +28,7 @@ from pathlib import Path
 import torch  # noqa: F401  (first: NUMBA_NUM_THREADS defaults to its thread count)
 
 from nas import defaults
+from nas.evolution.kernels.cache import kernel_cache_dir
 
 if "numba" not in sys.modules:
     os.environ.setdefault(defaults.KERNEL_POOL_ENV, str(torch.get_num_threads()))
@@ -48,7 +49,7 @@ def _sources_hash() -> str:
     return digest.hexdigest()[:16]
 
 
-numba.config.CACHE_DIR = str(Path(os.environ.get("NUMBA_CACHE_DIR") or defaults.kernel_cache_dir())
+numba.config.CACHE_DIR = str(Path(os.environ.get("NUMBA_CACHE_DIR") or kernel_cache_dir())
                              / _sources_hash())
 if not os.environ.get("NUMBA_THREADING_LAYER"):
     numba.config.THREADING_LAYER = "default"
