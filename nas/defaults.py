@@ -74,10 +74,16 @@ def db_retry_seconds() -> float:
     return _number("NAS_DB_RETRY_SECONDS", 600)
 
 
+def checkpoint_seconds() -> float:
+    """A running trial checkpoints its lineage this often (s of trial time; 0: every
+    generation), so kill -9 or a lost host loses at most this much of it."""
+    return _number("NAS_CHECKPOINT_SECONDS", 60, zero=True)
+
+
 def check_settings() -> None:
     """Read every numeric setting once, so a bad one fails the command at its start."""
     for read in (heartbeat_interval, heartbeat_grace, max_retry, serve_poll, db_retry_seconds,
-                 lock_timeout):
+                 lock_timeout, checkpoint_seconds):
         read()
 
 

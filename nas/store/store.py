@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nas.store import session as engines
 from nas.store.errors import translate
+from nas.store.checkpoints import CheckpointQueries
 from nas.store.claims import ClaimQueries
 from nas.store.optuna_tables import OptunaTableQueries
 from nas.store.reaper import ReaperQueries
@@ -34,7 +35,7 @@ from nas.store.workers import WorkerQueries
 
 
 class Store(StudyQueries, ClaimQueries, WorkerQueries, ResultQueries, ReaperQueries,
-            StatusQueries, OptunaTableQueries, SchemaQueries):
+            StatusQueries, OptunaTableQueries, SchemaQueries, CheckpointQueries):
     def __init__(self, url: str):
         self.url = url
         self._local = threading.local()

@@ -111,3 +111,17 @@ running = sa.table("running", sa.column("study"), schema=SCHEMA)
 def any_of(ids: list[int]):
     """`= ANY(array)`: one statement for any number of ids (IN would expand per count)."""
     return sa.any_(sa.literal(list(ids), ARRAY(sa.Integer)))
+
+checkpoints = sa.Table(
+    "checkpoints", metadata,
+    sa.Column("study_id", sa.Integer, sa.ForeignKey(studies.c.id, ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("lineage", sa.Integer, primary_key=True),  # its first trial's number
+    sa.Column("trial_id", sa.Integer, nullable=False),  # the attempt that wrote it
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("params_digest", sa.Text, nullable=False),
+    sa.Column("reported", JSONB, nullable=False),
+    sa.Column("progressed", sa.Integer, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("written_at", _TS, nullable=False),
+)

@@ -34,7 +34,8 @@ from nas.store.url import mask
 from nas.store.workers import WorkerState
 from nas.worker.heartbeat import WorkerHeartbeat
 from nas.worker.stop import STOP, install_handlers
-from nas.worker.retries import requeue_interrupted, retry_callback
+from nas.worker.checkpoints import progressed_attempts
+from nas.worker.retries import StaleTrialRetry, requeue_interrupted
 from nas.worker.settings import WorkerSettings
 from nas.worker.trial import TrialContext, run_one_trial
 
@@ -47,7 +48,8 @@ def make_storage(store: Store, settings: WorkerSettings) -> optuna.storages.RDBS
     storage = store.optuna_storage(
         skip_table_creation=True, heartbeat_interval=settings.heartbeat_interval,
         grace_period=settings.heartbeat_grace,
-        heartbeat_stale_trial_callback=retry_callback(settings.max_retry))
+        heartbeat_stale_trial_callback=StaleTrialRetry(
+            settings.max_retry, lambda study, frozen: progressed_attempts(store, study, frozen)))
     storage.retry_limit = settings.db_retry_seconds
     store.adopt_engine(storage.engine)
     return storage
@@ -189,8 +191,7 @@ class Worker:
         by_optuna_id = {r.optuna_study_id: r for r in self.studies.values()}
         for study_id, trial_id in to_retry:  # its failer died between FAIL and the retry
             log.info("queueing the retry a dead worker left undone (trial id %d)", trial_id)
-            requeue_interrupted(self.optuna_study(by_optuna_id[study_id]),
-                                self.storage.get_trial(trial_id), self.settings.max_retry)
+            self._requeue(by_optuna_id[study_id], self.storage.get_trial(trial_id))
         if any(settled.values()):
             log.info("settled claims of dead workers: %s", settled)
         self._fail_orphans(list(by_optuna_id))
@@ -209,8 +210,12 @@ class Worker:
             frozen = self.storage.get_trial(trial_id)
             log.info("failed trial %d of %s: its worker died before its first heartbeat",
                      frozen.number, by_optuna_id[study_id].name)
-            requeue_interrupted(self.optuna_study(by_optuna_id[study_id]), frozen,
-                                self.settings.max_retry)
+            self._requeue(by_optuna_id[study_id], frozen)
+
+    def _requeue(self, row: StudyRow, frozen: optuna.trial.FrozenTrial) -> None:
+        study = self.optuna_study(row)
+        requeue_interrupted(study, frozen, self.settings.max_retry,
+                            progressed_attempts(self.store, study, frozen))
 
     def _fail_orphans(self, optuna_study_ids: list[int]) -> None:
         for trial_id in self.store.orphan_trials(optuna_study_ids, self.settings.heartbeat_grace):

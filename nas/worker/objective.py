@@ -6,16 +6,24 @@ the point where a stop request or a pruning decision takes effect.
 """
 from __future__ import annotations
 
+import logging
 import time
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import optuna
 
 from nas.evolution import EvolutionResult, run_evolution
+from nas.evolution.checkpoint import CheckpointError
 from nas.references import load_user_objective
 from nas.spec import StudySpec
+from nas.store.checkpoints import CheckpointRow
+from nas.worker.checkpoints import LineageCheckpoint
 from nas.worker.stop import STOP
 from nas.worker.space import SPACES
+
+log = logging.getLogger("nas.worker")
 
 Objective = Callable[[optuna.Trial], float]
 
@@ -35,21 +43,34 @@ class PrunedWithResults(optuna.TrialPruned):
 Recorder = Callable[[optuna.Trial, EvolutionResult], None]
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """Where this worker evolves a trial: its device, engine and the trial lineage's
+    checkpoint. Set around every objective call, so that `evolve()` in a user's own
+    objective gets the same as nas's."""
+    device: str = "cpu"
+    engine: str | None = None  # None: run_evolution's default
+    checkpoint: LineageCheckpoint | None = None
+
+
+_RUNTIME: ContextVar[Runtime] = ContextVar("nas_runtime", default=Runtime())
+
+
 def build_objective(spec: StudySpec, on_start: Callable[[optuna.Trial], None],
                     record: Recorder, spent: list[float] | None = None,
                     on_failure: Callable[[optuna.Trial, Exception], None] | None = None,
-                    device: str = "cpu", engine: str = "kernel") -> Objective:
+                    runtime: Runtime = Runtime()) -> Objective:
     """The trial's function; `record` stores per-seed rows of finished and pruned trials,
     `spent` collects the seconds spent inside the user's (or our) objective proper, so the
     worker can tell its own bookkeeping cost apart. `on_failure` sees an exception while
-    the trial is still RUNNING (and writable), before Optuna fails it. `device` and
-    `engine` (the worker's settings) are where nas's own objective evolves."""
-    user = (load_user_objective(spec.objective) if spec.objective
-            else own_objective(device, engine))
+    the trial is still RUNNING (and writable), before Optuna fails it. `runtime` is where
+    the trial evolves (device, engine, checkpoint)."""
+    user = load_user_objective(spec.objective) if spec.objective else own_objective
 
     def objective(trial: optuna.Trial) -> float:
         on_start(trial)
         started = time.perf_counter()
+        token = _RUNTIME.set(runtime)
         try:
             result = user(trial, spec)
         except PrunedWithResults as exc:
@@ -62,6 +83,7 @@ def build_objective(spec: StudySpec, on_start: Callable[[optuna.Trial], None],
                 on_failure(trial, exc)
             raise
         finally:
+            _RUNTIME.reset(token)
             if spent is not None:
                 spent.append(time.perf_counter() - started)
         if isinstance(result, EvolutionResult):
@@ -72,31 +94,127 @@ def build_objective(spec: StudySpec, on_start: Callable[[optuna.Trial], None],
     return objective
 
 
-def own_objective(device: str = "cpu", engine: str = "kernel") -> Callable[..., EvolutionResult]:
-    """nas's objective: the study's search space, evolved on `device` with `engine`."""
-    def objective(trial: optuna.Trial, spec: StudySpec) -> EvolutionResult:
-        config = SPACES[spec.mode](trial, spec)
-        seeds = [spec.base_seed + i for i in range(spec.seeds)]
-        return run_evolution(config, spec.generations, seeds, spec.stagnation_limit,
-                             device=device, engine=engine,
-                             on_generation=generation_reporter(trial, spec))
-    return objective
+def own_objective(trial: optuna.Trial, spec: StudySpec) -> EvolutionResult:
+    """nas's objective: a config from the study's search space, evolved."""
+    return evolve(trial, spec, SPACES[spec.mode](trial, spec))
 
 
-def generation_reporter(trial: optuna.Trial, spec: StudySpec) -> Callable[[int, Any], None]:
+def evolve(trial: optuna.Trial, spec: StudySpec, config: dict,
+           before_report: Callable[[int, EvolutionResult], None] | None = None,
+           **run_options) -> EvolutionResult:
+    """Evolve `config` for every seed of the study's spec as nas's own objective does:
+    reported every generation (the pruner, `nas status`), stopped at a generation
+    boundary on request, and checkpointed, so that an interrupted trial's retry continues
+    from its lineage's last checkpoint, bit for bit. Public: a user's objective that
+    returns `evolve(trial, spec, my_config)` gets all of that. `before_report(generation,
+    so_far)` runs first at each boundary; `run_options` go to run_evolution."""
+    runtime = _RUNTIME.get()
+    checkpoint = runtime.checkpoint
+    saved = checkpoint.start(trial, config) if checkpoint is not None else None
+    options = {"device": runtime.device, "engine": runtime.engine, **run_options}
+
+    def run(resume: CheckpointRow | None) -> EvolutionResult:
+        reported = replay(trial, resume.reported) if resume else []
+        reporter = generation_reporter(trial, spec, checkpoint, reported)
+        if before_report is not None:
+            reporter = _before(before_report, reporter)
+        return run_evolution(config, spec.generations,
+                             [spec.base_seed + i for i in range(spec.seeds)],
+                             spec.stagnation_limit, on_generation=reporter,
+                             resume=resume.payload if resume else None, **options)
+    if saved is None:
+        return run(None)
+    try:
+        return run(saved)
+    except CheckpointError as exc:
+        log.warning("checkpoint of trial %d unusable (%s): starting from generation 0",
+                    trial.number, exc)
+        checkpoint.discard()
+        return run(None)
+
+
+def _before(first: Callable, then: Callable) -> Callable:
+    def both(generation: int, so_far: EvolutionResult) -> None:
+        first(generation, so_far)
+        then(generation, so_far)
+    return both
+
+
+def replay(trial: optuna.Trial, reported: list) -> list:
+    """Report again what the lineage reported before its checkpoint (this retry is a new
+    Optuna trial): the pruner sees the curve an uninterrupted run would have shown."""
+    for step, value in reported:
+        trial.report(value, int(step))
+    return [list(item) for item in reported]
+
+
+def generation_reporter(trial: optuna.Trial, spec: StudySpec,
+                        checkpoint: LineageCheckpoint | None = None,
+                        reported: list | None = None) -> Callable[[int, Any], None]:
     """The `on_generation` callback for run_evolution: report the value so far in the
-    study's metric (so the pruner compares like with like), honour stop and pruning.
+    study's metric (so the pruner compares like with like), honour pruning and stop
+    requests, and keep the lineage's checkpoint: on a stop request (then the trial is
+    released, to continue elsewhere from here) and every checkpoint interval.
 
     Public so that a user's own objective built on `run_evolution` behaves like ours.
     """
     prune = spec.pruner != "none"
+    reported = [] if reported is None else reported
+    resumed = bool(reported)  # a retry that continues its lineage's checkpoint
 
     def on_generation(generation: int, so_far: EvolutionResult) -> None:
-        if STOP.is_set():
-            raise StopRequested(f"stop requested at generation {generation}")
+        nonlocal resumed
+        if resumed:  # the checkpoint was usable: say where this attempt took over
+            trial.storage.set_trial_system_attr(trial._trial_id, "nas_resumed_from", generation)
+            resumed = False
         # Through a database outage the trial waits in these calls rather than fail, as
         # any objective's trial writes do (nas.store.optuna_storage): its work is kept.
-        trial.report(so_far.score(spec.metric), generation)
+        value = so_far.score(spec.metric)
+        trial.report(value, generation)
+        reported.append([generation, value])
         if prune and trial.should_prune():
             raise PrunedWithResults(f"pruned at generation {generation}", so_far)
+        stopping = STOP.is_set()
+        if checkpoint is not None and (stopping or checkpoint.due()):
+            checkpoint.save(generation, reported, so_far.checkpoint())
+        if stopping:  # announced: shown as preempted, not failed
+            trial.storage.set_trial_system_attr(trial._trial_id, "nas_preempted", True)
+            raise StopRequested(f"stop requested at generation {generation}")
     return on_generation
+
+
+def saved_state(trial: optuna.Trial) -> bytes | None:
+    """For your own `--objective`: the state your lineage last saved with `save_state`
+    (a retry of an interrupted trial gets it; its earlier reports are replayed first, so
+    the pruner sees the whole curve), or None: start from the beginning."""
+    checkpoint = _RUNTIME.get().checkpoint
+    if checkpoint is None:
+        return None
+    row = checkpoint.start(trial, dict(trial.params))
+    if row is None:
+        return None
+    replay(trial, row.reported)
+    trial.storage.set_trial_system_attr(trial._trial_id, "nas_resumed_from", row.generation + 1)
+    return row.payload
+
+
+def save_state(trial: optuna.Trial, step: int, state: bytes | Callable[[], bytes]) -> None:
+    """For your own `--objective`, at a step boundary (after `trial.report(value, step)`):
+    keep `state` (bytes: whatever your objective needs to continue after `step`; or a
+    function that makes them, called only when a save is due) as the lineage's
+    checkpoint, replacing the last, when the checkpoint interval has passed
+    (NAS_CHECKPOINT_SECONDS; call it every step, it costs nothing in between). When the
+    worker was asked to stop, it always saves, and the trial stops here, to continue
+    elsewhere from `state`."""
+    checkpoint = _RUNTIME.get().checkpoint
+    stopping = STOP.is_set()
+    if checkpoint is None or not (stopping or checkpoint.due()):
+        return
+    if checkpoint.lineage is None:
+        checkpoint.start(trial, dict(trial.params))
+    values = trial.storage.get_trial(trial._trial_id).intermediate_values
+    checkpoint.save(step, [[k, values[k]] for k in sorted(values)],
+                    state() if callable(state) else state)
+    if stopping:
+        trial.storage.set_trial_system_attr(trial._trial_id, "nas_preempted", True)
+        raise StopRequested(f"stop requested at step {step}")

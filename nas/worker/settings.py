@@ -24,6 +24,7 @@ class WorkerSettings:
     serve_poll: float = 5.0        # s between looks for new work with --serve
     db_retry_seconds: float = 600.0  # how long a database outage is ridden out
     health_file: Path | None = None  # touched on every beat that reached the database
+    checkpoint_seconds: float = 60.0  # trial time between checkpoints (0: every generation)
 
     @classmethod
     def resolve(cls, threads: int, device: str) -> "WorkerSettings":
@@ -33,4 +34,5 @@ class WorkerSettings:
                    heartbeat_interval=defaults.heartbeat_interval(),
                    heartbeat_grace=defaults.heartbeat_grace(), max_retry=defaults.max_retry(),
                    serve_poll=defaults.serve_poll(), db_retry_seconds=defaults.db_retry_seconds(),
-                   health_file=defaults.health_file())
+                   health_file=defaults.health_file(),
+                   checkpoint_seconds=defaults.checkpoint_seconds())

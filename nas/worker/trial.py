@@ -27,7 +27,8 @@ from nas.store.errors import describe, is_unavailable, root_cause
 from nas.store.retry import retrying
 from nas.store.studies import StudyRow
 from nas.store.workers import WorkerState
-from nas.worker.objective import StopRequested, build_objective
+from nas.worker.checkpoints import LineageCheckpoint, progressed_attempts
+from nas.worker.objective import Runtime, StopRequested, build_objective
 from nas.worker.retries import requeue_interrupted
 from nas.worker.settings import WorkerSettings
 
@@ -78,8 +79,18 @@ def run_one_trial(ctx: TrialContext, claim: Claim, row: StudyRow, study: optuna.
             ctx.retrying(lambda: _mark_if_no_work(ctx.storage, trial._trial_id),
                          "marking a failure", interruptible=False)
 
-    objective = build_objective(row.spec, on_start, record, spent, on_failure,
-                                device=ctx.settings.device, engine=ctx.settings.engine)
+    checkpoint = LineageCheckpoint(ctx.store, claim.study_id, ctx.settings.checkpoint_seconds,
+                                   lambda call, what: ctx.retrying(call, what, interruptible=False))
+    runtime = Runtime(ctx.settings.device, ctx.settings.engine, checkpoint)
+    objective = build_objective(row.spec, on_start, record, spent, on_failure, runtime)
+    end = _attempt(ctx, claim, row, study, objective, started, vanished)
+    if end is ClaimEnd.DONE:
+        checkpoint.discard()  # the lineage finished: its checkpoint has served
+    return end
+
+
+def _attempt(ctx: TrialContext, claim: Claim, row: StudyRow, study: optuna.Study, objective,
+             started: list[int], vanished: Callable[[int], bool]) -> ClaimEnd:
     interrupted = False
     try:
         study.optimize(objective, n_trials=1, gc_after_trial=False)
@@ -208,6 +219,8 @@ def _fail_for_retry(ctx: TrialContext, study: optuna.Study, optuna_study_id: int
     if frozen.state != TrialState.FAIL:
         return claim_end_for(frozen.state.name, was_retried=False)  # not FAIL: no question
     if ctx.store.was_retried(optuna_study_id, frozen.number) or \
-            requeue_interrupted(study, frozen, ctx.settings.max_retry):
+            requeue_interrupted(study, frozen, ctx.settings.max_retry,
+                                progressed_attempts(ctx.store, study, frozen)):
         return ClaimEnd.RELEASED
     return ClaimEnd.DONE
+
