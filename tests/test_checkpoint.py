@@ -5,20 +5,23 @@ import dataclasses
 import pickle
 import zlib
 
+import numpy as np
 import pytest
+import torch
 
 from nas.evolution import run_evolution
-from nas.evolution.checkpoint import HEADER, CheckpointError
+from nas.evolution.checkpoint import HEADER, CheckpointError, _pack_state, _unpack_state
 from nas.evolution.kernels.engine import KernelEngine
 from nas.evolution.modes import NeatMode, PureMode
 from nas.evolution.tasks import double_pole
 
 MOUNTAIN_CAR = "examples.mountain_car:MountainCar"
-GA = {"population": 24, "hidden": [4], "algorithm_params": {"sigma": 0.3, "crossover_rate": 0.2}}
+GA = {"population": 24, "hidden": [4],
+      "algorithm_params": {"sigma": 0.3, "sigma_decay": 0.9, "crossover_rate": 0.2}}
 COSYNE = {"population": 24, "hidden": [3], "algorithm": "cosyne",
           "algorithm_params": {"burst_after": 2}}
-NEAT = {"mode": "neat", "population": 30,
-        "algorithm_params": {"add_node_prob": 0.2, "add_connection_prob": 0.3}}
+NEAT = {"mode": "neat", "population": 30,  # target_species: the threshold moves
+        "algorithm_params": {"add_node_prob": 0.2, "add_connection_prob": 0.3, "target_species": 3}}
 RECURRENT = {"recurrent": "elman"}
 NEAT_RECURRENT = {"mode": "neat", "population": 30,
                   "algorithm_params": {"recurrent": True, "add_node_prob": 0.2}}
@@ -208,3 +211,24 @@ def test_results_keep_no_capture_and_a_stale_capture_is_refused():
         kept[0].checkpoint()
     with pytest.raises(CheckpointError, match="on_generation"):
         result.checkpoint()
+
+
+def test_a_neat_state_comes_back_exactly():
+    """Genes in their dict order (mutations draw by position; crossover and splits leave
+    some genomes out of innovation order), weight types, species records, counters."""
+    from nas.evolution.neat import NEAT, NEATParams
+
+    params = NEATParams(add_node_prob=0.3, add_connection_prob=0.5, target_species=4,
+                        output_activation="identity")
+    neat, generator = NEAT(4, 1, 60, params), torch.Generator().manual_seed(0)
+    state = neat.init(generator)
+    for g in range(5):
+        fitness = torch.rand(60, generator=torch.Generator().manual_seed(g), dtype=torch.float64)
+        state = neat.tell(state, fitness, generator)
+    state.population[0].connections[0].weight = np.float64(0.25)  # as numpy arithmetic leaves it
+    assert any(list(g.connections) != sorted(g.connections) for g in state.population)
+    back = _unpack_state(pickle.loads(pickle.dumps(_pack_state(state))))
+    assert repr(back) == repr(state)  # numpy scalars and Python floats print apart
+    assert [list(g.connections) for g in back.population] == \
+        [list(g.connections) for g in state.population]
+    assert type(back.population[0].connections[0].weight) is np.float64
