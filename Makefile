@@ -62,6 +62,7 @@ bench: install postgres  ## benchmarks; each prints ratios against a baseline
 	$(PY) bench/pooler.py
 	$(PY) bench/chaos.py
 	$(PY) bench/views.py
+	$(PY) bench/checkpoint.py
 	$(PY) bench/paper.py
 	$(PY) bench/pruning.py
 	$(PY) bench/memory.py

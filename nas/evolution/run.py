@@ -3,16 +3,21 @@
 Each seed owns its generator and its algorithm state, so its result is the same whether
 it runs alone or beside other seeds. Seeds that solve the task or stagnate for
 `stagnation_limit` generations leave the batch and stop costing compute.
+
+At every generation boundary the whole run can be captured (`so_far.checkpoint()`, in
+`on_generation`) and later resumed from those bytes (`resume=`): the resumed run's result
+is the uninterrupted run's, bit for bit (nas.evolution.checkpoint says what is kept).
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 
-from nas.evolution import metrics
+from nas.evolution import checkpoint, metrics
 from nas.evolution.config import EvolutionConfig
 from nas.evolution.kernels import engine_for
 from nas.evolution.modes import MODES
@@ -53,6 +58,19 @@ class EvolutionResult:
     target: float | None = None
     generations: int = 0
 
+    def checkpoint(self) -> bytes:
+        """The whole run's state right after this generation, as bytes for
+        `run_evolution(..., resume=)`. Only the results passed to `on_generation` have it,
+        and only while the run has not moved on to the next generation."""
+        capture = self.__dict__.get("_capture")
+        if capture is None:
+            raise checkpoint.CheckpointError("only the results given to on_generation can "
+                                             "make a checkpoint")
+        return capture()
+
+    def __getstate__(self):  # the capture closure is no part of the result
+        return {k: v for k, v in self.__dict__.items() if k != "_capture"}
+
     def score(self, metric: str) -> float:
         """The trial's value under `metric` (nas.evolution.metrics)."""
         return metrics.score(metric, self.seeds, self.budget, self.target, self.generations)
@@ -63,13 +81,22 @@ class EvolutionResult:
 
 
 class _SeedRun:
-    def __init__(self, seed: int, mode):
+    def __init__(self, seed: int, mode, saved: dict | None = None):
+        """A seed's run from its start, or from `saved` (one seed of a checkpoint)."""
         self.generator = torch.Generator().manual_seed(seed)
         self.mode, self.algorithm = mode, mode.algorithm
-        self.state = self.algorithm.init(self.generator)
-        self.result = SeedResult(seed=seed)
-        self.champion_tested = None  # the last genome given the champion test
-        self.champion_checked: set = set()  # the mode's memory of whom it tested (NEAT: species)
+        if saved is None:
+            self.state = self.algorithm.init(self.generator)
+            self.result = SeedResult(seed=seed)
+            self.champion_tested = None  # the last genome given the champion test
+            self.champion_checked: set = set()  # the mode's memory of whom it tested (NEAT: species)
+            return
+        self.generator.set_state(saved["generator"])
+        self.state, self.result = saved["state"], SeedResult(**saved["result"])
+        self.champion_tested, self.champion_checked = saved["champion_tested"], saved["champion_checked"]
+        if self.result.seed != seed or len(self.algorithm.ask(self.state)) != self.algorithm.size:
+            raise checkpoint.CheckpointError(f"checkpoint of seed {self.result.seed} does not "
+                                             f"fit seed {seed}'s run")
 
     def record(self, generation, genomes, fitness, solved, stagnation_limit, stop_when_solved):
         res, best_i = self.result, int(torch.argmax(torch.nan_to_num(fitness, nan=-torch.inf)))
@@ -97,35 +124,65 @@ class _SeedRun:
 def run_evolution(config: EvolutionConfig | dict, generations: int, seeds: int | list[int],
                   stagnation_limit: int | None = None, device: str = "cpu",
                   on_generation: OnGeneration | None = None,
-                  stop_when_solved: bool = True, engine: str | None = None) -> EvolutionResult:
+                  stop_when_solved: bool = True, engine: str | None = None,
+                  resume: bytes | None = None) -> EvolutionResult:
     """Evolve every seed for up to `generations`; `on_generation(g, so_far)` sees the
-    results after each generation and may raise to stop (the exception propagates as is).
+    results after each generation and may raise to stop (the exception propagates as is);
+    `so_far.checkpoint()` there captures the run.
 
     `stop_when_solved=False` keeps solved seeds evolving (full curves, fixed cost per trial).
     `engine` ("kernel" or "torch"; default `$NAS_ENGINE`, else kernel): on CPU, tasks with
     a compiled episode kernel run each generation as one kernel call (nas.evolution.kernels),
     the rest, and every task on CUDA, through the batched torch path.
+    `resume`: a checkpoint of this very run (same config, seeds, generations, limits; any
+    engine): it continues after the checkpoint's generation, and `on_generation` sees only
+    the generations after it. A checkpoint that does not fit raises CheckpointError.
     """
     cfg = config if isinstance(config, EvolutionConfig) else EvolutionConfig.from_dict(config)
     task = get_task(cfg.task)
     mode = MODES[cfg.mode](cfg, task)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    runs = [_SeedRun(s, mode) for s in seed_list]
+    key = checkpoint.identity(cfg, seed_list, generations, stagnation_limit, stop_when_solved)
+    first, runs = _start(seed_list, mode, key, resume)
     kernel = engine_for(task, mode, device, engine)  # None: the torch path
     budget = cfg.population * generations
-    for generation in range(generations):
+    done = [first - 1]  # the last generation completed: what a checkpoint captures
+    for generation in range(first, generations):
         active = [r for r in runs if r.result.active]
         if not active:
             break
+        done[0] = None  # mid-generation: no checkpoint
         started = time.perf_counter()
         _evaluate_generation(task, mode, active, generation, stagnation_limit, device,
                              stop_when_solved, kernel)
         elapsed = (time.perf_counter() - started) / len(active)
         for run in active:
             run.result.seconds += elapsed
+        done[0] = generation
         if on_generation is not None:
-            on_generation(generation, _result(runs, budget, task, generations))
+            so_far = _result(runs, budget, task, generations)
+            so_far._capture = functools.partial(_capture, key, generation, runs, done)
+            on_generation(generation, so_far)
     return _result(runs, budget, task, generations)
+
+
+def _start(seed_list: list[int], mode, key: bytes,
+           resume: bytes | None) -> tuple[int, list[_SeedRun]]:
+    """(the first generation to run, every seed's run): fresh, or from the checkpoint."""
+    if resume is None:
+        return 0, [_SeedRun(s, mode) for s in seed_list]
+    generation, saved = checkpoint.restore(resume, key, len(seed_list))
+    try:
+        runs = [_SeedRun(s, mode, data) for s, data in zip(seed_list, saved)]
+    except (TypeError, ValueError, RuntimeError) as exc:  # parts that do not fit this run
+        raise checkpoint.CheckpointError(f"checkpoint does not fit the run: {exc}") from None
+    return generation + 1, runs
+
+
+def _capture(key: bytes, generation: int, runs: list[_SeedRun], done: list) -> bytes:
+    if done[0] != generation:
+        raise checkpoint.CheckpointError(f"the run has moved on from generation {generation}")
+    return checkpoint.capture(key, generation, runs)
 
 
 def _result(runs: list[_SeedRun], budget: int, task, generations: int) -> EvolutionResult:
