@@ -79,7 +79,8 @@ def test_sigterm_checkpoints_and_the_retry_resumes_bit_for_bit(nas_env, db_url, 
     assert worker.wait(timeout=120) == 0
     saved = query(db_url, "SELECT lineage, generation, progressed FROM nas.checkpoints")
     assert len(saved) == 1 and saved[0][0] == 0 and saved[0][1] >= 3 and saved[0][2] == 1
-    assert query(db_url, "SELECT number, state, preempted FROM nas.trials") == [(0, "FAIL", True)]
+    assert query(db_url, "SELECT number, state, preempted FROM nas.trials ORDER BY number") == \
+        [(0, "FAIL", True), (1, "WAITING", False)]  # announced: preempted, its retry queued
     out = nas("worker", "--threads", "1", env=nas_env)
     assert out.returncode == 0, out.stderr
     rows = query(db_url, "SELECT number, state, retry_of, resumed_from FROM nas.trials ORDER BY number")
@@ -132,8 +133,8 @@ def test_a_corrupted_checkpoint_restarts_from_zero_with_a_warning(nas_env, db_ur
     wait_until(lambda: generations_reported(db_url) >= 3, 300, what="three generations")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=120) == 0
-    query(db_url, "UPDATE nas.checkpoints SET payload = overlay(payload placing '\\x00\\x01\\x02'::bytea "
-                  "from 40)")
+    query(db_url, "UPDATE nas.checkpoints SET payload = overlay(payload placing "
+                  "decode('000102', 'hex') from 40)")
     out = nas("worker", "--threads", "1", env=nas_env)
     assert out.returncode == 0, out.stderr
     assert "checkpoint of trial 1 unusable" in out.stderr and "starting from generation 0" in out.stderr
