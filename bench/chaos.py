@@ -73,8 +73,9 @@ def run(url: str, cluster: ThrowawayCluster, study: str, args, chaos: bool, logd
             done = finished(url, study)
             halfway = done >= args.trials // 2
             # a fault when one is due; the database restart at the latest at halfway
-            due = time.perf_counter() > next_fault or halfway and db_restarts == 0
-            if chaos and due and 0 <= done < args.trials - 2:
+            must_restart = halfway and db_restarts == 0 and done < args.trials
+            due = time.perf_counter() > next_fault and done < args.trials - 2
+            if chaos and (must_restart or due):
                 if db_restarts == 0 and halfway or rng.random() < 0.1 and db_restarts < 2:
                     cluster.crash()
                     time.sleep(rng.uniform(1, 3))
