@@ -142,3 +142,16 @@ def test_a_corrupted_checkpoint_restarts_from_zero_with_a_warning(nas_env, db_ur
         [(0, "FAIL", None), (1, "COMPLETE", None)]
     assert_same_as_uninterrupted(db_url, "bad", 1)
     assert query(db_url, "SELECT count(*) FROM nas.checkpoints") == [(0,)]
+
+
+def test_the_resumable_example_objective_runs_and_cleans_up(nas_env, db_url):
+    """examples/resumable_objective.py through a real worker: saving every step (interval
+    0) costs the study nothing and leaves no checkpoint behind."""
+    out = nas("search", "ex", "--objective", "examples.resumable_objective:objective", "-n", "2",
+              "-g", "30", "--sampler", "random", "--pruner", "none", "-j", "1",
+              env={**nas_env, "NAS_CHECKPOINT_SECONDS": "0"})
+    assert out.returncode == 0, out.stderr
+    assert trial_states(db_url, "ex") == {"COMPLETE": 2}
+    assert query(db_url, "SELECT count(*) FROM nas.checkpoints") == [(0,)]
+    written = "SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE relid = 'nas.checkpoints'::regclass"
+    wait_until(lambda: query(db_url, written)[0][0] >= 2 * 30, 30, what="a save per step")
