@@ -87,6 +87,8 @@ def test_sigterm_checkpoints_and_the_retry_resumes_bit_for_bit(nas_env, db_url, 
     assert rows == [(0, "FAIL", None, None), (1, "COMPLETE", 0, saved[0][1] + 1)]
     assert_same_as_uninterrupted(db_url, "term", 1)
     assert query(db_url, "SELECT count(*) FROM nas.checkpoints") == [(0,)]  # the lineage finished
+    status = nas("status", env=nas_env, check=True).stdout
+    assert "term: 1 attempt(s) preempted, 1 resumed from a checkpoint" in status
 
 
 def test_kill_nine_loses_at_most_one_checkpoint_interval(nas_env, db_url, tmp_path):

@@ -27,6 +27,9 @@ def snapshot(store: Store, name: str | None) -> dict:
         raise NasError(f"no study named {name!r} in this database")
     workers = store.live_workers(defaults.heartbeat_grace())
     running = store.running_trials(name)
+    interrupted = store.interruptions(name)
+    for s in studies:
+        s.update(interrupted.get(s["study"], {"preempted": 0, "resumed": 0}))
     return {"studies": [{k: _plain(v) for k, v in s.items()} for s in studies],
             "running": [{k: _plain(v) for k, v in r.items()} for r in running],
             "workers": [{k: _plain(v) for k, v in w.items()} for w in workers]}
@@ -46,6 +49,10 @@ def render(snap: dict) -> str:
                      f"{duration(s['eta']):>10}{pause}")
     lines.append("(trials: finished of the budget; failed attempts that were retried are not "
                  "in it. eta: from the generation rate of the running trials)")
+    for s in snap["studies"]:
+        if s["preempted"] or s["resumed"]:
+            lines.append(f"{s['study']}: {s['preempted']} attempt(s) preempted, {s['resumed']} "
+                         "resumed from a checkpoint")
     if snap["running"]:
         lines.append("")
         lines.append(f"running trials: {len(snap['running'])}")

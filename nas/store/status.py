@@ -57,3 +57,13 @@ class StatusQueries:
         """Each running trial's current generation and value so far (nas.running)."""
         with self.transaction() as session:
             return _view_rows(session, tables.running, name)
+
+    def interruptions(self, name: str | None = None) -> dict[str, dict[str, int]]:
+        """Per study: attempts stopped on request (`preempted`) and attempts that continued
+        a checkpoint (`resumed`), from the nas.trials view."""
+        sql = ("SELECT study, count(*) FILTER (WHERE preempted) AS preempted, "
+               "count(*) FILTER (WHERE resumed_from IS NOT NULL) AS resumed FROM nas.trials "
+               + ("WHERE study = :n " if name is not None else "") + "GROUP BY study")
+        with self.transaction() as session:
+            return {r.study: {"preempted": r.preempted, "resumed": r.resumed}
+                    for r in session.execute(sa.text(sql), {"n": name})}
