@@ -27,11 +27,9 @@ bytes; tensors as raw bytes, float bytes split into planes so their exponents co
 loaded by an unpickler that refuses every global: a checkpoint cannot make the loader
 import or call anything, whoever wrote it.
 
-Cost (bench/checkpoint.py, 2 busy cores): the space's largest pure network (3,425 params)
-at population 500 x 3 seeds is 17.7 MB stored (20.7 MB payload; zlib 6 saves 1%, lzma 1
-2-10% at several times the time), captured in 0.5-1.3 s, about one generation; NEAT at
-150 x 3 after 20 generations is 55 KB, 7 ms to capture (10% of a generation), 5 ms to
-restore. So a caller checkpoints pure runs every N seconds, not every generation.
+A pure checkpoint at the search space's largest networks is mostly float mantissas,
+which no codec shrinks much and which take about a generation's time to capture
+(bench/checkpoint.py measures it): callers checkpoint every N seconds, not every generation.
 """
 from __future__ import annotations
 
