@@ -219,6 +219,17 @@ def test_a_task_reaching_its_time_limit_requeues_its_trial_before_it(slurm, slur
     assert job_states(slurm, job) == [("COMPLETED", "0:0")]
     assert query(db_url, "SELECT threads FROM nas.workers") == [(2,)]  # NAS_THREADS = task CPUs
     assert "SIGTERM: finishing at the next generation boundary" in log_of(env, job, 1)
+    # nothing thrown away: the trial was checkpointed when stopped, and the next array
+    # task continues it from there
+    saved = query(db_url, "SELECT generation FROM nas.checkpoints")
+    assert len(saved) == 1 and query(db_url, "SELECT preempted FROM nas.trials WHERE number = 0") == [(True,)]
+    again = submitted(nas("workers", "up", "1", "--via", "slurm", "--study", "timed", "--cpus", "2",
+                          env=slurm_env))
+    wait_until(lambda: not slurm.jobs(), 300, interval=0.5, what="the next task to finish the trial")
+    assert job_states(slurm, again) == [("COMPLETED", "0:0")]
+    assert query(db_url, "SELECT number, state, resumed_from FROM nas.trials ORDER BY number") == \
+        [(0, "FAIL", None), (1, "COMPLETE", saved[0][0] + 1)]
+    assert query(db_url, "SELECT count(*) FROM nas.checkpoints") == [(0,)]
 
 
 @pytest.mark.slurm
