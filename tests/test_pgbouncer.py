@@ -11,7 +11,6 @@ scram, as in compose.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading

@@ -23,7 +23,7 @@ from typing import Callable, TypeVar
 
 import optuna
 
-from nas import __version__, defaults
+from nas import __version__
 from nas.errors import NasError
 from nas.references import load_user_objective
 from nas.store import Store
