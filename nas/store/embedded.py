@@ -413,12 +413,10 @@ class EmbeddedDB:
         for the port (pg_ctl status says only the PID) and to name a damaged file."""
         deadline = time.monotonic() + PIDFILE_SETTLE
         while True:
-            try:
-                lines = self.pidfile.read_text().splitlines()
-            except FileNotFoundError:
+            text = _read_text(self.pidfile)
+            if text is None:
                 return None
-            except OSError as exc:
-                raise NasError(f"cannot read {self.pidfile}: {exc.strerror}") from None
+            lines = text.splitlines()
             try:
                 return int(lines[0]), int(lines[3])
             except (ValueError, IndexError):
@@ -468,12 +466,10 @@ class EmbeddedDB:
 
     def _saved_port(self) -> int | None:
         """The port of the last start (so the URL stays the same), or None the first time."""
-        try:
-            text = self.portfile.read_text().strip()
-        except FileNotFoundError:
+        text = _read_text(self.portfile)
+        if text is None:
             return None
-        except OSError as exc:
-            raise NasError(f"cannot read {self.portfile}: {exc.strerror}") from None
+        text = text.strip()
         if text.isdigit() and 0 < int(text) < 65536:
             return int(text)
         raise NasError(f"{self.portfile} is damaged (not a port number): delete it and nas "
@@ -605,3 +601,13 @@ def _command_of(pid: int) -> str:
         return "command unknown"
     text = " ".join(mask_text(text).split()) or "command unknown"  # one line, always
     return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _read_text(path: Path) -> str | None:
+    """A file under $NAS_HOME, or None when it is not there; unreadable is one line."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise NasError(f"cannot read {path}: {exc.strerror}") from None
