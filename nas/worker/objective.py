@@ -177,9 +177,8 @@ def generation_reporter(trial: optuna.Trial, spec: StudySpec,
         stopping = STOP.is_set()
         if checkpoint is not None and (stopping or checkpoint.due()):
             checkpoint.save(generation, reported, so_far.checkpoint())
-        if stopping:  # announced: shown as preempted, not failed
-            trial.storage.set_trial_system_attr(trial._trial_id, "nas_preempted", True)
-            raise StopRequested(f"stop requested at generation {generation}")
+        if stopping:
+            preempt(trial, f"generation {generation}")
     return on_generation
 
 
@@ -216,5 +215,11 @@ def save_state(trial: optuna.Trial, step: int, state: bytes | Callable[[], bytes
     checkpoint.save(step, [[k, values[k]] for k in sorted(values)],
                     state() if callable(state) else state)
     if stopping:
-        trial.storage.set_trial_system_attr(trial._trial_id, "nas_preempted", True)
-        raise StopRequested(f"stop requested at step {step}")
+        preempt(trial, f"step {step}")
+
+
+def preempt(trial: optuna.Trial, where: str) -> None:
+    """Stop the trial here on the worker's stop request (its checkpoint just written): an
+    announced interruption, shown as preempted rather than failed."""
+    trial.storage.set_trial_system_attr(trial._trial_id, "nas_preempted", True)
+    raise StopRequested(f"stop requested at {where}")
