@@ -73,6 +73,21 @@ def test_fail_out_of_retries_counts_as_done(db_url):
     assert counts == {"released": 0, "done": 1} and retry == []
 
 
+def test_attempts_that_advanced_the_checkpoint_do_not_use_up_retries(db_url):
+    """The same rule as a live worker's re-queueing: three attempts before this one, two of
+    them advanced the lineage's checkpoint, so only two count and one retry is left."""
+    row, worker, study = setup(db_url)
+    claim, trial = claim_for(db_url, row, worker, study, "RUNNING")
+    study._storage.set_trial_system_attr(trial._trial_id, "retry_history", [7, 8, 9])
+    Store(db_url).save_checkpoint(row.id, 7, 1, 3, "d", [], b"x")
+    query(db_url, "UPDATE nas.checkpoints SET progressed = 2")
+    study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+    age(db_url, 120)
+    counts, retry = Store(db_url).reap_dead_claims([row.id], 60, 3)
+    assert counts == {"released": 1, "done": 0} and retry == [(row.optuna_study_id, trial._trial_id)]
+    assert state_of(db_url, claim) == "released"
+
+
 def test_orphaned_running_trials_are_found_after_the_grace(db_url):
     row, worker, study = setup(db_url)
     orphan = study.ask()  # created, never bound to a claim, no heartbeat

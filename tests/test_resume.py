@@ -89,6 +89,10 @@ def test_sigterm_checkpoints_and_the_retry_resumes_bit_for_bit(nas_env, db_url, 
     assert query(db_url, "SELECT count(*) FROM nas.checkpoints") == [(0,)]  # the lineage finished
     status = nas("status", env=nas_env, check=True).stdout
     assert "term: 1 attempt(s) preempted, 1 resumed from a checkpoint" in status
+    nas("report", "term", "--out", str(tmp_path / "report"), env=nas_env, check=True)
+    page = " ".join((tmp_path / "report" / "term.html").read_text().split())
+    assert "Interrupted: 1 attempt(s) preempted" in page and "1 resumed from a checkpoint" in page
+    assert f"resumed from generation {saved[0][1] + 1}, attempt 2" in page
 
 
 def test_kill_nine_loses_at_most_one_checkpoint_interval(nas_env, db_url, tmp_path):

@@ -42,7 +42,8 @@ def make_report(store: Store, name: str, out: Path) -> list[Path]:
     data = PageData(name=name, spec=row.spec, direction="minimize" if minimize else "maximize",
                     complete=ranked, counts=dict(counts),
                     seeds=store.seed_table([t._trial_id for t in ranked[:TOP_TABLE]]),
-                    workers=store.study_workers(row.id), span_seconds=_span(trials), pngs=pngs)
+                    workers=store.study_workers(row.id), span_seconds=_span(trials), pngs=pngs,
+                    interruptions=store.interruptions(name).get(name, {}))
     return [write_page(data, study, out / f"{name}.html"), *pngs]
 
 

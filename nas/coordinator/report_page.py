@@ -40,6 +40,7 @@ class PageData:
     workers: tuple[int, int]  # (processes, hosts)
     span_seconds: float | None
     pngs: list[Path]
+    interruptions: dict[str, int]  # {"preempted": attempts, "resumed": attempts}
 
 
 def write_page(data: PageData, study, path: Path) -> Path:
@@ -63,7 +64,25 @@ def _summary(data: PageData) -> str:
             f"Trials: {_e(states)} (budget {spec.budget}; retried failures are outside it). "
             f"Ran {duration(data.span_seconds)} (first trial start to last finish) on "
             f"{processes} worker process{'es' if processes != 1 else ''} on "
-            f"{hosts} host{'s' if hosts != 1 else ''}.</p>")
+            f"{hosts} host{'s' if hosts != 1 else ''}.{_interrupted(data.interruptions)}</p>")
+
+
+def _interrupted(counts: dict[str, int]) -> str:
+    """Interruptions are not failures: say how many attempts were stopped and continued."""
+    if not counts.get("preempted") and not counts.get("resumed"):
+        return ""
+    return (f" Interrupted: {counts.get('preempted', 0)} attempt(s) preempted (stopped on "
+            f"request, checkpointed and re-queued), {counts.get('resumed', 0)} resumed from a "
+            "checkpoint instead of generation 0.")
+
+
+def _resumed(trial) -> str:
+    """' (resumed from generation G, attempt N)' for a trial that continued a checkpoint."""
+    generation = trial.system_attrs.get("nas_resumed_from")
+    if generation is None:
+        return ""
+    attempt = len(trial.system_attrs.get("retry_history", [])) + 1
+    return f"<br><small>resumed from generation {generation}, attempt {attempt}</small>"
 
 
 def _best_block(data: PageData) -> str:
@@ -83,7 +102,7 @@ def _top_table(data: PageData) -> str:
     rows = []
     for rank, t in enumerate(data.complete[:TOP_TABLE], start=1):
         params = "<br>".join(f"{_e(k)}={_e(_param(v))}" for k, v in sorted(t.params.items()))
-        rows.append(f"<tr><td>{rank}</td><td>{t.number}</td><td>{readable(t.value)}</td>"
+        rows.append(f"<tr><td>{rank}</td><td>{t.number}{_resumed(t)}</td><td>{readable(t.value)}</td>"
                     f"<td>{_rate(t)}</td><td>{params}</td>"
                     f"<td>{_seed_cells(data.seeds.get(t._trial_id, []))}</td></tr>")
     return ("<h2>Top trials</h2><table class='top'><tr><th>rank</th><th>trial</th><th>value</th>"

@@ -48,6 +48,13 @@ def claim_end_for(state: str | None, was_retried: bool) -> ClaimEnd | None:
     return ClaimEnd.DONE
 
 
+def out_of_retries(attempts_before: int, progressed: int, max_retry: int) -> bool:
+    """Whether a failed attempt's lineage may not be retried again: `attempts_before`
+    attempts preceded it, `progressed` of all of them (it included) advanced the lineage's
+    checkpoint, and only the others count against `max_retry`."""
+    return attempts_before + 1 - progressed > max_retry
+
+
 @dataclass(frozen=True)
 class Claim:
     id: int

@@ -65,11 +65,14 @@ _FAILED_AT_ONCE = sa.text("""
 _DEAD_CLAIMS = sa.text("""
     SELECT c.id, c.trial_id, t.state::text AS state, t.number, t.study_id,
            t.datetime_complete < now() - make_interval(secs => :grace) AS failed_long_ago,
-           COALESCE((SELECT jsonb_array_length(a.value_json::jsonb) FROM trial_system_attributes a
-                     WHERE a.trial_id = t.trial_id AND a.key = 'retry_history'), 0) AS attempts_before
+           COALESCE(jsonb_array_length(h.history), 0) AS attempts_before,
+           COALESCE((SELECT cp.progressed FROM nas.checkpoints cp WHERE cp.study_id = c.study_id
+                     AND cp.lineage = COALESCE((h.history->>0)::int, t.number)), 0) AS progressed
     FROM nas.claims c
     JOIN nas.workers w ON w.id = c.worker_id
     LEFT JOIN trials t ON t.trial_id = c.trial_id
+    LEFT JOIN LATERAL (SELECT a.value_json::jsonb AS history FROM trial_system_attributes a
+                       WHERE a.trial_id = t.trial_id AND a.key = 'retry_history') h ON true
     WHERE c.state = 'active' AND c.study_id = ANY(:studies)
       AND w.last_seen < now() - make_interval(secs => :grace)
     FOR UPDATE OF c SKIP LOCKED

@@ -12,12 +12,15 @@ worker has not been seen for the grace period and decides from the trial's state
                                           the failer died in between: the caller queues
                                           the retry, and the claim is released
     COMPLETE, PRUNED, FAIL out of retries -> done (it counts toward the budget)
+
+"Out of retries" is the rule every interruption follows (claims.out_of_retries): only the
+lineage's attempts that did not advance its checkpoint count.
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from nas.store.claims import ClaimEnd, claim_end_for
+from nas.store.claims import ClaimEnd, claim_end_for, out_of_retries
 from nas.store.tables import claims
 
 
@@ -26,7 +29,8 @@ class ReaperQueries:
         """(how the claim ends or None to wait, whether the caller must queue a retry)."""
         end = claim_end_for(row["state"], row["state"] == "FAIL"
                             and self.was_retried(row["study_id"], row["number"]))
-        if end is not ClaimEnd.DONE or row["state"] != "FAIL" or row["attempts_before"] >= max_retry:
+        if end is not ClaimEnd.DONE or row["state"] != "FAIL" or out_of_retries(
+                row["attempts_before"], row["progressed"], max_retry):
             return end, False
         return (ClaimEnd.RELEASED, True) if row["failed_long_ago"] else (None, False)
 

@@ -15,6 +15,8 @@ from typing import Callable
 
 import optuna
 
+from nas.store.claims import out_of_retries
+
 
 log = logging.getLogger("nas.worker")
 
@@ -43,7 +45,7 @@ def requeue_interrupted(study: optuna.Study, frozen: optuna.trial.FrozenTrial,
     attempts that made no progress count: `progressed` of the lineage's attempts so far
     (this one included) advanced its checkpoint, and are not held against it."""
     history = list(frozen.system_attrs.get("retry_history", []))
-    if len(history) + 1 - progressed > max_retry:
+    if out_of_retries(len(history), progressed, max_retry):
         log.warning("trial %d of %s interrupted again: out of retries (%d), left failed",
                     frozen.number, study.study_name, max_retry)
         return False
