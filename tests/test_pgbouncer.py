@@ -11,6 +11,7 @@ scram, as in compose.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -139,6 +140,30 @@ def test_six_workers_exact_budget_and_a_killed_workers_trial_retried(pooled, bou
     assert query(pooled.direct, "SELECT count(DISTINCT worker_id) FROM nas.claims")[0][0] >= 3
     # pooling happened: many more clients than server connections, never above the pool
     assert peak.servers <= POOL and peak.clients >= 2 * 6, (peak.servers, peak.clients)
+
+
+def test_checkpoints_and_resume_through_pgbouncer(pooled):
+    """A checkpoint every generation (one INSERT ... ON CONFLICT each, on whichever server
+    connection the pool hands out), SIGTERM mid-trial, and the retry resumes bit for bit."""
+    from test_resume import SIZES, assert_same_as_uninterrupted
+
+    paced = ["--objective", "tests.fixtures.objectives:evolve_paced", "--pruner", "none",
+             "--sampler", "random", *SIZES["pure"]]
+    nas("db", "upgrade", env=pooled.env, check=True)
+    nas("study", "create", "ckpt", *paced, "-n", "1", env=pooled.env, check=True)
+    every = {**pooled.env, "NAS_TEST_GENERATION_SECONDS": "0.4", "NAS_CHECKPOINT_SECONDS": "0"}
+    worker = start_nas("worker", "--threads", "1", env=every, log=pooled.logs / "first.log")
+    wait_until(lambda: (query(pooled.direct, "SELECT max(generation) FROM nas.checkpoints")[0][0]
+                        or 0) >= 4, 300, what="a checkpoint at generation 4")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=120) == 0
+    [(saved,)] = query(pooled.direct, "SELECT generation FROM nas.checkpoints")
+    out = nas("worker", "--threads", "1", env=pooled.env)
+    assert out.returncode == 0, out.stderr
+    assert query(pooled.direct, "SELECT number, state, preempted, resumed_from FROM nas.trials "
+                                "ORDER BY number") == [(0, "FAIL", True, None), (1, "COMPLETE", False, saved + 1)]
+    assert_same_as_uninterrupted(pooled.direct, "ckpt", 1)
+    assert query(pooled.direct, "SELECT count(*) FROM nas.checkpoints") == [(0,)]
 
 
 def test_concurrent_creators_of_one_study_through_pgbouncer(pooled):

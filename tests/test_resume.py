@@ -150,6 +150,38 @@ def test_a_corrupted_checkpoint_restarts_from_zero_with_a_warning(nas_env, db_ur
     assert query(db_url, "SELECT count(*) FROM nas.checkpoints") == [(0,)]
 
 
+def test_a_failed_checkpoint_write_waits_and_never_loses_the_trial(nas_env, db_url, tmp_path):
+    """The biggest write a trial makes meets a full disk (SQLSTATE 53100, raised by a
+    trigger while the test holds the fault): the worker waits and retries as it does
+    through an outage, the trial keeps running, and once the fault clears it completes
+    once, no retry, with the value an uninterrupted run gives."""
+    nas("study", "create", "full", *PACED, *SIZES["pure"], "-n", "1", env=nas_env, check=True)
+    query(db_url, """
+        CREATE TABLE public.disk_full_fault (held boolean);
+        INSERT INTO public.disk_full_fault VALUES (true);
+        CREATE FUNCTION public.disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF EXISTS (SELECT 1 FROM public.disk_full_fault) THEN
+            RAISE EXCEPTION 'could not extend file (test)' USING ERRCODE = 'disk_full';
+          END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER disk_full BEFORE INSERT OR UPDATE ON nas.checkpoints
+          FOR EACH ROW EXECUTE FUNCTION public.disk_full()""")
+    every = {**nas_env, "NAS_TEST_GENERATION_SECONDS": "0.3", "NAS_CHECKPOINT_SECONDS": "0"}
+    log = tmp_path / "w.log"
+    worker = start_nas("worker", "--threads", "1", env=every, log=log)
+    waiting = "database unavailable during writing a checkpoint"
+    wait_until(lambda: log.read_text().count(waiting) >= 2, 300, what="two retried checkpoint writes")
+    assert trial_states(db_url, "full") == {"RUNNING": 1}
+    assert query(db_url, "SELECT count(*) FROM nas.checkpoints") == [(0,)]
+    query(db_url, "DELETE FROM public.disk_full_fault")
+    assert worker.wait(timeout=300) == 0
+    assert trial_states(db_url, "full") == {"COMPLETE": 1}
+    assert_same_as_uninterrupted(db_url, "full", 0)
+    assert query(db_url, "SELECT count(*) FROM nas.checkpoints") == [(0,)]
+
+
 def test_the_resumable_example_objective_runs_and_cleans_up(nas_env, db_url):
     """examples/resumable_objective.py through a real worker: saving every step (interval
     0) costs the study nothing and leaves no checkpoint behind."""
