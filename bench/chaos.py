@@ -19,8 +19,14 @@ trials running a user's `--objective` (tests.fixtures.objectives:paced_user_writ
 suggest, a report, a user attribute and a pruner question every second, no help from
 nas's reporter), so every write waits in the storage itself. Printed: complete and
 failed trials, the latter must be 0.
-The bench exits non-zero if a "must be 0" is not.
-Run: python bench/chaos.py [--trials 60 --workers 4 --seed 1 --outages 5 15 45 --user-outages 15]
+Preemption (bench/_preemption.py): trials long enough to be interrupted, run clean, under
+a chaos schedule of SIGTERMs, kill -9s and a database restart, and under spot evictions
+(every worker stopped and replaced more often than a trial lasts). Printed: generations
+redone per SIGTERM and per kill -9 (checkpoints: 0 and at most one checkpoint interval),
+generations computed / needed, and throughput against the clean run.
+The bench exits non-zero if a "must be 0" is not, or a drill's trial does not complete.
+Run: python bench/chaos.py [--trials 60 --workers 4 --seed 1 --outages 5 15 45 --user-outages 15
+                            --drill-trials 16 --drill-generations 40 --pace 0.5 --spot-every 12]
 """
 from __future__ import annotations
 
@@ -34,6 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _preemption import report as report_drills
+from _preemption import run_drills
 from _support import ROOT, nas_env, parse_args, sql
 from nas.testing import ThrowawayCluster
 
@@ -181,11 +189,28 @@ def main() -> None:
     parser.add_argument("--outage-grace", type=int, default=60, help="heartbeat grace, seconds")
     parser.add_argument("--outage-margin", type=float, default=15.0,
                         help="generations (1 s each) a trial runs beyond the outage's length")
+    parser.add_argument("--drills-only", action="store_true",
+                        help="only the preemption drills (clean, chaos, spot)")
+    parser.add_argument("--drill-trials", type=int, default=16, help="preemption drills: trials")
+    parser.add_argument("--drill-generations", type=int, default=40)
+    parser.add_argument("--drill-population", type=int, default=100)
+    parser.add_argument("--pace", type=float, default=0.5, help="drill seconds per generation")
+    parser.add_argument("--checkpoint-seconds", type=float, default=5.0,
+                        help="NAS_CHECKPOINT_SECONDS in the drills (scaled to their trial length)")
+    parser.add_argument("--drill-fault-seconds", type=float, nargs=2, default=[4.0, 8.0],
+                        metavar=("MIN", "MAX"))
+    parser.add_argument("--spot-every", type=float, default=12.0,
+                        help="seconds between spot evictions (shorter than a drill trial)")
+    parser.add_argument("--spot-down", type=float, default=1.0,
+                        help="seconds before evicted workers are replaced")
     # smoke: 8 trials, so that 2 workers cannot jump past the halfway window (done 4..5)
     # in which the database restart is due
     args = parse_args(parser, smoke={"trials": 8, "workers": 2, "generations": 8, "population": 50,
                                      "fault_seconds": [2.0, 3.0], "outages": [2.0], "user_outages": [2.0],
-                                     "outage_grace": 8, "outage_margin": 4.0})
+                                     "outage_grace": 8, "outage_margin": 4.0, "drill_trials": 4,
+                                     "drill_generations": 20, "drill_population": 30, "pace": 0.3,
+                                     "checkpoint_seconds": 1.0, "drill_fault_seconds": [2.0, 3.0],
+                                     "spot_every": 5.0, "spot_down": 0.5})
     base = Path(tempfile.mkdtemp(prefix="nas-chaos-", dir="/tmp"))
     os.chmod(base, 0o755)
     cluster = ThrowawayCluster(base / "data", settings={"fsync": "off"})
@@ -193,14 +218,23 @@ def main() -> None:
     logdir.mkdir(exist_ok=True)
     try:
         url = cluster.start().replace("postgresql://", "postgresql+psycopg2://")
-        clean = run(url, cluster, "clean", args, False, logdir)
-        chaos = run(url, cluster, "chaos", args, True, logdir)
-        outages = [outage_run(url, cluster, seconds, args, logdir) for seconds in args.outages]
-        user_outages = [outage_run(url, cluster, seconds, args, logdir, USER_PACED, "user-outage")
-                        for seconds in args.user_outages]
+        broken = [] if args.drills_only else faults_and_outages(url, cluster, args, logdir)
+        broken += report_drills(run_drills(url, cluster, args, logdir), args)
     finally:
         cluster.crash()
         shutil.rmtree(base, ignore_errors=True)
+    if broken:
+        raise SystemExit(f"chaos: trials must never be lost, duplicated or left running: "
+                         f"{', '.join(broken)}")
+
+
+def faults_and_outages(url: str, cluster: ThrowawayCluster, args, logdir: Path) -> list[str]:
+    """The clean and chaos runs and the outages; prints their tables, returns what broke."""
+    clean = run(url, cluster, "clean", args, False, logdir)
+    chaos = run(url, cluster, "chaos", args, True, logdir)
+    outages = [outage_run(url, cluster, seconds, args, logdir) for seconds in args.outages]
+    user_outages = [outage_run(url, cluster, seconds, args, logdir, USER_PACED, "user-outage")
+                    for seconds in args.user_outages]
     print(f"chaos: {args.trials} trials, {args.workers} workers, seed {args.seed}")
     print(f"{'run':6} {'sec':>6} {'kills':>5} {'db restarts':>11} {'asked':>5} {'finished':>8} "
           f"{'retried':>7} {'orphaned':>8} {'lost':>4} {'duplicated':>10} {'left running':>12} "
@@ -236,9 +270,7 @@ def main() -> None:
     broken += [f"user-objective outage {r['seconds']:g}s: {r['failed']} failed, {r['retried']} retried"
                for r in user_outages
                if (r["failed"] or r["retried"]) and r["seconds"] < args.outage_grace]
-    if broken:
-        raise SystemExit(f"chaos: trials must never be lost, duplicated or left running: "
-                         f"{', '.join(broken)}")
+    return broken
 
 
 if __name__ == "__main__":

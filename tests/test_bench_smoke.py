@@ -19,7 +19,7 @@ from tests.system_packages import ensure
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-NOT_BENCHES = {"__init__.py", "_support.py", "objectives.py"}
+NOT_BENCHES = {"__init__.py", "_support.py", "_preemption.py", "objectives.py"}
 TIMEOUT = 180  # seconds per bench; the slowest smoke run takes ~40 s on 2 busy cores
 
 NUM = r"[\d,.]+"
@@ -39,7 +39,10 @@ FINISHED = {
     "chaos": [r"clean +[\d.]+ +0 +0 +8 +8 +0 +0 +0 +0 +0 +[\d.]+",
               r"chaos +[\d.]+ +\d+ +[12] +\d+ +8 +\d+ +\d+ +0 +0 +0 +[\d.]+",
               r"worker exit codes: clean \[0, 0\], chaos \(last generation\) \[0, 0\]",
-              r" +2 +2 +0 +2 +0 +0 +0 +\[0, 0\]"],
+              r" +2 +2 +0 +2 +0 +0 +0 +\[0, 0\]",
+              r"clean +[\d.]+ +0 +0 +0 +4 +0 +- +- +[\d.]+ +1\.00",
+              r"chaos +[\d.]+ +\d+ +\d+ +[01] +4 +\d+ +\S.*",
+              r"spot +[\d.]+ +\d+ +0 +0 +4 +\d+ +\S.*"],
     "views": [rf"nas\.progress +{NUM} +\S.*", rf"seed runs per host +{NUM} +\S.*"],
     "paper": [rf"double-pole +pure-ga +\d+/2 .*CMA-ES 895.*",
               rf"double-pole-nv +neat +\d+/2 .*CoSyNE 3,416.*",

@@ -95,6 +95,22 @@ def test_sigterm_checkpoints_and_the_retry_resumes_bit_for_bit(nas_env, db_url, 
     assert f"resumed from generation {saved[0][1] + 1}, attempt 2" in page
 
 
+def test_a_stop_during_the_last_generation_lets_the_trial_finish(nas_env, db_url, tmp_path):
+    """Nothing would be left to resume: the trial completes rather than being preempted
+    and queued again (which would cost a retry and a worker start for no work)."""
+    nas("study", "create", "last", *PACED, "-m", "pure", "-t", "double-pole", "-g", "4", "-p", "40",
+        "-s", "1", "-n", "1", env=nas_env, check=True)
+    slow = {**nas_env, "NAS_TEST_GENERATION_SECONDS": "1.5"}  # the pause comes before each report
+    worker = start_nas("worker", "--threads", "1", env=slow, log=tmp_path / "w.log")
+    wait_until(lambda: generations_reported(db_url) >= 3, 300, interval=0.05,
+               what="generation 2 reported (the last, 3, under way)")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=120) == 0
+    assert query(db_url, "SELECT number, state, preempted FROM nas.trials") == [(0, "COMPLETE", False)]
+    assert query(db_url, "SELECT count(*) FROM nas.checkpoints") == [(0,)]
+    assert "SIGTERM" in (tmp_path / "w.log").read_text()
+
+
 def test_kill_nine_loses_at_most_one_checkpoint_interval(nas_env, db_url, tmp_path):
     nas("study", "create", "k9", *PACED, *SIZES["pure"], "-n", "1", env=nas_env, check=True)
     every = {**nas_env, **FAST_HEARTBEAT, "NAS_TEST_GENERATION_SECONDS": "0.5",

@@ -118,10 +118,14 @@ def evolve(trial: optuna.Trial, spec: StudySpec, config: dict,
         reporter = generation_reporter(trial, spec, checkpoint, reported)
         if before_report is not None:
             reporter = _before(before_report, reporter)
-        return run_evolution(config, spec.generations,
-                             [spec.base_seed + i for i in range(spec.seeds)],
-                             spec.stagnation_limit, on_generation=reporter,
-                             resume=resume.payload if resume else None, **options)
+        result = run_evolution(config, spec.generations,
+                               [spec.base_seed + i for i in range(spec.seeds)],
+                               spec.stagnation_limit, on_generation=reporter,
+                               resume=resume.payload if resume else None, **options)
+        if resume and len(reported) == len(resume.reported):  # nothing was left to run
+            trial.storage.set_trial_system_attr(trial._trial_id, "nas_resumed_from",
+                                                resume.generation + 1)
+        return result
     if saved is None:
         return run(None)
     try:
@@ -174,7 +178,8 @@ def generation_reporter(trial: optuna.Trial, spec: StudySpec,
         reported.append([generation, value])
         if prune and trial.should_prune():
             raise PrunedWithResults(f"pruned at generation {generation}", so_far)
-        stopping = STOP.is_set()
+        # a stop at the last generation lets the trial finish: there is nothing to resume
+        stopping = STOP.is_set() and generation + 1 < spec.generations
         if checkpoint is not None and (stopping or checkpoint.due()):
             checkpoint.save(generation, reported, so_far.checkpoint())
         if stopping:
