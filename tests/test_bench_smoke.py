@@ -53,8 +53,8 @@ FINISHED = {
                 r"speed-up of the whole study = [\d.]+x; to the common best = (nan|[\d.]+)x"],
     "metric_signal": [r"evaluations +\d+ +(nan|-?[\d.]+)",
                       r"neat +evaluations +[\d.]+ +-?[\d,.]+ +\d+/2 +(-|[\d,]+) +(-|[\d,]+)"],
-    "checkpoint": [rf"(ga|cosyne) +20 x 1 +{NUM} +{NUM} +{NUM} +{NUM} +{NUM} +{NUM} +{NUM} +{NUM}%",
-                   rf"neat +20 x 1 +{NUM} +{NUM} +{NUM} +{NUM} +{NUM} +{NUM} +{NUM} +{NUM}%"
+    "checkpoint": [rf"(ga|cosyne) +20 x 1 +{NUM} +{NUM} +{NUM} +{NUM} +{NUM} +{NUM} +{NUM} +{NUM} +{NUM}% +{NUM}%",
+                   rf"neat +20 x 1 +{NUM} +{NUM} +{NUM} +{NUM} +{NUM} +{NUM} +{NUM} +{NUM} +{NUM}% +{NUM}%"
                    r"  after 2 generations"],
     "memory": [r"no-op +\d+ +\d+ +\d+", r"pure +\d+ +\d+ +\d+", r"neat +\d+ +\d+ +\d+"],
     "gpu": [r" *individuals +cpu steps/s +gpu steps/s +gpu / cpu",

@@ -20,11 +20,44 @@ def test_create_then_resume_with_the_same_spec(nas_env, db_url):
 
 def test_different_spec_is_an_error_and_changes_nothing(nas_env, db_url):
     nas("study", "create", "s1", *SMALL, "-n", "5", env=nas_env, check=True)
-    out = nas("study", "create", "s1", *SMALL, "-n", "7", env=nas_env)
+    out = nas("study", "create", "s1", *SMALL, "-n", "5", "-s", "3", env=nas_env)
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == [out.stderr.strip()]
-    assert "different spec" in out.stderr and "budget: 5 -> 7" in out.stderr
-    assert query(db_url, "SELECT budget FROM nas.studies") == [(5,)]
+    assert "different spec" in out.stderr and "seeds: 1 -> 3" in out.stderr
+    assert query(db_url, "SELECT budget, seeds FROM nas.studies") == [(5, 1)]
+
+
+def test_the_budget_grows_and_shrinks_but_not_below_what_ran(nas_env, db_url):
+    """-n is not the experiment's identity: a larger -n on resume, or `nas study budget`,
+    runs more; shrinking stops at the trials finished or running."""
+    nas("study", "create", "s1", *SMALL, "-n", "2", env=nas_env, check=True)
+    grown = nas("study", "create", "s1", *SMALL, "-n", "4", env=nas_env, check=True)
+    assert "resumed study 's1' (budget 4 trials)" in grown.stdout
+    assert nas("worker", "--threads", "1", env=nas_env).returncode == 0
+    assert query(db_url, "SELECT budget, finished FROM nas.progress") == [(4, 4)]
+    out = nas("study", "budget", "s1", "3", env=nas_env)
+    assert out.returncode == 1 and out.stderr.strip().splitlines() == [
+        "error: study 's1' has 4 trials finished or running: its budget cannot go below that (asked 3)"]
+    assert nas("study", "budget", "s1", "6", env=nas_env, check=True).stdout.strip() == \
+        "study 's1': budget 6 trials"
+    assert nas("worker", "--threads", "1", env=nas_env).returncode == 0
+    assert query(db_url, "SELECT budget, finished FROM nas.progress") == [(6, 6)]
+    missing = nas("study", "budget", "nope", "6", env=nas_env)
+    assert missing.returncode == 1 and "no study named 'nope'" in missing.stderr
+
+
+def test_resuming_with_the_name_alone_keeps_the_stored_spec(nas_env, db_url):
+    """Flags not given are the stored study's, not the defaults: only given ones compare."""
+    nas("study", "create", "s1", "-m", "neat", "-t", "double-pole", "-g", "3", "-s", "1",
+        "-p", "20", "-n", "2", env=nas_env, check=True)
+    again = nas("study", "create", "s1", env=nas_env, check=True)
+    assert "resumed study 's1' (budget 2 trials)" in again.stdout
+    out = nas("search", "s1", "-j", "0", "-n", "3", env=nas_env, check=True)
+    assert "resumed study 's1'" in out.stdout and "budget 3 trials" in out.stdout
+    assert query(db_url, "SELECT mode, task, generations, budget FROM nas.studies") == \
+        [("neat", "double-pole", 3, 3)]
+    clash = nas("study", "create", "s1", "-t", "cartpole", env=nas_env)
+    assert clash.returncode == 1 and "task: 'double-pole' -> 'cartpole'" in clash.stderr
 
 
 def test_store_create_or_resume_contract(db_url):
@@ -36,6 +69,8 @@ def test_store_create_or_resume_contract(db_url):
     assert not created2 and row2.id == row.id
     with pytest.raises(NasError, match="different spec"):
         Store(db_url).create_or_resume_study("a", StudySpec(**{**spec.__dict__, "seeds": 2}))
+    row3, _ = Store(db_url).create_or_resume_study("a", StudySpec(**{**spec.__dict__, "budget": 9}))
+    assert row3.spec.budget == 9 and Store(db_url).study("a").spec.budget == 9
 
 
 def test_plain_optuna_study_of_the_same_name_is_not_adopted(db_url):

@@ -81,12 +81,16 @@ def test_search_ctrl_c_leaves_no_running_trial_and_resumes_exactly(nas_env, db_u
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == (
+        "interrupted: the workers stopped at a generation boundary, their trials checkpointed "
+        "and queued to continue; continue with: nas search stop-me -j 2")
     states = trial_states(db_url, "stop-me")
     assert "RUNNING" not in states
     assert states == {"FAIL": 2, "WAITING": 2}
     assert query(db_url, "SELECT state, count(*) FROM nas.claims GROUP BY state") == [("released", 2)]
-    # Resume: the queued retries run with the same params and the budget ends exact.
-    nas(*args[:-2], "-j", "2", env=nas_env, check=True, timeout=300)
+    # Resume as the message says (the name alone: the stored spec): the queued retries
+    # continue their checkpoints with the same params and the budget ends exact.
+    nas("search", "stop-me", "-j", "2", env=nas_env, check=True, timeout=300)
     assert trial_states(db_url, "stop-me") == {"FAIL": 2, "COMPLETE": 2}
     retried = query(db_url, "SELECT count(*) FROM trial_system_attributes WHERE key = 'failed_trial'")
     assert retried == [(2,)]

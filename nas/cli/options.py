@@ -9,6 +9,7 @@ import functools
 from dataclasses import MISSING, fields
 
 import click
+from click.core import ParameterSource
 
 from nas.defaults import MAX_INT, MAX_THREADS
 from nas.spec import StudySpec
@@ -82,3 +83,13 @@ def spec_options(func):
 def spec_from_options(flags: dict) -> StudySpec:
     """Take the spec's flags out of a command's keyword arguments."""
     return StudySpec(**{f.name: flags.pop(f.name) for f in fields(StudySpec)})
+
+
+def given_spec_fields() -> frozenset[str]:
+    """The spec flags this command line set (typed, or from the environment). Resuming a
+    study compares only those with the stored spec; the rest are taken from it, so
+    `nas search NAME` alone continues NAME as it was created."""
+    ctx = click.get_current_context()
+    return frozenset(f.name for f in fields(StudySpec)
+                     if ctx.get_parameter_source(f.name) not in (None, ParameterSource.DEFAULT,
+                                                                 ParameterSource.DEFAULT_MAP))

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from nas.cli.options import DEVICE, STORAGE, THREADS, connect, spec_from_options, spec_options
+from nas.cli.options import (DEVICE, STORAGE, THREADS, connect, given_spec_fields, spec_from_options,
+                             spec_options)
 
 
 @click.command()
@@ -27,4 +28,5 @@ def search(name: str, jobs: int, threads: int | None, device: str | None, storag
     spec = spec_from_options(flags)
     count = defaults.resolve_threads(threads, workers=max(1, jobs))
     logdir = paths.logs_dir(name)
-    raise SystemExit(run_search(connect(storage), name, spec, jobs, count, logdir, device))
+    raise SystemExit(run_search(connect(storage), name, spec, jobs, count, logdir, device,
+                                given_spec_fields()))

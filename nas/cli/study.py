@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import click
 
-from nas.cli.options import PRIORITY, STORAGE, connect, spec_from_options, spec_options
+from nas.cli.options import (PRIORITY, STORAGE, connect, given_spec_fields, spec_from_options,
+                             spec_options)
+from nas.defaults import MAX_INT
 from nas.errors import NasError
 from nas.numbers import readable
 
@@ -22,9 +24,23 @@ def create(name: str, priority: int, storage: str | None, **flags) -> None:
     """Create study NAME, or resume it if it exists with the same spec."""
     from nas.coordinator.study_setup import ensure_study
 
-    row, created = ensure_study(connect(storage), name, spec_from_options(flags), priority)
+    row, created = ensure_study(connect(storage), name, spec_from_options(flags), priority,
+                                given_spec_fields())
     verb = "created" if created else "resumed"
     click.echo(f"{verb} study {row.name!r} (budget {row.spec.budget} trials)")
+
+
+@study.command()
+@click.argument("name")
+@click.argument("trials", type=click.IntRange(min=1, max=MAX_INT))
+@STORAGE
+def budget(name: str, trials: int, storage: str | None) -> None:
+    """Set study NAME's budget to TRIALS finished trials: grow a search that looks
+    promising, or shrink it to no less than the trials finished or running.
+
+    Example: nas study budget demo 40"""
+    row = connect(storage, create=False).set_budget(name, trials)
+    click.echo(f"study {row.name!r}: budget {row.spec.budget} trials")
 
 
 @study.command("list")

@@ -22,8 +22,10 @@ POLL_SECONDS = 1.0
 
 
 def run_search(store: Store, name: str, spec: StudySpec, jobs: int, threads: int,
-               logdir: Path, device: str | None = None) -> int:
-    row, created = ensure_study(store, name, spec)
+               logdir: Path, device: str | None = None,
+               given: frozenset[str] | None = None) -> int:
+    row, created = ensure_study(store, name, spec, given=given)
+    spec = row.spec  # on resume: the stored spec, with the budget the user may have grown
     done = store.claim_counts(row.id).get("done", 0)
     if jobs > 0 and row.paused:
         raise NasError(f"study {name!r} is paused: {row.paused_reason}" if row.paused_reason
@@ -49,7 +51,9 @@ def run_search(store: Store, name: str, spec: StudySpec, jobs: int, threads: int
         click.echo(f"study {name!r} paused: {now.paused_reason}", err=True)
         return 1
     if interrupted:
-        click.echo("interrupted: workers stopped, their trials queued for retry", err=True)
+        click.echo("interrupted: the workers stopped at a generation boundary, their trials "
+                   f"checkpointed and queued to continue; continue with: nas search {name} -j {jobs}",
+                   err=True)
         return 130
     if any(code != 0 for code in codes):
         click.echo(f"some workers failed (exit codes {codes}); logs in {logdir}", err=True)

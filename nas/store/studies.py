@@ -1,19 +1,21 @@
 """Study specs in `nas.studies`: create, resume, look up.
 
 The spec is the experiment's identity: creating a study that exists with the same spec
-resumes it; with a different spec it is an error, never a silent overwrite. The Optuna
+resumes it; with a different spec it is an error, never a silent overwrite. The budget
+alone is not identity: it may grow, or shrink to no less than the trials already
+finished or running (as a researcher extends a search that looks promising). The Optuna
 study and the `nas.studies` row are created together under an advisory lock on the
 name; if the row cannot be written the Optuna study is removed again.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import sqlalchemy as sa
 
 from nas.errors import NasError
 from nas.spec import StudySpec, check_study_name
-from nas.store.tables import studies
+from nas.store.tables import claims, studies
 
 COLUMNS = StudySpec.columns()
 assert set(COLUMNS) <= set(studies.c.keys()), "nas.store.tables.studies lacks a spec column"
@@ -38,6 +40,21 @@ def _row(mapping) -> StudyRow:
 
 def _named(name: str):
     return sa.select(studies).where(studies.c.name == name)
+
+
+def _budgeted(session, row: StudyRow, budget: int) -> StudyRow:
+    """`row` with `budget`, written under the study's row lock (the lock claimers take, so
+    no claim slips in between the count and the change)."""
+    if budget == row.spec.budget:
+        return row
+    session.execute(sa.select(studies.c.id).where(studies.c.id == row.id).with_for_update())
+    taken = session.execute(sa.select(sa.func.count()).select_from(claims).where(
+        claims.c.study_id == row.id, claims.c.state != "released")).scalar_one()
+    if budget < taken:
+        raise NasError(f"study {row.name!r} has {taken} trials finished or running: its budget "
+                       f"cannot go below that (asked {budget})")
+    session.execute(sa.update(studies).where(studies.c.id == row.id).values(budget=budget))
+    return replace(row, spec=replace(row.spec, budget=budget))
 
 
 class StudyQueries:
@@ -71,11 +88,11 @@ class StudyQueries:
             found = session.execute(_named(name)).mappings().first()
             if found is not None:
                 existing = _row(found)
-                diff = spec.differences(existing.spec)
+                diff = [d for d in spec.differences(existing.spec) if not d.startswith("budget:")]
                 if diff:
                     raise NasError(f"study {name!r} exists with a different spec ({'; '.join(diff)}); "
-                                   "use a new name or the same flags")
-                return existing, False
+                                   "use a new name or the same flags (only -n may change)")
+                return _budgeted(session, existing, spec.budget), False
             try:
                 study = optuna.create_study(study_name=name, storage=storage, direction=spec.direction)
             except optuna.exceptions.DuplicatedStudyError:
@@ -88,6 +105,16 @@ class StudyQueries:
                 optuna.delete_study(study_name=name, storage=storage)
                 raise
         return StudyRow(new_id, name, study._study_id, spec, priority, False), True
+
+    def set_budget(self, name: str, budget: int) -> StudyRow:
+        """Grow or shrink study NAME's budget (no lower than its finished and running trials)."""
+        with self.transaction() as session:
+            session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('nas.study:' || :n))"),
+                            {"n": name})
+            found = session.execute(_named(name)).mappings().first()
+            if found is None:
+                raise NasError(f"no study named {name!r} in this database")
+            return _budgeted(session, _row(found), budget)
 
     def study_exists(self, study_id: int) -> bool:
         """False once the study was deleted, by nas or by Optuna's own tools (migration
