@@ -113,3 +113,18 @@ def test_a_dead_worker_s_trial_that_never_beat_is_failed_and_retried(db_url, nas
         [("COMPLETE",)]
     assert query(db_url, "SELECT state, count(*) FROM nas.claims GROUP BY 1 ORDER BY 1") == \
         [("done", 5), ("released", 1)]
+
+
+def test_the_best_genome_breaks_ties_by_trial_then_seed(db_url):
+    """Seeds that tie (every seed solved with the same fitness) give one answer every
+    time, whatever order the rows were written in: replay's GIF and PNG show the same."""
+    row, _, study = setup(db_url)
+    for value in (1.0, 1.0):
+        trial = study.ask()
+        study.tell(trial, value)
+    first, second = [t._trial_id for t in study.trials]
+    for trial_id, seed in [(second, 2), (second, 0), (first, 2), (first, 1), (first, 0)]:
+        query(db_url, "INSERT INTO nas.genomes (trial_id, seed, fitness, genome) "
+                      "VALUES (:t, :s, 1.0, '{}')", t=trial_id, s=seed)
+    assert Store(db_url).best_genome(row.optuna_study_id, None, None)[1:] == (0, 0)
+    assert Store(db_url).best_genome(row.optuna_study_id, 1, None)[1:] == (1, 0)

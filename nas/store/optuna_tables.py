@@ -49,8 +49,8 @@ _BEST_GENOME = sa.text(f"""
     SELECT t.number, g.seed, g.genome FROM nas.genomes g JOIN trials t ON t.trial_id = g.trial_id
     LEFT JOIN trial_values v ON v.trial_id = t.trial_id
     WHERE t.study_id = :s AND (:n IS NULL OR t.number = :n) AND (:seed IS NULL OR g.seed = :seed)
-    ORDER BY v.value * {_SIGN} DESC NULLS LAST, g.fitness DESC LIMIT 1
-""")
+    ORDER BY v.value * {_SIGN} DESC NULLS LAST, g.fitness DESC, t.number, g.seed LIMIT 1
+""")  # ties go to the first trial and seed: the GIF and the PNG of one study show the same
 
 
 # Trials marked `nas_failed_at_once` (failed before reporting anything), counted only
