@@ -1,9 +1,10 @@
 """Your own objective, run by nas workers: a tiny torch model fitted to a toy signal.
 
-    nas search sine-001 --objective examples.my_objective:objective -n 20 -j 2
+    nas search sine-001 --objective examples.my_objective:objective --direction minimize -n 20 -j 2
 
 The function gets the Optuna trial and the study spec (population, generations, seeds,
-... from the command line) and returns a float, or an `EvolutionResult` from
+... from the command line) and returns a float (here a loss: `--direction minimize`; a
+study maximizes an objective's value by default), or an `EvolutionResult` from
 `nas.evolution.run_evolution` to have nas fill its per-seed tables. Report intermediate
 values with `trial.report` so the study's pruner can stop bad trials across workers.
 Workers import it by name, so run them from the directory that holds `examples/` (or
@@ -29,7 +30,7 @@ def objective(trial: optuna.Trial, spec) -> float:
         loss = torch.nn.functional.mse_loss(model(x), y)
         loss.backward()
         optimizer.step()
-        trial.report(-loss.item(), step)
+        trial.report(loss.item(), step)
         if trial.should_prune():
             raise optuna.TrialPruned()
-    return -loss.item()  # nas studies maximize
+    return loss.item()

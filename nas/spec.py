@@ -107,22 +107,27 @@ class StudySpec:
     objective: str | None = field(default=None, metadata=_flag(
         "--objective", kind=str, help="your own objective: package.module:function"))
     base_seed: int = field(default=0, metadata=_flag("--base-seed", minimum=0))
+    direction: str | None = field(default=None, metadata=_flag(
+        "--direction", choices=("maximize", "minimize"), kind=str,
+        help="whether higher or lower values are better (default: the metric's; set it "
+             "for an --objective that returns a loss)"))
 
     def __post_init__(self):
         catalog.check_task_name(self.task)  # the name's form; `check_task` imports it
         if self.metric is None:  # a user objective's float is maximized, as before metrics
             object.__setattr__(self, "metric", "fitness" if self.objective or not (
                 _has_target(self.task)) else "evaluations")
+        own = METRICS[self.metric].direction
+        if self.direction is None:
+            object.__setattr__(self, "direction", own)
+        elif self.direction != own and not (self.objective and self.metric == "fitness"):
+            raise NasError(f"--direction {self.direction} contradicts --metric {self.metric} "
+                           f"({own}); --direction is for an --objective's own value")
 
     @property
     def label(self) -> str:
         """What the study runs, as tables show it: a user objective is not pure/cartpole."""
         return f"objective {self.objective}" if self.objective else f"{self.mode}/{self.task}"
-
-    @property
-    def direction(self) -> str:
-        """Optuna's study direction, which follows the metric."""
-        return METRICS[self.metric].direction
 
     @classmethod
     def columns(cls) -> tuple[str, ...]:

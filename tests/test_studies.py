@@ -16,6 +16,8 @@ def test_create_then_resume_with_the_same_spec(nas_env, db_url):
     rows = query(db_url, "SELECT name, budget, mode, task, population FROM nas.studies")
     assert rows == [("s1", 5, "pure", "cartpole", 20)]
     assert query(db_url, "SELECT count(*) FROM studies WHERE study_name = 's1'") == [(1,)]
+    import optuna
+    assert optuna.load_study(study_name="s1", storage=db_url).metric_names == ["evaluations"]
 
 
 def test_different_spec_is_an_error_and_changes_nothing(nas_env, db_url):

@@ -15,12 +15,15 @@ def ensure_study(store: Store, name: str, spec: StudySpec, priority: int = 0,
     """`given`: the spec fields the user set; for a study that exists, the others are its
     stored values (None: compare every field, as the library API does)."""
     check_study_name(name)
-    store.upgrade()
-    existing = store.study(name) if given is not None else None
+    existing = None
+    if given is not None and store.current_revision() is not None:
+        store.upgrade()  # an older schema is brought up to date before it is read
+        existing = store.study(name)
     if existing is not None:
         spec = replace(existing.spec, **{f: getattr(spec, f) for f in given})
     spec.check_task()  # a gym: or module:Class task that cannot be had fails here, in one line
     check_fits(spec)
     if spec.objective:
         load_user_objective(spec.objective)  # a missing module fails here, not in every worker
+    store.upgrade()
     return store.create_or_resume_study(name, spec, priority)

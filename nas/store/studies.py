@@ -95,6 +95,7 @@ class StudyQueries:
                 return _budgeted(session, existing, spec.budget), False
             try:
                 study = optuna.create_study(study_name=name, storage=storage, direction=spec.direction)
+                study.set_metric_names([spec.metric])  # what optuna-dashboard labels the value
             except optuna.exceptions.DuplicatedStudyError:
                 raise NasError(f"an Optuna study named {name!r} exists but was not created by nas") from None
             try:

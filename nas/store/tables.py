@@ -33,6 +33,7 @@ studies = sa.Table(
     sa.Column("metric", sa.Text, nullable=False),
     sa.Column("objective", sa.Text),
     sa.Column("base_seed", sa.Integer, nullable=False),
+    sa.Column("direction", sa.Text),  # NULL in rows from before 0008: the metric's
     # scheduling
     sa.Column("priority", sa.Integer, nullable=False),
     sa.Column("paused", sa.Boolean, nullable=False),
