@@ -10,6 +10,7 @@ import sys
 import click
 
 from nas.cli.db import db
+from nas.cli.export import export
 from nas.cli.pictures import replay, report
 from nas.cli.search import search
 from nas.cli.status import best, status
@@ -28,7 +29,8 @@ def cli() -> None:
     """Distributed neuroevolution architecture search on Optuna and PostgreSQL."""
 
 
-for command in (db, study, search, status, best, worker, workers, health, report, replay, task):
+for command in (db, study, search, status, best, export, worker, workers, health, report, replay,
+                task):
     cli.add_command(command)
 
 

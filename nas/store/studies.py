@@ -93,11 +93,15 @@ class StudyQueries:
                     raise NasError(f"study {name!r} exists with a different spec ({'; '.join(diff)}); "
                                    "use a new name or the same flags (only -n may change)")
                 return _budgeted(session, existing, spec.budget), False
+            quiet = optuna.logging.get_verbosity()
+            optuna.logging.set_verbosity(optuna.logging.WARNING)  # the caller says "created"
             try:
                 study = optuna.create_study(study_name=name, storage=storage, direction=spec.direction)
                 study.set_metric_names([spec.metric])  # what optuna-dashboard labels the value
             except optuna.exceptions.DuplicatedStudyError:
                 raise NasError(f"an Optuna study named {name!r} exists but was not created by nas") from None
+            finally:
+                optuna.logging.set_verbosity(quiet)
             try:
                 new_id = session.execute(sa.insert(studies).values(
                     name=name, optuna_study_id=study._study_id, priority=priority,
