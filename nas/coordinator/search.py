@@ -40,7 +40,7 @@ def run_search(store: Store, name: str, spec: StudySpec, jobs: int, threads: int
     if jobs == 0:
         return 0
     fleet = SearchFleet(store.url, name, jobs, threads, logdir, device)
-    interrupted = _watch(store, row, fleet)
+    interrupted = _watch(store, row, fleet, _will_compile(spec, device))
     codes = fleet.exit_codes()
     _summary(store, row)
     now = store.study(name)
@@ -61,11 +61,29 @@ def run_search(store: Store, name: str, spec: StudySpec, jobs: int, threads: int
     return 0
 
 
-def _watch(store: Store, row: StudyRow, fleet: SearchFleet) -> bool:
+COMPILING = "compiling the CPU kernels, once per machine: about 80 s"
+
+
+def _will_compile(spec: StudySpec, device: str | None) -> bool:
+    """Whether the workers' first trial waits for the kernels to compile (nas's own
+    evolution of a built-in task on the CPU kernel engine, on a machine without them)."""
+    from nas import defaults
+    from nas.evolution import catalog
+
+    if spec.objective or not catalog.is_builtin(spec.task) or defaults.engine() != "kernel" \
+            or (device or "cpu") != "cpu":
+        return False
+    from nas.evolution.kernels.warm import kernels_ready
+
+    return not kernels_ready()
+
+
+def _watch(store: Store, row: StudyRow, fleet: SearchFleet, compiling: bool = False) -> bool:
     """Start the fleet and follow it until every worker exits; True if interrupted.
 
     The bar counts generations (every seed's, of every trial in the budget), so it moves
-    inside long trials; the trial counts sit beside it."""
+    inside long trials; the trial counts sit beside it. While the kernels compile it says
+    so, and shows no ETA until a trial has finished (the wait would skew the rate)."""
     stop = {"requested": False}
 
     def on_signal(signum, frame):
@@ -76,22 +94,30 @@ def _watch(store: Store, row: StudyRow, fleet: SearchFleet) -> bool:
     spec = row.spec
     try:
         with tqdm(total=spec.budget * spec.generations * spec.seeds, unit="gen",
-                  dynamic_ncols=True) as bar:
+                  dynamic_ncols=True, bar_format=BAR) as bar:
             while fleet.alive() and not stop["requested"]:
-                _update(bar, store.study_progress(row.name), spec.budget)
+                _update(bar, store.study_progress(row.name), spec.budget, compiling)
                 time.sleep(POLL_SECONDS)
             if stop["requested"]:
                 fleet.stop()
-            _update(bar, store.study_progress(row.name), spec.budget)
+            _update(bar, store.study_progress(row.name), spec.budget, compiling)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return stop["requested"]
 
 
-def _update(bar: tqdm, prog: Progress, budget: int) -> None:
+# tqdm's own remaining-time guess is left out: the ETA is nas.progress's, shown when known.
+BAR = "{desc}{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+
+
+def _update(bar: tqdm, prog: Progress, budget: int, compiled_first: bool = False) -> None:
+    """`compiled_first`: the workers compiled the kernels before their first generation."""
     bar.n = prog.generations_done
-    eta = "-" if prog.eta is None else duration(prog.eta.total_seconds())
+    waiting = compiled_first and prog.generations_done == 0
+    bar.set_description_str(COMPILING + " " if waiting else "", refresh=False)
+    eta = "-" if prog.eta is None or compiled_first and prog.finished == 0 \
+        else duration(prog.eta.total_seconds())
     bar.set_postfix_str(f"trials {prog.finished}/{budget} running={prog.running} "
                         f"best={readable(prog.best)} eta={eta}", refresh=False)
     bar.refresh()

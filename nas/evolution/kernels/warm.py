@@ -63,6 +63,14 @@ def warm_part(mode_name: str) -> None:
                       np.zeros(1, np.bool_))
 
 
+def kernels_ready() -> bool:
+    """Whether this machine's cache holds every kernel (a worker starting now loads them in
+    seconds rather than compiling for about a minute): what `nas search` tells its user."""
+    from nas.evolution.kernels import _numba
+
+    return (Path(_numba.numba.config.CACHE_DIR) / READY).exists()
+
+
 def ensure_compiled() -> None:
     """Once per process: every kernel compiled or loaded, one process per machine compiling
     at a time (the others wait on the lock, then load what it wrote)."""
