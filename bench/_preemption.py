@@ -6,7 +6,7 @@ generations x pace whatever the machine, so four workers fit on two cores and th
 figures measure lost work rather than CPU contention. Three runs of the same study size:
 
     clean   no faults: the baseline
-    chaos   a fault every --drill-fault-seconds: a worker stopped with SIGTERM (as compose,
+    chaos   (run twice: with checkpoints off, as before them, and on) a fault every --drill-fault-seconds: a worker stopped with SIGTERM (as compose,
             Slurm, Kubernetes or a spot notice do) or killed -9 (OOM, a lost host), and
             restarted; once, the database killed -9 and restarted
     spot    every --spot-every seconds all workers are stopped with SIGTERM and started
@@ -36,11 +36,11 @@ PACED = "tests.fixtures.objectives:evolve_paced"
 class Fleet:
     """The drill's worker processes, restarted as supervisord or compose would."""
 
-    def __init__(self, url: str, study: str, args, logdir: Path):
+    def __init__(self, url: str, study: str, args, logdir: Path, checkpoints: bool = True):
         self.url, self.study, self.args, self.logdir = url, study, args, logdir
         self.env = nas_env(url, NAS_HEARTBEAT_INTERVAL="1", NAS_HEARTBEAT_GRACE="4",
                            NAS_THREADS="1", NAS_TEST_GENERATION_SECONDS=str(args.pace),
-                           NAS_CHECKPOINT_SECONDS=str(args.checkpoint_seconds))
+                           NAS_CHECKPOINT_SECONDS=str(args.checkpoint_seconds) if checkpoints else "off")
         self.started = 0
         self.procs = [self.start() for _ in range(args.workers)]
 
@@ -72,14 +72,15 @@ def finished(url: str, study: str) -> int:
         return -1
 
 
-def drill(url: str, cluster, study: str, args, schedule: str, logdir: Path) -> dict:
+def drill(url: str, cluster, study: str, args, schedule: str, logdir: Path,
+          checkpoints: bool = True) -> dict:
     subprocess.run([sys.executable, "-m", "nas", "study", "create", study, "--objective", PACED,
                     "-m", "pure", "-t", "double-pole-nv", "-n", str(args.drill_trials),
                     "-g", str(args.drill_generations), "-p", str(args.drill_population), "-s", "1",
                     "--sampler", "random", "--pruner", "none"],
                    env=nas_env(url), cwd=ROOT, check=True, capture_output=True)
     rng = random.Random(args.seed)
-    fleet = Fleet(url, study, args, logdir)
+    fleet = Fleet(url, study, args, logdir, checkpoints)
     faults = {"sigterm": 0, "kill -9": 0, "db restart": 0}
     started = time.perf_counter()
     next_fault = started + (args.spot_every if schedule == "spot" else rng.uniform(*args.drill_fault_seconds))
@@ -94,7 +95,8 @@ def drill(url: str, cluster, study: str, args, schedule: str, logdir: Path) -> d
     finally:
         fleet.kill_all()  # on a failure of the bench itself: leave no worker behind
     seconds = time.perf_counter() - started
-    return {"schedule": schedule, "seconds": seconds, "faults": faults,
+    return {"schedule": schedule if checkpoints else f"{schedule}, no checkpoints",
+            "checkpoints": checkpoints, "seconds": seconds, "faults": faults,
             "codes": [p.wait() for p in fleet.procs], **account(url, study, args)}
 
 
@@ -154,8 +156,12 @@ def account(url: str, study: str, args) -> dict:
 
 
 def run_drills(url: str, cluster, args, logdir: Path) -> list[dict]:
-    return [drill(url, cluster, f"drill-{schedule}", args, schedule, logdir)
-            for schedule in ("clean", "chaos", "spot")]
+    """Clean first (the baseline); the chaos schedule without checkpoints (NAS_CHECKPOINT_SECONDS
+    =off: what an interruption cost before them) and with; then spot evictions, which a
+    trial longer than the eviction interval survives only by resuming."""
+    runs = [("clean", True), ("chaos", False), ("chaos", True), ("spot", True)]
+    return [drill(url, cluster, f"drill-{schedule}{'' if on else '-off'}", args, schedule, logdir, on)
+            for schedule, on in runs]
 
 
 def report(drills: list[dict], args) -> list[str]:
@@ -166,18 +172,19 @@ def report(drills: list[dict], args) -> list[str]:
           f"generations ({args.pace:g} s each), {args.workers} workers, checkpoint every "
           f"{args.checkpoint_seconds:g} s (~{interval:.0f} generations), spot eviction every "
           f"{args.spot_every:g} s")
-    print(f"{'run':6} {'sec':>6} {'SIGTERMs':>8} {'kill -9s':>8} {'db restarts':>11} {'complete':>8} "
+    print(f"{'run':22} {'sec':>6} {'SIGTERMs':>8} {'kill -9s':>8} {'db restarts':>11} {'complete':>8} "
           f"{'resumed':>7} {'redone/SIGTERM':>14} {'redone/kill -9':>14} {'computed/needed':>15} "
           f"{'throughput/clean':>16}")
     broken = []
     for d in drills:
         f, r = d["faults"], d["redone"]
         per = lambda xs: f"{mean(xs):.1f} (max {max(xs)})" if xs else "-"  # noqa: E731
-        print(f"{d['schedule']:6} {d['seconds']:6.1f} {f['sigterm']:>8} {f['kill -9']:>8} "
+        print(f"{d['schedule']:22} {d['seconds']:6.1f} {f['sigterm']:>8} {f['kill -9']:>8} "
               f"{f['db restart']:>11} {d['complete']:>8} {d['resumed']:>7} {per(r['sigterm']):>14} "
               f"{per(r['kill -9']):>14} {d['computed'] / d['needed']:15.2f} "
               f"{clean['seconds'] / d['seconds']:16.2f}")
-        if d["complete"] != args.drill_trials or d["checkpoints_left"] or any(d["codes"]):
+        if d["checkpoints"] and (d["complete"] != args.drill_trials or d["checkpoints_left"]) \
+                or any(d["codes"]):
             broken.append(f"{d['schedule']}: {d['complete']} of {args.drill_trials} complete, "
                           f"{d['checkpoints_left']} checkpoints left, exit codes {d['codes']}")
     return broken

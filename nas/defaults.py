@@ -74,9 +74,13 @@ def db_retry_seconds() -> float:
     return _number("NAS_DB_RETRY_SECONDS", 600)
 
 
-def checkpoint_seconds() -> float:
+def checkpoint_seconds() -> float | None:
     """A running trial checkpoints its lineage this often (s of trial time; 0: every
-    generation), so kill -9 or a lost host loses at most this much of it."""
+    generation), so kill -9 or a lost host loses at most this much of it. `off`: never,
+    not even on a stop request: an interrupted trial starts again from generation 0 (for
+    trials too short to be worth it, or a baseline to measure checkpoints against)."""
+    if os.environ.get("NAS_CHECKPOINT_SECONDS", "").strip().lower() == "off":
+        return None
     return _number("NAS_CHECKPOINT_SECONDS", 60, zero=True)
 
 

@@ -41,6 +41,7 @@ FINISHED = {
               r"worker exit codes: clean \[0, 0\], chaos \(last generation\) \[0, 0\]",
               r" +2 +2 +0 +2 +0 +0 +0 +\[0, 0\]",
               r"clean +[\d.]+ +0 +0 +0 +4 +0 +- +- +[\d.]+ +1\.00",
+              r"chaos, no checkpoints +[\d.]+ +\d+ +\d+ +[01] +\d +0 +\S.*",
               r"chaos +[\d.]+ +\d+ +\d+ +[01] +4 +\d+ +\S.*",
               r"spot +[\d.]+ +\d+ +0 +0 +4 +\d+ +\S.*"],
     "views": [rf"nas\.progress +{NUM} +\S.*", rf"seed runs per host +{NUM} +\S.*"],

@@ -111,6 +111,25 @@ def test_a_stop_during_the_last_generation_lets_the_trial_finish(nas_env, db_url
     assert "SIGTERM" in (tmp_path / "w.log").read_text()
 
 
+def test_checkpoints_off_restart_from_generation_zero(nas_env, db_url, tmp_path):
+    """NAS_CHECKPOINT_SECONDS=off: a stop still ends the trial at a boundary and queues it,
+    but nothing is saved, and the retry starts over (to the same result)."""
+    nas("study", "create", "off", *PACED, *SIZES["pure"], "-n", "1", env=nas_env, check=True)
+    off = {**nas_env, "NAS_CHECKPOINT_SECONDS": "off"}
+    worker = start_nas("worker", "--threads", "1", env={**off, "NAS_TEST_GENERATION_SECONDS": "0.5"},
+                       log=tmp_path / "first.log")
+    wait_until(lambda: generations_reported(db_url) >= 3, 300, what="three generations")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=120) == 0
+    assert query(db_url, "SELECT count(*) FROM nas.checkpoints") == [(0,)]
+    assert nas("worker", "--threads", "1", env=off).returncode == 0
+    assert query(db_url, "SELECT number, state, preempted, resumed_from FROM nas.trials ORDER BY number") == \
+        [(0, "FAIL", True, None), (1, "COMPLETE", False, None)]
+    assert_same_as_uninterrupted(db_url, "off", 1)
+    bad = nas("worker", "--threads", "1", env={**nas_env, "NAS_CHECKPOINT_SECONDS": "of"})
+    assert bad.returncode == 1 and "NAS_CHECKPOINT_SECONDS must be a number" in bad.stderr
+
+
 def test_kill_nine_loses_at_most_one_checkpoint_interval(nas_env, db_url, tmp_path):
     nas("study", "create", "k9", *PACED, *SIZES["pure"], "-n", "1", env=nas_env, check=True)
     every = {**nas_env, **FAST_HEARTBEAT, "NAS_TEST_GENERATION_SECONDS": "0.5",

@@ -212,6 +212,8 @@ def save_state(trial: optuna.Trial, step: int, state: bytes | Callable[[], bytes
     elsewhere from `state`."""
     checkpoint = _RUNTIME.get().checkpoint
     stopping = STOP.is_set()
+    if checkpoint is None and stopping:  # checkpoints off: stop here, restart from 0
+        preempt(trial, f"step {step}")
     if checkpoint is None or not (stopping or checkpoint.due()):
         return
     if checkpoint.lineage is None:

@@ -24,7 +24,8 @@ class WorkerSettings:
     serve_poll: float = 5.0        # s between looks for new work with --serve
     db_retry_seconds: float = 600.0  # how long a database outage is ridden out
     health_file: Path | None = None  # touched on every beat that reached the database
-    checkpoint_seconds: float = 60.0  # trial time between checkpoints (0: every generation)
+    checkpoint_seconds: float | None = 60.0  # trial time between checkpoints (0: every
+    # generation; None: no checkpoints, an interrupted trial restarts from generation 0)
 
     @classmethod
     def resolve(cls, threads: int, device: str) -> "WorkerSettings":

@@ -79,12 +79,13 @@ def run_one_trial(ctx: TrialContext, claim: Claim, row: StudyRow, study: optuna.
             ctx.retrying(lambda: _mark_if_no_work(ctx.storage, trial._trial_id),
                          "marking a failure", interruptible=False)
 
-    checkpoint = LineageCheckpoint(ctx.store, claim.study_id, ctx.settings.checkpoint_seconds,
-                                   lambda call, what: ctx.retrying(call, what, interruptible=False))
+    checkpoint = None if ctx.settings.checkpoint_seconds is None else LineageCheckpoint(
+        ctx.store, claim.study_id, ctx.settings.checkpoint_seconds,
+        lambda call, what: ctx.retrying(call, what, interruptible=False))
     runtime = Runtime(ctx.settings.device, ctx.settings.engine, checkpoint)
     objective = build_objective(row.spec, on_start, record, spent, on_failure, runtime)
     end = _attempt(ctx, claim, row, study, objective, started, vanished)
-    if end is ClaimEnd.DONE:
+    if end is ClaimEnd.DONE and checkpoint is not None:
         checkpoint.discard()  # the lineage finished: its checkpoint has served
     return end
 
