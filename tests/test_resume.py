@@ -130,8 +130,9 @@ def test_checkpoints_off_restart_from_generation_zero(nas_env, db_url, tmp_path)
     assert bad.returncode == 1 and "NAS_CHECKPOINT_SECONDS must be a number" in bad.stderr
 
 
-def test_kill_nine_loses_at_most_one_checkpoint_interval(nas_env, db_url, tmp_path):
-    nas("study", "create", "k9", *PACED, *SIZES["pure"], "-n", "1", env=nas_env, check=True)
+@pytest.mark.parametrize("mode", ["pure", "neat"])
+def test_kill_nine_loses_at_most_one_checkpoint_interval(nas_env, db_url, tmp_path, mode):
+    nas("study", "create", "k9", *PACED, *SIZES[mode], "-n", "1", env=nas_env, check=True)
     every = {**nas_env, **FAST_HEARTBEAT, "NAS_TEST_GENERATION_SECONDS": "0.5",
              "NAS_CHECKPOINT_SECONDS": "0"}  # every generation
     victim = start_nas("worker", "--threads", "1", env=every, log=tmp_path / "victim.log")
