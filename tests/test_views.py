@@ -104,6 +104,11 @@ def test_result_rows_best_and_status(nas_env, db_url):
     best_out = nas("best", "res", env=nas_env, check=True).stdout
     top = query(db_url, "SELECT number, value FROM nas.leaderboard WHERE study = 'res' AND rank = 1")[0]
     assert f"best trial {top[0]}" in best_out and best_out.count("\n") >= 4
+    from nas.numbers import readable
+    best_params = query(db_url, "SELECT params FROM nas.trials WHERE study = 'res' AND number = :n",
+                        n=top[0])[0][0]
+    for name, value in best_params.items():  # rounded as the report rounds them
+        assert f"  {name} = {readable(value) if isinstance(value, float) else value}\n" in best_out
 
     worker_id = query(db_url, "INSERT INTO nas.workers (host, pid, threads, version) "
                               "VALUES ('ghost', 1, 1, 'x') RETURNING id")

@@ -7,7 +7,7 @@ import time
 import click
 
 from nas.cli.options import STORAGE, connect
-from nas.coordinator.best import best_line
+from nas.coordinator.best import best_line, param_lines
 from nas.numbers import readable
 
 
@@ -50,8 +50,8 @@ def best(name: str, storage: str | None) -> None:
     except ValueError:
         raise NasError(f"study {name!r} has no completed trial yet") from None
     click.echo(f"study {name}: {best_line(trial, row.spec)}")
-    for key, value in sorted(trial.params.items()):
-        click.echo(f"  {key} = {value}")
+    for line in param_lines(trial.params):
+        click.echo(line)
     runs = store.seed_runs(trial._trial_id)
     if runs:
         click.echo(f"{'seed':>6} {'best':>10} {'gens':>5} {'evals':>9} {'solved@gen':>10} {'seconds':>8}")

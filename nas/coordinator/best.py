@@ -13,3 +13,8 @@ def best_line(trial, spec: StudySpec) -> str:
     solved = "" if rate is None else f", {rate} of seeds solved"
     return (f"best trial {trial.number}, value {readable(trial.value)} ({spec.metric}, "
             f"{better} is better{solved})")
+
+
+def param_lines(params: dict) -> list[str]:
+    """'  name = value' per param, sorted, floats rounded as the report rounds them."""
+    return [f"  {k} = {readable(v) if isinstance(v, float) else v}" for k, v in sorted(params.items())]

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from nas.coordinator.best import best_line
+from nas.coordinator.best import best_line, param_lines
 from nas.coordinator.fleets import SearchFleet
 from nas.coordinator.study_setup import ensure_study
 from nas.errors import NasError
@@ -146,8 +146,8 @@ def _summary(store: Store, row: StudyRow) -> None:
     best = optuna.load_study(study_name=row.name, storage=store.optuna_storage()).best_trial
     click.echo(best_line(best, row.spec))
     click.echo(spread_line(values))
-    for key, value in sorted(best.params.items()):
-        click.echo(f"  {key} = {value}")
+    for line in param_lines(best.params):
+        click.echo(line)
 
 
 def spread_line(values: list[float]) -> str:
