@@ -120,8 +120,12 @@ class Stack:
         return self.compose("run", "--rm", "-T", "--no-deps", "migrate", *args, timeout=timeout).stdout
 
     def psql(self, sql: str) -> str:
-        return self.compose("exec", "-T", "db", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                            "-U", "nas_owner", "-d", "nas", "-tA", "-c", sql, timeout=60).stdout.strip()
+        out = self.compose("exec", "-T", "db", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                           "-U", "nas_owner", "-d", "nas", "-tA", "-c", sql, timeout=60)
+        # compose (2.40) exits 0 on a stopped service, saying only 'service "db" is not
+        # running' on stderr: that empty answer must not pass for an empty result.
+        assert "is not running" not in out.stderr, f"psql: {out.stderr.strip()}"
+        return out.stdout.strip()
 
     def ids(self, service: str) -> list[str]:
         return self.compose("ps", "-a", "-q", service, timeout=60).stdout.split()
