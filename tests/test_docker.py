@@ -288,7 +288,7 @@ def test_down_then_up_resumes_the_trials_from_their_checkpoints(stack):
     lineage's latest checkpoint, never from generation 0, to the study's exact budget."""
     docker = stack.engine.docker
 
-    def resumed_attempts(saved: dict[int, int]) -> list[tuple]:
+    def resumed_attempts() -> list[tuple]:
         """The running retries once each has continued past its checkpoint, else []."""
         stack.check_workers_running()
         running = stack.attempts(STOP_STUDY, "state = 'RUNNING'")
@@ -302,7 +302,7 @@ def test_down_then_up_resumes_the_trials_from_their_checkpoints(stack):
     first = stack.checkpoints(STOP_STUDY)
     assert len(first) == WORKERS, first
     stack.up()
-    running = wait_until(lambda: resumed_attempts(first), 300, interval=1,
+    running = wait_until(resumed_attempts, 300, interval=1,
                          what=f"{WORKERS} retries of {STOP_STUDY} resumed")
     assert sorted((retry_of, resumed_from) for _, _, retry_of, resumed_from, _ in running) == \
         sorted((number, generation + 1) for number, generation in first.items())
@@ -346,7 +346,8 @@ def test_down_then_up_resumes_the_trials_from_their_checkpoints(stack):
     snap = json.loads(stack.nas("status", STOP_STUDY, "--json", timeout=120))
     [row] = [s for s in snap["studies"] if s["study"] == STOP_STUDY]
     assert (row["finished"], row["budget"], row["complete"], row["running"], row["waiting"],
-            row["preempted"], row["resumed"]) == (WORKERS, WORKERS, WORKERS, 0, 0, 2 * WORKERS, 2 * WORKERS), row
+            row["preempted"], row["resumed"]) == \
+        (WORKERS, WORKERS, WORKERS, 0, 0, 2 * WORKERS, 2 * WORKERS), row
     assert stack.trial_states(STUDY) == f"COMPLETE={TRIALS}"  # the first study survived the down
 
 
