@@ -165,8 +165,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
     def provision(self, what: str, timeout: float = 1800) -> str:
         """deploy/docker-test/provision.sh `what`: its answer (stdout)."""
-        out = subprocess.run(["bash", str(PROVISION), what], env=self.env, capture_output=True,
-                             text=True, timeout=timeout)
+        out = subprocess.run(["bash", str(PROVISION), what], env={**self.env, "NAS_PYTHON": sys.executable},
+                             capture_output=True, text=True, timeout=timeout)
         if out.returncode != 0:
             raise AssertionError(f"provision.sh {what} failed:\n{out.stderr[-3000:]}")
         return out.stdout.strip()

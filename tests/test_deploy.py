@@ -41,6 +41,7 @@ def test_compose_file_is_valid_and_keeps_its_invariants(tmp_path):
     assert worker["stop_grace_period"] == "2m0s"
     assert worker["restart"] == "unless-stopped"
     assert worker["environment"]["NAS_THREADS"] == "5"
+    assert worker["environment"]["NAS_CHECKPOINT_SECONDS"] == "60"
     assert services["migrate"]["command"] == ["db", "upgrade"]
     assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
     assert all(p["host_ip"] == "127.0.0.1" for p in services["db"]["ports"])
@@ -54,6 +55,7 @@ def test_workers_only_compose_for_more_machines(tmp_path):
         tmp_path, "docker-compose.workers.yml", NAS_DATABASE_URL="postgresql://nas_owner@db.example/nas")
     assert list(config["services"]) == ["worker"] and password not in rendered
     assert config["services"]["worker"]["environment"]["NAS_DATABASE_URL"].endswith("/nas")
+    assert config["services"]["worker"]["environment"]["NAS_CHECKPOINT_SECONDS"] == "60"
 
 
 def test_dockerfile_passes_hadolint():

@@ -9,8 +9,10 @@ project's image from the real Dockerfile through compose (ARG BASE, ARG TORCH_IN
 plus a PostgreSQL stand-in for the db image. Then, in order, on one stack: the real
 docker-compose.yml (db + one-shot migrate + 3 workers, with the override
 deploy/docker-test/compose.override.yml) comes up; the workers finish a study; a second
-study's trials are interrupted by `compose stop` (SIGTERM mid-trial: re-queued, exit 0);
-`down -v` leaves nothing; the engine stops leaving no process, mount or bridge.
+study's trials are interrupted by `compose stop` (SIGTERM mid-trial: checkpointed,
+preempted, re-queued, exit 0); `up` resumes them, `down` (the volume kept) interrupts them
+again and `up` once more finishes the study from the checkpoints (issue 31); `down -v`
+leaves nothing; the engine stops leaving no process, mount or bridge.
 """
 from __future__ import annotations
 
@@ -35,10 +37,13 @@ pytestmark = pytest.mark.docker
 STUDY, TRIALS, WORKERS = "dock", 6, 3
 STUDY_ARGS = ["-m", "pure", "-t", "double-pole", "-n", str(TRIALS), "-g", "15", "-s", "1",
               "-p", "200", "--pruner", "none"]
-# Trials that outlast the stop (1000 generations of the harder non-Markovian task).
-STOP_STUDY = "dock-stop"
-STOP_STUDY_ARGS = ["-m", "pure", "-t", "double-pole-nv", "-n", str(WORKERS), "-g", "1000",
-                   "-s", "1", "-p", "200", "--pruner", "none"]
+# Trials that outlast a stop, a restart and a `down`, of a known length: nas's own evolve
+# (checkpoints included), not stopping when solved, paced one generation a second
+# (tests/fixtures/objectives.py:evolve_paced, mounted into the containers by the override).
+STOP_STUDY, STOP_GENERATIONS, GENERATION_SECONDS = "dock-stop", 80, 1
+STOP_STUDY_ARGS = ["--objective", "nas_test_objectives:evolve_paced", "-m", "pure", "-t", "cartpole",
+                   "-n", str(WORKERS), "-g", str(STOP_GENERATIONS), "-s", "1", "-p", "20",
+                   "--pruner", "none"]
 STUDY_TIMEOUT = int(os.environ.get("NAS_DOCKER_TEST_TIMEOUT", "600"))
 INDEX_PORT = int(os.environ.get("NAS_DOCKER_TEST_INDEX_PORT", "45803"))
 COMPOSE_BIN = Path(sys.executable).with_name("docker-compose")
@@ -88,8 +93,18 @@ class Stack:
         self.env = {k: v for k, v in engine.env.items()
                     if k not in ("NAS_VERSION", "NAS_DB_MAX_CONNECTIONS")}
         self.env.update(NAS_DB_PASSWORD_FILE=str(secret), NAS_DB_PORT=str(self.db_port),
-                        NAS_THREADS="1")
+                        NAS_THREADS="1", NAS_TEST_GENERATION_SECONDS=str(GENERATION_SECONDS))
         self.bridge: str | None = None
+
+    def up(self, *args: str) -> None:
+        """`up -d` with the workers scaled, as `make up` does; notes the project network's
+        bridge (a new one after `down`), for the checks that none is left."""
+        self.compose("up", "-d", *args, "--scale", f"worker={WORKERS}", timeout=600)
+        engine = self.engine
+        network = engine.inspect("nas_default", "{{.Id}}") if engine.docker(
+            "network", "inspect", "nas_default").returncode == 0 else ""
+        self.bridge = f"br-{network[:12]}" if network else None
+        engine.bridges += [self.bridge] if self.bridge else []
 
     def compose(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
         argv = [str(COMPOSE_BIN), "--ansi", "never", "--project-directory", str(ROOT),
@@ -105,8 +120,12 @@ class Stack:
         return self.compose("run", "--rm", "-T", "--no-deps", "migrate", *args, timeout=timeout).stdout
 
     def psql(self, sql: str) -> str:
-        return self.compose("exec", "-T", "db", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                            "-U", "nas_owner", "-d", "nas", "-tA", "-c", sql, timeout=60).stdout.strip()
+        out = self.compose("exec", "-T", "db", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                           "-U", "nas_owner", "-d", "nas", "-tA", "-c", sql, timeout=60)
+        # compose (2.40) exits 0 on a stopped service, saying only 'service "db" is not
+        # running' on stderr: that empty answer must not pass for an empty result.
+        assert "is not running" not in out.stderr, f"psql: {out.stderr.strip()}"
+        return out.stdout.strip()
 
     def ids(self, service: str) -> list[str]:
         return self.compose("ps", "-a", "-q", service, timeout=60).stdout.split()
@@ -116,6 +135,22 @@ class Stack:
         return self.psql(f"""SELECT coalesce(string_agg(state || '=' || n, ' ' ORDER BY state), '')
                              FROM (SELECT t.state, count(*) AS n FROM trials t JOIN studies s
                                    USING (study_id) WHERE s.study_name = '{study}' GROUP BY t.state) x""")
+
+    def checkpoints(self, study: str) -> dict[int, int]:
+        """{number of the attempt that wrote it: generation} of a study's checkpoints."""
+        rows = self.psql(f"""SELECT concat_ws(' ', t.number, c.generation) FROM nas.checkpoints c
+                             JOIN nas.trials t ON t.trial_id = c.trial_id
+                             WHERE t.study = '{study}' ORDER BY t.number""")
+        return dict(tuple(map(int, line.split())) for line in rows.splitlines())
+
+    def attempts(self, study: str, where: str = "true") -> list[tuple]:
+        """(number, state, retry_of, resumed_from, preempted) of a study's trials, None for NULL
+        (retry_of: the first trial of the attempt's lineage)."""
+        rows = self.psql(f"""SELECT concat_ws(' ', number, state, coalesce(retry_of::text, '-'),
+                                              coalesce(resumed_from::text, '-'), preempted)
+                             FROM nas.trials WHERE study = '{study}' AND ({where}) ORDER BY number""")
+        return [tuple(None if f == "-" else int(f) if f.isdigit() else f == "t" if f in "tf" else f
+                      for f in line.split()) for line in rows.splitlines()]
 
     def check_workers_running(self) -> None:
         """Fail fast on a crashed or restarted worker instead of waiting out a timeout."""
@@ -136,11 +171,7 @@ def stack(engine):
                       "--version", check=True)
         # `up --build` as `make up` does (cached): db healthy, migrate run to completion,
         # then the workers.
-        stack.compose("up", "-d", "--build", "--scale", f"worker={WORKERS}", timeout=600)
-        network = engine.inspect("nas_default", "{{.Id}}") if engine.docker(
-            "network", "inspect", "nas_default").returncode == 0 else ""
-        stack.bridge = f"br-{network[:12]}" if network else None
-        engine.bridges += [stack.bridge] if stack.bridge else []
+        stack.up("--build")
         yield stack
     finally:
         logs = stack.compose("logs", "--no-color", "--timestamps", timeout=120, check=False)
@@ -220,8 +251,9 @@ def test_sigterm_stops_the_workers_mid_trial(stack):
 
     wait_until(all_running, 120, interval=1, what=f"{WORKERS} running trials of {STOP_STUDY}")
     # SIGTERM (the compose file's stop_signal, through `init: true`) to the workers first,
-    # so the database still shows what they did on the way out: each ends its trial at a
-    # generation boundary, queues it again and exits 0 within the grace.
+    # so the database still shows what they did on the way out: each checkpoints its trial
+    # at the next generation boundary, marks it preempted, queues it again and exits 0
+    # within the grace.
     stack.compose("stop", "worker")
     for cid in stack.ids("worker"):
         assert stack.engine.inspect(cid, "{{.State.ExitCode}} {{.State.OOMKilled}}") == "0 false", cid[:12]
@@ -231,20 +263,92 @@ def test_sigterm_stops_the_workers_mid_trial(stack):
         " ".join(["stopped"] * WORKERS)
     assert stack.psql("SELECT count(*) FROM nas.claims WHERE state = 'active'") == "0"
     assert stack.psql("SELECT count(*) FROM trials WHERE state = 'RUNNING'") == "0"
-    # Interrupted trials are failed and queued again with the same parameters (WAITING),
-    # their claims released; a trial that happened to finish first would be COMPLETE.
-    interrupted = int(stack.psql(f"""SELECT count(*) FROM nas.claims c JOIN nas.studies s
-                                     ON s.id = c.study_id
-                                     WHERE s.name = '{STOP_STUDY}' AND c.state = 'released'"""))
-    states = stack.trial_states(STOP_STUDY)
-    assert interrupted >= 1, f"no trial of {STOP_STUDY} was interrupted by the stop ({states})"
-    assert states in (f"FAIL={interrupted} WAITING={interrupted}",
-                      f"COMPLETE={WORKERS - interrupted} FAIL={interrupted} WAITING={interrupted}")
+    # The paced trials cannot have finished: every one was interrupted. Each is failed and
+    # queued again with the same parameters (WAITING), its claim released, marked
+    # preempted (stopped on request, not failed), and its lineage checkpointed.
+    released = stack.psql(f"""SELECT count(*) FROM nas.claims c JOIN nas.studies s ON s.id = c.study_id
+                              WHERE s.name = '{STOP_STUDY}' AND c.state = 'released'""")
+    assert (stack.trial_states(STOP_STUDY), released) == (f"FAIL={WORKERS} WAITING={WORKERS}", str(WORKERS))
+    stopped = stack.attempts(STOP_STUDY, "state = 'FAIL'")
+    assert [(state, retry_of, resumed_from, preempted) for _, state, retry_of, resumed_from, preempted
+            in stopped] == [("FAIL", None, None, True)] * WORKERS
+    saved = stack.checkpoints(STOP_STUDY)
+    assert sorted(saved) == [number for number, *_ in stopped], saved
+    assert all(0 <= generation < STOP_GENERATIONS for generation in saved.values()), saved
     assert stack.trial_states(STUDY) == f"COMPLETE={TRIALS}"  # untouched by the stop
 
     stack.compose("stop")
     [db] = stack.ids("db")
     assert stack.engine.inspect(db, "{{.State.ExitCode}}") == "0"
+
+
+def test_down_then_up_resumes_the_trials_from_their_checkpoints(stack):
+    """Issue 31: the stack is brought back, `compose down` (no -v: the database's volume
+    stays) SIGTERMs the workers mid-trial again, and `up` continues every trial from its
+    lineage's latest checkpoint, never from generation 0, to the study's exact budget."""
+    docker = stack.engine.docker
+
+    def resumed_attempts() -> list[tuple]:
+        """The running retries once each has continued past its checkpoint, else []."""
+        stack.check_workers_running()
+        running = stack.attempts(STOP_STUDY, "state = 'RUNNING'")
+        if len(running) < WORKERS or any(resumed_from is None for *_, resumed_from, _ in running):
+            return []
+        return running
+
+    # Up again, the database first (to read the stop's checkpoints before any worker
+    # runs), then the rest: each retry takes over where its lineage's checkpoint left off.
+    stack.compose("up", "-d", "--wait", "db", timeout=300)
+    first = stack.checkpoints(STOP_STUDY)
+    assert len(first) == WORKERS, first
+    stack.up()
+    running = wait_until(resumed_attempts, 300, interval=1,
+                         what=f"{WORKERS} retries of {STOP_STUDY} resumed")
+    assert sorted((retry_of, resumed_from) for _, _, retry_of, resumed_from, _ in running) == \
+        sorted((number, generation + 1) for number, generation in first.items())
+
+    # `down`: the workers get SIGTERM mid-trial and checkpoint again on their way out;
+    # containers and network go, the volume stays.
+    stack.compose("down", "--remove-orphans", timeout=300)
+    assert docker("ps", "-aq").stdout.split() == []
+    assert docker("volume", "ls", "-q").stdout.split() == ["nas_pgdata"]
+    # The database alone first, to read what the down left: a later checkpoint of each
+    # lineage, written by the attempt that was running.
+    stack.compose("up", "-d", "--wait", "db", timeout=300)
+    second = stack.checkpoints(STOP_STUDY)
+    assert sorted(second) == [number for number, *_ in running], second
+    by_lineage = {retry_of: number for number, _, retry_of, _, _ in running}
+    assert all(second[by_lineage[n]] > generation for n, generation in first.items()), (first, second)
+    assert [preempted for *_, preempted in stack.attempts(STOP_STUDY, "state = 'FAIL'")] == \
+        [True] * (2 * WORKERS)
+
+    # Up once more: migrate runs again (nothing to do), the workers finish the study.
+    stack.up()
+
+    def finished():
+        stack.check_workers_running()
+        states = stack.trial_states(STOP_STUDY)
+        return "RUNNING" not in states and "WAITING" not in states and states
+
+    states = wait_until(finished, STUDY_TIMEOUT, interval=2, what=f"study {STOP_STUDY} to finish")
+    assert states == f"COMPLETE={WORKERS} FAIL={2 * WORKERS}"
+    # Each lineage's last attempt continued from the checkpoint the down left (retry_of
+    # names the lineage's first trial, as Optuna's failed_trial does for a retry's retry).
+    done = stack.attempts(STOP_STUDY, "state = 'COMPLETE'")
+    assert sorted((retry_of, resumed_from, preempted) for _, _, retry_of, resumed_from, preempted in done) \
+        == sorted((lineage, second[by_lineage[lineage]] + 1, False) for lineage in first)
+    assert stack.checkpoints(STOP_STUDY) == {}
+    assert stack.psql("SELECT count(*) FROM nas.checkpoints") == "0"
+    claims = stack.psql(f"""SELECT string_agg(state || '=' || n, ' ' ORDER BY state) FROM (
+                              SELECT c.state, count(*) AS n FROM nas.claims c JOIN nas.studies s
+                              ON s.id = c.study_id WHERE s.name = '{STOP_STUDY}' GROUP BY c.state) x""")
+    assert claims == f"done={WORKERS} released={2 * WORKERS}"
+    snap = json.loads(stack.nas("status", STOP_STUDY, "--json", timeout=120))
+    [row] = [s for s in snap["studies"] if s["study"] == STOP_STUDY]
+    assert (row["finished"], row["budget"], row["complete"], row["running"], row["waiting"],
+            row["preempted"], row["resumed"]) == \
+        (WORKERS, WORKERS, WORKERS, 0, 0, 2 * WORKERS, 2 * WORKERS), row
+    assert stack.trial_states(STUDY) == f"COMPLETE={TRIALS}"  # the first study survived the down
 
 
 def test_down_leaves_nothing(stack):

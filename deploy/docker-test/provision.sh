@@ -12,7 +12,8 @@
 #
 # Knobs (environment): NAS_DOCKER_TEST_CACHE, NAS_DOCKER_TEST_MIRROR
 # (http://deb.debian.org/debian), NAS_TORCH_WHEELS (a directory holding
-# torch-<version>+cpu-cp311-*.whl; /opt/wheels). Logs go to $CACHE/logs; stdout carries
+# torch-<version>+cpu-cp311-*.whl; /opt/wheels), NAS_PYTHON (the Python whose pip downloads
+# the wheelhouse; $REPO/.venv/bin/python). Logs go to $CACHE/logs; stdout carries
 # only the answer.
 set -euo pipefail
 export LC_ALL=C
@@ -22,7 +23,7 @@ CACHE="${NAS_DOCKER_TEST_CACHE:-/var/cache/nas-docker-test}"
 LOG_DIR="$CACHE/logs"
 MIRROR="${NAS_DOCKER_TEST_MIRROR:-http://deb.debian.org/debian}"
 TORCH_WHEELS="${NAS_TORCH_WHEELS:-/opt/wheels}"
-PIP="$REPO/.venv/bin/pip"
+PYTHON="${NAS_PYTHON:-$REPO/.venv/bin/python}"   # the test passes its own (a worktree has no .venv)
 PY_TAG=cp311   # the image's Python: Debian bookworm's 3.11, as in python:3.11-slim-bookworm
 TORCH_VERSION="$(sed -n 's/^ARG TORCH_VERSION=//p' "$REPO/Dockerfile")"   # never drifts
 BASE_PACKAGES="python3,python3-pip,python3-venv,python-is-python3,ca-certificates"
@@ -92,7 +93,7 @@ wheelhouse() {
             log "no torch-$TORCH_VERSION+cpu wheel in $TORCH_WHEELS: fetching it from the PyTorch CPU index"
             extra=(--extra-index-url https://download.pytorch.org/whl/cpu)
         fi
-        "$PIP" download -q --only-binary :all: --python-version 3.11 "${extra[@]}" -d "$dl" \
+        "$PYTHON" -m pip download -q --only-binary :all: --python-version 3.11 "${extra[@]}" -d "$dl" \
             "torch==$TORCH_VERSION+cpu" > "$LOG_DIR/wheelhouse.log" 2>&1 \
             || { tail -n 20 "$LOG_DIR/wheelhouse.log" >&2; die "pip download torch==$TORCH_VERSION+cpu failed"; }
         for f in "$dl"/*.whl; do
