@@ -13,7 +13,7 @@ from nas.cli.db import db
 from nas.cli.export import export
 from nas.cli.pictures import replay, report
 from nas.cli.search import search
-from nas.cli.status import best, status
+from nas.cli.status import best, compare, status
 from nas.cli.study import study
 from nas.cli.task import task
 from nas.cli.worker import health, worker
@@ -29,7 +29,7 @@ def cli() -> None:
     """Distributed neuroevolution architecture search on Optuna and PostgreSQL."""
 
 
-for command in (db, study, search, status, best, export, worker, workers, health, report, replay,
+for command in (db, study, search, status, best, compare, export, worker, workers, health, report, replay,
                 task):
     cli.add_command(command)
 

@@ -59,3 +59,17 @@ def best(name: str, storage: str | None) -> None:
             solved = "-" if r["solved_generation"] is None else r["solved_generation"]
             click.echo(f"{r['seed']:>6} {readable(r['best_fitness']):>10} {r['generations']:>5} "
                        f"{r['evaluations']:>9} {solved:>10} {r['seconds']:>8.2f}")
+
+
+@click.command()
+@click.argument("names", nargs=-1, required=True)
+@STORAGE
+def compare(names: tuple[str, ...], storage: str | None) -> None:
+    """Studies of one metric side by side: spread of their trials, the best trial's
+    seeds, and how often one study's trial beats the first's.
+
+    Example: nas compare baseline-001 wider-net-001"""
+    from nas.coordinator.compare import compare as lines_of
+
+    for line in lines_of(connect(storage, create=False), list(names)):
+        click.echo(line)
