@@ -29,3 +29,15 @@ def share(value) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return f"{value:.0%}"
+
+
+def columns(header: list[str], rows: list[list[str]], right: tuple[int, ...] = ()) -> list[str]:
+    """Header and rows as text columns as wide as their widest cell (a long task name or
+    objective path widens its column instead of pushing the rest out of line); columns
+    numbered in `right` align right."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+
+    def line(cells) -> str:
+        return " ".join(f"{cell:>{w}}" if i in right else f"{cell:<{w}}"
+                        for i, (cell, w) in enumerate(zip(map(str, cells), widths))).rstrip()
+    return [line(header), *(line(r) for r in rows)]

@@ -7,7 +7,7 @@ from nas.cli.options import (PRIORITY, STORAGE, connect, given_spec_fields, spec
                              spec_options)
 from nas.defaults import MAX_INT
 from nas.errors import NasError
-from nas.numbers import readable
+from nas.numbers import columns, readable
 
 
 @click.group("study")
@@ -52,11 +52,13 @@ def list_(storage: str | None) -> None:
     if not rows:
         click.echo("no studies")
         return
-    click.echo(f"{'name':24} {'runs':28} {'metric':11} {'budget':>6} {'done':>6} {'best':>10}")
+    table = []
     for row in rows:
         prog = store.study_progress(row.name)
-        click.echo(f"{row.name:24} {row.spec.label:28} {row.spec.metric:11} "
-                   f"{row.spec.budget:>6} {prog.finished:>6} {readable(prog.best):>10}")
+        table.append([row.name, row.spec.label, row.spec.metric, row.spec.budget, prog.finished,
+                      readable(prog.best)])
+    for line in columns(["name", "runs", "metric", "budget", "done", "best"], table, right=(3, 4, 5)):
+        click.echo(line)
 
 
 @study.command()

@@ -7,7 +7,7 @@ import decimal
 
 from nas import defaults
 from nas.errors import NasError
-from nas.numbers import duration, readable
+from nas.numbers import columns, duration, readable
 from nas.store import Store
 
 
@@ -36,17 +36,16 @@ def snapshot(store: Store, name: str | None) -> dict:
 
 
 def render(snap: dict) -> str:
-    lines = [f"{'study':20} {'runs':22} {'metric':11} {'trials':>9} {'run':>4} {'pruned':>6} {'failed':>6} "
-             f"{'generations':>19} {'best':>10} {'trials/h':>9} {'eta':>10}"]
+    rows = []
     for s in snap["studies"]:
         rate = "-" if s["trials_per_hour"] is None else f"{s['trials_per_hour']:.1f}"
-        gens = f"{s['generations_done']:,}/{s['generations_total']:,}"
-        pause = " (paused)" if s["paused"] else ""
         runs = f"objective {s['objective']}" if s["objective"] else f"{s['mode']}/{s['task']}"
-        lines.append(f"{s['study'][:20]:20} {runs:22} {s['metric'][:11]:11} "
-                     f"{s['finished']:>4}/{s['budget']:<4} {s['running']:>4} {s['pruned']:>6} "
-                     f"{s['failed']:>6} {gens:>19} {readable(s['best']):>10} {rate:>9} "
-                     f"{duration(s['eta']):>10}{pause}")
+        rows.append([s["study"] + (" (paused)" if s["paused"] else ""), runs, s["metric"],
+                     f"{s['finished']}/{s['budget']}", s["running"], s["pruned"], s["failed"],
+                     f"{s['generations_done']:,}/{s['generations_total']:,}", readable(s["best"]),
+                     rate, duration(s["eta"])])
+    lines = columns(["study", "runs", "metric", "trials", "run", "pruned", "failed", "generations",
+                     "best", "trials/h", "eta"], rows, right=tuple(range(3, 11)))
     lines.append("(trials: finished of the budget; failed attempts that were retried are not "
                  "in it. eta: from the generation rate of the running trials)")
     for s in snap["studies"]:
