@@ -2,7 +2,7 @@
 
 Torch-free on purpose: `nas study create` checks that a reference imports before it writes
 the study, without loading the worker or the engine. Whoever can write `nas.studies`
-chooses which code the workers import; see the README's trust model.
+chooses which code the workers import; see the trust model in docs/database.md.
 """
 from __future__ import annotations
 

@@ -92,21 +92,32 @@ class StudySpec:
              "package.module:Class (your own nas Task)"))
     budget: int = field(default=20, metadata=_flag(
         "-n", "--trials", minimum=1, help="trial budget: finished trials the study ends with"))
-    generations: int = field(default=20, metadata=_flag("-g", "--generations", minimum=1))
-    seeds: int = field(default=2, metadata=_flag("-s", "--seeds", minimum=1))
-    population: int = field(default=100, metadata=_flag("-p", "--population", minimum=2))
+    generations: int = field(default=20, metadata=_flag(
+        "-g", "--generations", minimum=1, help="generations each seed evolves"))
+    seeds: int = field(default=2, metadata=_flag(
+        "-s", "--seeds", minimum=1,
+        help="independent evolution runs per trial; the metric averages over them"))
+    population: int = field(default=100, metadata=_flag(
+        "-p", "--population", minimum=2, help="genomes per generation"))
     stagnation_limit: int | None = field(default=None, metadata=_flag(
         "--stagnation-limit", minimum=1,
         help="stop a seed after this many generations without improvement"))
-    sampler: str = field(default="tpe", metadata=_flag("--sampler", choices=tuple(SAMPLERS), kind=str))
-    pruner: str = field(default="median", metadata=_flag("--pruner", choices=tuple(PRUNERS), kind=str))
+    sampler: str = field(default="tpe", metadata=_flag(
+        "--sampler", choices=tuple(SAMPLERS), kind=str,
+        help="Optuna sampler that picks each trial's params"))
+    pruner: str = field(default="median", metadata=_flag(
+        "--pruner", choices=tuple(PRUNERS), kind=str,
+        help="Optuna pruner: median and hyperband stop trials whose per-generation values "
+             "trail other trials'; none runs every trial to the end"))
     metric: str | None = field(default=None, metadata=_flag(
         "--metric", choices=tuple(METRICS), kind=str,
         help="what a trial's value measures (default: evaluations; fitness with --objective "
              "or a task without a solved criterion)"))
     objective: str | None = field(default=None, metadata=_flag(
         "--objective", kind=str, help="your own objective: package.module:function"))
-    base_seed: int = field(default=0, metadata=_flag("--base-seed", minimum=0))
+    base_seed: int = field(default=0, metadata=_flag(
+        "--base-seed", minimum=0,
+        help="first seed: a trial runs seeds BASE_SEED .. BASE_SEED + SEEDS - 1"))
     direction: str | None = field(default=None, metadata=_flag(
         "--direction", choices=("maximize", "minimize"), kind=str,
         help="whether higher or lower values are better (default: the metric's; set it "

@@ -141,13 +141,15 @@ def test_reader_role_reads_views_and_cannot_write(nas_env, db_url):
         conn.close()
 
 
-def readme_queries() -> list[tuple[str, str]]:
-    """(title, SQL) of every query in the README's psql section."""
+def documented_queries() -> list[tuple[str, str]]:
+    """(title, SQL) of every query in docs/database.md's SQL block."""
     import re
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    block = re.search(r"```sql\n(.*?)```", text, re.S).group(1)
+    text = (Path(__file__).resolve().parent.parent / "docs" / "database.md").read_text()
+    blocks = re.findall(r"```sql\n(.*?)```", text, re.S)
+    assert len(blocks) == 1, "docs/database.md holds the queries in one ```sql block"
+    block = blocks[0]
     queries = []
     for chunk in block.split(";"):
         lines = [l for l in chunk.strip().splitlines() if l.strip()]
@@ -156,7 +158,7 @@ def readme_queries() -> list[tuple[str, str]]:
     return queries
 
 
-def test_every_readme_query_runs_as_the_analyst_and_answers_its_title(nas_env, db_url):
+def test_every_documented_query_runs_as_the_analyst_and_answers_its_title(nas_env, db_url):
     """Two tasks, two modes, ties: `best config per mode and task` gives one row for each."""
     import psycopg2
     from sqlalchemy.engine import make_url
@@ -171,7 +173,7 @@ def test_every_readme_query_runs_as_the_analyst_and_answers_its_title(nas_env, d
     try:
         with conn.cursor() as cur:
             results = {}
-            for title, sql in readme_queries():
+            for title, sql in documented_queries():
                 cur.execute(sql)
                 results[title] = cur.fetchall()
     finally:

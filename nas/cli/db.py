@@ -19,7 +19,9 @@ def db() -> None:
 
 @db.command()
 def start() -> None:
-    """Start the embedded PostgreSQL cluster (idempotent) and print its URL (masked)."""
+    """Start the embedded PostgreSQL cluster (idempotent) and print its URL (masked).
+
+    Example: nas db start"""
     click.echo(mask(EmbeddedDB().start()))
 
 
@@ -32,7 +34,9 @@ def stop(force: bool) -> None:
     the database from under those trials, which nas would otherwise lose without a
     word. We refuse rather than stop the workers ourselves: they may run on other
     machines or under a scheduler nas did not start them with. Stop them first (`nas
-    workers down`, or SIGTERM: they release their trials cleanly), or pass --force."""
+    workers down`, or SIGTERM: they release their trials cleanly), or pass --force.
+
+    Example: nas db stop"""
     emb = EmbeddedDB()
     if not force and emb.server_pid():
         _refuse_while_trials_run(emb)
@@ -65,7 +69,9 @@ def _refuse_while_trials_run(emb: EmbeddedDB) -> None:
 
 @db.command()
 def status() -> None:
-    """Say whether the embedded cluster runs, and where."""
+    """Say whether the embedded cluster runs, and where.
+
+    Example: nas db status"""
     emb = EmbeddedDB()
     pid = emb.running_pid()
     if pid:
@@ -82,7 +88,9 @@ def url(storage: str | None) -> None:
 
     For the embedded cluster: the URL without its password, which works as printed in
     psql, Optuna, the optuna CLI and optuna-dashboard once PGPASSFILE names the password
-    file this prints to stderr. Any other URL: password masked."""
+    file this prints to stderr. Any other URL: password masked.
+
+    Example: nas db url"""
     target = resolve(storage)
     emb = EmbeddedDB()
     if explicit_url(storage) is None and emb.cluster.secrets is not None:
@@ -95,7 +103,9 @@ def url(storage: str | None) -> None:
 @db.command()
 @STORAGE
 def upgrade(storage: str | None) -> None:
-    """Create or upgrade Optuna's tables and the nas schema (safe to run concurrently)."""
+    """Create or upgrade Optuna's tables and the nas schema (safe to run concurrently).
+
+    Example: nas db upgrade"""
     store = connect(storage)
     store.upgrade()
     click.echo(f"schema at revision {store.current_revision()} on {mask(store.url)}")
@@ -105,7 +115,9 @@ def upgrade(storage: str | None) -> None:
 @STORAGE
 @click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
 def psql(storage: str | None, psql_args: tuple[str, ...]) -> None:
-    """Open psql on the database (extra arguments go to psql)."""
+    """Open psql on the database (extra arguments go to psql).
+
+    Example: nas db psql -c 'SELECT * FROM nas.progress'"""
     target = parse(resolve(storage))
     env = dict(os.environ)
     if target.password:  # via the environment: argv is visible to every user in `ps`

@@ -12,10 +12,13 @@ from nas.defaults import MAX_INT
 @click.command()
 @click.argument("name")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("reports"), show_default=True)
+              default=Path("reports"), show_default=True,
+              help="directory for the HTML page and its PNGs")
 @STORAGE
 def report(name: str, out_dir: Path, storage: str | None) -> None:
-    """An HTML report (Optuna's figures) and PNG curves for study NAME."""
+    """An HTML report (Optuna's figures) and PNG curves for study NAME.
+
+    Example: nas report demo --out reports/"""
     from nas.coordinator.report import make_report
 
     for path in make_report(connect(storage, create=False), name, out_dir):
@@ -30,7 +33,9 @@ def report(name: str, out_dir: Path, storage: str | None) -> None:
               help="FILE.gif (animation) or FILE.png (filmstrip)")
 @STORAGE
 def replay(name: str, trial: int | None, seed: int | None, out: Path, storage: str | None) -> None:
-    """Rebuild a stored best genome and render an episode of its task."""
+    """Rebuild a stored best genome and render an episode of its task.
+
+    Example: nas replay demo --out ep.gif"""
     from nas.coordinator.replay import replay as draw_replay
     from nas.errors import NasError
 

@@ -17,7 +17,11 @@ from nas.cli.options import (DEVICE, STORAGE, THREADS, connect, given_spec_field
 @STORAGE
 def search(name: str, jobs: int, threads: int | None, device: str | None, storage: str | None,
            **flags) -> None:
-    """Create or resume study NAME and run it with N-JOBS local worker processes."""
+    """Create or resume study NAME and run it with N-JOBS local worker processes.
+
+    Flags left out when resuming are taken from the stored spec; -n changes the budget.
+
+    Example: nas search demo -m pure -t double-pole -n 12 -g 50 -s 2 -p 100 -j 2"""
     from nas import defaults, paths
     from nas.coordinator.search import run_search
     from nas.spec import check_study_name

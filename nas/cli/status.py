@@ -14,11 +14,14 @@ from nas.numbers import readable
 @click.command()
 @click.argument("name", required=False)
 @click.option("--watch", is_flag=True, help="refresh in place every --interval seconds")
-@click.option("--interval", type=click.FloatRange(min=0.2), default=2.0, show_default=True)
+@click.option("--interval", type=click.FloatRange(min=0.2), default=2.0, show_default=True,
+              help="seconds between refreshes with --watch")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @STORAGE
 def status(name: str | None, watch: bool, interval: float, as_json: bool, storage: str | None) -> None:
-    """Progress of every study (or NAME) and the live workers."""
+    """Progress of every study (or NAME) and the live workers.
+
+    Example: nas status demo --watch"""
     from nas.coordinator.status_view import render, snapshot
 
     store = connect(storage, create=False)
@@ -37,7 +40,9 @@ def status(name: str | None, watch: bool, interval: float, as_json: bool, storag
 @click.argument("name")
 @STORAGE
 def best(name: str, storage: str | None) -> None:
-    """The best trial of study NAME: value, params and per-seed results."""
+    """The best trial of study NAME: value, params and per-seed results.
+
+    Example: nas best demo"""
     import optuna
 
     from nas.errors import NasError

@@ -21,7 +21,9 @@ def study() -> None:
 @PRIORITY
 @STORAGE
 def create(name: str, priority: int, storage: str | None, **flags) -> None:
-    """Create study NAME, or resume it if it exists with the same spec."""
+    """Create study NAME, or resume it if it exists with the same spec.
+
+    Example: nas study create deep-001 -m neat -n 200 -g 50 -s 3 -p 300 --priority 10"""
     from nas.coordinator.study_setup import ensure_study
 
     row, created = ensure_study(connect(storage), name, spec_from_options(flags), priority,
@@ -46,7 +48,9 @@ def budget(name: str, trials: int, storage: str | None) -> None:
 @study.command("list")
 @STORAGE
 def list_(storage: str | None) -> None:
-    """List studies with their spec and progress."""
+    """List studies with their spec and progress.
+
+    Example: nas study list"""
     store = connect(storage, create=False)
     rows = store.list_studies()
     if not rows:
@@ -67,7 +71,9 @@ def list_(storage: str | None) -> None:
 @STORAGE
 def delete(name: str, yes: bool, storage: str | None) -> None:
     """Delete study NAME: its Optuna study and every nas row of it (claims, results,
-    genomes). Workers serving it drop it, running trials included."""
+    genomes). Workers serving it drop it, running trials included.
+
+    Example: nas study delete demo --yes"""
     store = connect(storage, create=False)
     store.require_study(name)
     prog = store.study_progress(name)
@@ -89,5 +95,6 @@ def _pausing(paused: bool, doc: str):
     return command
 
 
-study.command("pause")(_pausing(True, "Stop giving out new trials of NAME (running ones finish)."))
-study.command("resume")(_pausing(False, "Give out trials of NAME again."))
+study.command("pause")(_pausing(True, "Stop giving out new trials of NAME (running ones finish)."
+                                      "\n\nExample: nas study pause demo"))
+study.command("resume")(_pausing(False, "Give out trials of NAME again.\n\nExample: nas study resume demo"))

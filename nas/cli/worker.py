@@ -25,7 +25,9 @@ from nas.errors import NasError
 @STORAGE
 def worker(study_names: tuple[str, ...], threads: int | None, max_trials: int | None,
            serve: bool, device: str | None, storage: str | None) -> None:
-    """Claim and run trials until no budget is left, then exit 0."""
+    """Claim and run trials until no budget is left, then exit 0.
+
+    Example: nas worker --study demo --threads 2"""
     from nas.worker.stop import install_handlers
 
     install_handlers()  # first: a stop during the imports below is honoured, not fatal
@@ -55,7 +57,9 @@ def worker(study_names: tuple[str, ...], threads: int | None, max_trials: int | 
 @click.option("--max-age", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="seconds since the worker's last successful heartbeat")
 def health(max_age: float) -> None:
-    """Exit 0 if this container's worker reached the database recently (healthcheck)."""
+    """Exit 0 if this container's worker reached the database recently (healthcheck).
+
+    Example: nas health --max-age 600"""
     from nas.worker.heartbeat import healthy
 
     if not healthy(max_age):

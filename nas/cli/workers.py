@@ -8,7 +8,8 @@ from nas.cli.options import STORAGE, THREADS, connect
 from nas.coordinator.fleets import FLEETS, FleetOptions, fleet
 from nas.errors import NasError
 
-VIA = click.option("--via", type=click.Choice(sorted(FLEETS)), default="local", show_default=True)
+VIA = click.option("--via", type=click.Choice(sorted(FLEETS)), default="local", show_default=True,
+                   help="how the workers run: local processes, supervisord, docker or slurm")
 
 
 @click.group("workers")
@@ -30,7 +31,9 @@ def workers() -> None:
 def up(count: int, via: str, threads: int | None, studies: tuple[str, ...], serve: bool,
        image: str, partition: str | None, time_limit: str | None, cpus: int | None,
        storage: str | None) -> None:
-    """Start COUNT workers (--via slurm: submit a job array of COUNT tasks)."""
+    """Start COUNT workers (--via slurm: submit a job array of COUNT tasks).
+
+    Example: nas workers up 4 --via supervisor"""
     if via != "slurm" and (partition or time_limit or cpus):
         raise NasError("--partition, --time and --cpus are for --via slurm")
     store = connect(storage, create=False)
@@ -49,7 +52,9 @@ def up(count: int, via: str, threads: int | None, studies: tuple[str, ...], serv
 @workers.command()
 @VIA
 def ps(via: str) -> None:
-    """List this machine's workers."""
+    """List this machine's workers.
+
+    Example: nas workers ps --via supervisor"""
     lines = fleet(via).ps()
     click.echo("\n".join(lines) if lines else "no workers")
 
@@ -57,7 +62,9 @@ def ps(via: str) -> None:
 @workers.command()
 @VIA
 def down(via: str) -> None:
-    """Stop this machine's workers gracefully (SIGTERM, then the stop grace)."""
+    """Stop this machine's workers gracefully (SIGTERM, then the stop grace).
+
+    Example: nas workers down --via supervisor"""
     lines = fleet(via).down()
     click.echo("\n".join(lines) if lines else "no workers")
 
