@@ -105,6 +105,8 @@ def test_result_rows_best_and_status(nas_env, db_url):
     top = query(db_url, "SELECT number, value FROM nas.leaderboard WHERE study = 'res' AND rank = 1")[0]
     assert f"best trial {top[0]}" in best_out and best_out.count("\n") >= 4
     from nas.numbers import readable
+    header = next(l for l in best_out.splitlines() if l.lstrip().startswith("seed"))
+    assert "evaluations run" in header and "evaluations to solve" in header
     best_params = query(db_url, "SELECT params FROM nas.trials WHERE study = 'res' AND number = :n",
                         n=top[0])[0][0]
     for name, value in best_params.items():  # rounded as the report rounds them

@@ -8,7 +8,7 @@ import click
 
 from nas.cli.options import STORAGE, connect
 from nas.coordinator.best import best_line, param_lines
-from nas.numbers import readable
+from nas.numbers import columns, readable
 
 
 @click.command()
@@ -58,12 +58,14 @@ def best(name: str, storage: str | None) -> None:
     for line in param_lines(trial.params):
         click.echo(line)
     runs = store.seed_runs(trial._trial_id)
-    if runs:
-        click.echo(f"{'seed':>6} {'best':>10} {'gens':>5} {'evals':>9} {'solved@gen':>10} {'seconds':>8}")
-        for r in runs:
-            solved = "-" if r["solved_generation"] is None else r["solved_generation"]
-            click.echo(f"{r['seed']:>6} {readable(r['best_fitness']):>10} {r['generations']:>5} "
-                       f"{r['evaluations']:>9} {solved:>10} {r['seconds']:>8.2f}")
+    if runs:  # evaluations run (all generations) beside evaluations to solve (the metric's)
+        rows = [[r["seed"], readable(r["best_fitness"]), r["generations"], readable(r["evaluations"]),
+                 readable(r["solved_generation"]), readable(r["solved_evaluations"]),
+                 readable(r["seconds"])] for r in runs]
+        for line in columns(["seed", "best fitness", "generations", "evaluations run",
+                             "solved at generation", "evaluations to solve", "seconds"],
+                            rows, right=tuple(range(7))):
+            click.echo(line)
 
 
 @click.command()
