@@ -105,6 +105,11 @@ def test_report_page_holds_what_a_colleague_needs(nas_env, db_url, tmp_path):
     assert optional  # six random trials of the pure space always draw conditional parameters
     for name in optional:  # ... and those get no parallel-coordinate axis full of None
         assert f'"{name}"' not in plot, name
+    start = html.index("<h2>Parameter importances")
+    importances = html[start:html.index("<h2>", start + 4)]
+    for name in optional:  # nor an importance: they are named as left out instead
+        assert f'"{name}"' not in importances, name
+    assert "Conditional parameters left out: " + ", ".join(sorted(optional)) in _text(importances)
 
 
 def _text(html: str) -> str:
@@ -162,3 +167,11 @@ def test_report_page_renders_in_headless_chromium(nas_env, db_url, tmp_path):
     broken = page.with_name("broken.html")  # the check itself can fail: a page with an error
     broken.write_text(page.read_text().replace("<body>", "<body><script>undefinedCall()</script>", 1))
     assert any("undefinedCall" in line for line in _chromium(broken, tmp_path)[1])
+
+
+def test_curves_that_span_decades_are_drawn_on_a_log_axis():
+    from nas.coordinator.report import _spans_decades
+
+    assert _spans_decades([12.0, 340.0, 100_000.0])  # double pole: steps survived
+    assert not _spans_decades([0.2, 0.9, 1.0])  # cartpole's fraction survived
+    assert not _spans_decades([-5.0, 100.0]) and not _spans_decades([])  # not all positive

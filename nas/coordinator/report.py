@@ -95,8 +95,17 @@ def _curves_png(curves, path: Path) -> Path:
         ax.fill_between(range(length), low, high, color=f"C{i}", alpha=0.2)
     ax.set(xlabel="generation", ylabel="best fitness (mean, min-max over seeds)",
            title=f"Top {len(curves)} trials: fitness per generation")
+    values = [b for seeds in curves.values() for c in seeds.values() for b, _ in c]
+    if _spans_decades(values):  # steps survived from 10 to 100,000: linear shows only the top
+        ax.set_yscale("log")
+        ax.set_ylabel("best fitness, log scale (mean, min-max over seeds)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _spans_decades(values: list[float], decades: float = 2.0) -> bool:
+    """Positive values whose largest is over 10**decades times the smallest."""
+    return bool(values) and min(values) > 0 and max(values) / min(values) > 10 ** decades

@@ -165,10 +165,16 @@ def _importances(data: PageData, study):
     caveat = (f"Computed from {n} completed trials: fewer than {RELIABLE_IMPORTANCES}, so "
               "the ranking is unreliable (a forest fitted to a few points ranks by chance)."
               if n < RELIABLE_IMPORTANCES else f"Computed from {n} completed trials (fANOVA).")
+    shared = shared_params(data.complete)
+    if not shared:
+        return ("Parameter importances", None, "Not computed: no parameter every trial has.")
+    left_out = sorted({p for t in data.complete for p in t.params} - set(shared))
+    if left_out:  # drawn only by some trials: an importance for them would be noise
+        caveat += f" Conditional parameters left out: {', '.join(left_out)}."
     try:
         with warnings.catch_warnings():  # the caveat goes on the page, not the terminal
             warnings.simplefilter("ignore")
-            return ("Parameter importances", vis.plot_param_importances(study), caveat)
+            return ("Parameter importances", vis.plot_param_importances(study, params=shared), caveat)
     except (RuntimeError, ValueError) as exc:
         return ("Parameter importances", None, f"Not computed: {exc}")
 
