@@ -175,3 +175,28 @@ def test_curves_that_span_decades_are_drawn_on_a_log_axis():
     assert _spans_decades([12.0, 340.0, 100_000.0])  # double pole: steps survived
     assert not _spans_decades([0.2, 0.9, 1.0])  # cartpole's fraction survived
     assert not _spans_decades([-5.0, 100.0]) and not _spans_decades([])  # not all positive
+
+
+def test_replay_measures_the_episode_with_the_kernels_as_the_torch_path_does(nas_env, db_url, monkeypatch):
+    """The whole episode replay reports (length, return) comes from the compiled kernels
+    where they serve the task, the same numbers as the torch path's step loop; pure and
+    NEAT, double pole (episodes up to 100,000 steps)."""
+    import torch
+
+    from nas.coordinator.replay import _measure, load_genome
+    from nas.evolution.tasks import get_task
+    from nas.store import Store
+
+    for mode in ("pure", "neat"):
+        nas("study", "create", mode, "-m", mode, "-t", "double-pole", "-g", "4", "-s", "1", "-p", "30",
+            "--sampler", "random", "--pruner", "none", "-n", "2", env=nas_env, check=True)
+    nas("worker", "--threads", "1", env=nas_env, check=True)
+    task = get_task("double-pole")
+    for mode in ("pure", "neat"):
+        genome, _, seed = load_genome(Store(db_url), mode, None, None)
+        start = task.initial_states(torch.Generator().manual_seed(seed), 1)
+        monkeypatch.setenv("NAS_ENGINE", "kernel")
+        kernel = _measure(task, genome, start)
+        monkeypatch.setenv("NAS_ENGINE", "torch")
+        assert _measure(task, genome, start) == kernel, mode
+        assert kernel[0] >= 1

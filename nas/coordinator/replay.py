@@ -47,15 +47,30 @@ class Episode:
     why: str | None = None  # why nothing is drawn
 
 
-class _Counting:
-    """A policy that counts its calls: the episode's length in steps, for any task."""
+PROGRESS_FROM = 10_000  # steps: an episode this long on the torch path shows a bar
 
-    def __init__(self, policy):
-        self.policy, self.calls = policy, 0
+
+class _Counting:
+    """A policy that counts its calls: the episode's length in steps, for any task; with
+    `progress`, a bar on stderr (a long episode takes a while one step at a time)."""
+
+    def __init__(self, policy, progress: bool = False):
+        self.policy, self.calls, self.bar = policy, 0, None
+        if progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(desc="simulating the episode to its end", unit="step", leave=False,
+                            mininterval=0.5)
 
     def __call__(self, obs):
         self.calls += 1
+        if self.bar is not None and self.calls % 1000 == 0:
+            self.bar.update(1000)
         return self.policy(obs)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
     def keep(self, rows):
         self.policy.keep(rows)
@@ -80,9 +95,8 @@ def episode(task_name: str, genome: dict, seed: int) -> Episode:
     with torch.inference_mode():
         if hasattr(task, "film"):
             return _filmed(task, task_name, genome, start)
-        counting = _Counting(policy_from_genome(genome))
-        fitness = float(task.evaluate(counting, start)[0])
-        ep = Episode(task, counting.calls, fitness)
+        steps, fitness = _measure(task, genome, start)
+        ep = Episode(task, steps, fitness)
         if not drawable(task):
             ep.why = (f"task {task_name!r} has no pictures (it defines no force(); see the "
                       "Task drawing hints)")
@@ -90,6 +104,28 @@ def episode(task_name: str, genome: dict, seed: int) -> Episode:
         ep.states, ep.forces, _ = task.trace(policy_from_genome(genome), start[0],
                                              min(MAX_FRAMES, task.max_steps))
     return ep
+
+
+def _measure(task, genome: dict, start) -> tuple[int, float]:
+    """The whole episode's length and return. The compiled kernels take milliseconds for
+    a 100,000-step double pole; the torch path (a task without a kernel, or NAS_ENGINE=
+    torch) steps one row at a time, so it shows its progress."""
+    from nas import defaults
+    from nas.evolution.modes import policy_from_genome
+
+    if defaults.engine() == "kernel":
+        from nas.evolution.kernels.engine import replay_engine
+
+        found = replay_engine(task, genome)
+        if found is not None:
+            engine, genomes = found
+            return engine.episode(genomes, start)
+    counting = _Counting(policy_from_genome(genome), progress=task.max_steps >= PROGRESS_FROM)
+    try:
+        fitness = float(task.evaluate(counting, start)[0])
+    finally:
+        counting.close()
+    return counting.calls, fitness
 
 
 def _filmed(task, task_name: str, genome: dict, start) -> Episode:

@@ -109,6 +109,13 @@ class KernelEngine:
                                         torch.from_numpy(wobble))
         return torch.from_numpy((survived + failed).astype(np.float64))
 
+    def episode(self, genomes, starts: torch.Tensor) -> tuple[int, float]:
+        """(steps taken, failing step included; fitness) of genome 0 from starts[0]: what
+        `nas replay` prints, at kernel speed rather than the torch path's step loop."""
+        survived, failed, _ = self._run(self.networks.batch([genomes]), starts[:1],
+                                        self.spec.max_steps, WOBBLE_KINDS[self.spec.wobble])
+        return int(survived[0] + failed[0]), float(self.evaluate([genomes], starts[:1])[0])
+
     def survival(self, genomes, index: int, starts: torch.Tensor, max_steps: int) -> np.ndarray:
         """Steps survived (failing step not counted) by genome `index` from each start."""
         one = np.zeros(len(starts), np.int64)
@@ -148,3 +155,28 @@ def _networks(spec, mode) -> PureNetworks | NeatNetworks | None:
     if type(mode) is NeatMode:
         return NeatNetworks(spec, mode.n_in, mode.n_out, mode.params)
     return None
+
+
+def replay_engine(task, data: dict) -> tuple[KernelEngine, object] | None:
+    """A kernel engine and the kernel's genomes for one stored genome (nas replay), or None
+    where no kernel serves the task. Loads (or compiles) the kernels."""
+    spec = task_kernel(task)
+    if spec is None:
+        return None
+    from nas.evolution.kernels.warm import ensure_compiled
+
+    if data.get("kind", "pure") == "neat":
+        from nas.evolution.neat import NEATParams, genome_from_dict
+
+        genome = genome_from_dict(data["genome"])
+        networks = NeatNetworks(spec, genome.n_inputs, genome.n_outputs, NEATParams(**data["params"]))
+        genomes = [genome]
+    else:
+        from nas.evolution.networks import NetworkSpec
+
+        net = data["network"]
+        networks = PureNetworks(spec, NetworkSpec(net["n_in"], net["n_out"], tuple(net["hidden"]),
+                                                  net["activation"], net["recurrent"]))
+        genomes = torch.tensor([data["params"]], dtype=torch.float32)
+    ensure_compiled()
+    return KernelEngine(task, networks), genomes
