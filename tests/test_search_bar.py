@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from tqdm import tqdm
 
-from nas.coordinator.search import BAR, COMPILING, _update
+from nas.coordinator.search import BAR, _update
+from nas.evolution.kernels.warm import COMPILING
 from nas.store.status import Progress
 from nas.testing import ROOT, clean_env
 
@@ -48,3 +49,23 @@ def test_kernels_ready_reads_this_machine_s_cache(tmp_path):
     (tmp_path / "cache" / cache.rsplit("/", 1)[1] / "complete").parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / "cache" / cache.rsplit("/", 1)[1] / "complete").touch()
     assert ask() == (cache, True)
+
+
+def test_which_studies_compile_first_and_status_says_so(tmp_path):
+    """Only nas's own evolution of a built-in task on the CPU kernel engine compiles; a
+    worker doing so is shown as compiling by `nas status`."""
+    probe = ("from nas.evolution.kernels.warm import compiles_first as c; "
+             "print(c('cartpole', None, 'kernel', None), c('cartpole', 'm:f', 'kernel', None), "
+             "c('gym:CartPole-v1', None, 'kernel', None), c('double-pole', None, 'torch', None), "
+             "c('double-pole', None, 'kernel', 'cuda'))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                         env=clean_env(NAS_KERNEL_CACHE=str(tmp_path / "empty")), check=True)
+    assert out.stdout.split() == ["True", "False", "False", "False", "False"]
+
+    from nas.coordinator.status_view import render
+
+    worker = {"host": "h", "pid": 1, "threads": 1, "state": "compiling", "seen_seconds_ago": 1.0,
+              "study": "s", "trial": None, "stale": False}
+    text = render({"studies": [], "running": [], "workers": [worker]})
+    assert "compiling" in text.splitlines()[-2] and COMPILING in text
+    assert COMPILING not in render({"studies": [], "running": [], "workers": [{**worker, "state": "busy"}]})

@@ -59,7 +59,7 @@ def _refuse_while_trials_run(emb: EmbeddedDB) -> None:
     finally:
         if store is not None:
             store.dispose()
-    busy = [w for w in live if w["state"] == "busy" or w["trial"] is not None]
+    busy = [w for w in live if w["state"] in ("busy", "compiling") or w["trial"] is not None]
     if busy:
         raise NasError(
             f"{len(live)} live worker{'s' * (len(live) != 1)} here, {len(busy)} of them running "

@@ -61,21 +61,12 @@ def run_search(store: Store, name: str, spec: StudySpec, jobs: int, threads: int
     return 0
 
 
-COMPILING = "compiling the CPU kernels, once per machine: about 80 s"
-
-
 def _will_compile(spec: StudySpec, device: str | None) -> bool:
-    """Whether the workers' first trial waits for the kernels to compile (nas's own
-    evolution of a built-in task on the CPU kernel engine, on a machine without them)."""
+    """Whether the workers' first trial waits for the kernels to compile."""
     from nas import defaults
-    from nas.evolution import catalog
+    from nas.evolution.kernels.warm import compiles_first
 
-    if spec.objective or not catalog.is_builtin(spec.task) or defaults.engine() != "kernel" \
-            or (device or "cpu") != "cpu":
-        return False
-    from nas.evolution.kernels.warm import kernels_ready
-
-    return not kernels_ready()
+    return compiles_first(spec.task, spec.objective, defaults.engine(), device)
 
 
 def _watch(store: Store, row: StudyRow, fleet: SearchFleet, compiling: bool = False) -> bool:
@@ -115,6 +106,8 @@ def _update(bar: tqdm, prog: Progress, budget: int, compiled_first: bool = False
     """`compiled_first`: the workers compiled the kernels before their first generation."""
     bar.n = prog.generations_done
     waiting = compiled_first and prog.generations_done == 0
+    if waiting:
+        from nas.evolution.kernels.warm import COMPILING
     bar.set_description_str(COMPILING + " " if waiting else "", refresh=False)
     eta = "-" if prog.eta is None or compiled_first and prog.finished == 0 \
         else duration(prog.eta.total_seconds())

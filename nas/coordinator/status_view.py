@@ -62,6 +62,10 @@ def render(snap: dict) -> str:
                      f"on {r['worker_host']}:{r['worker_pid']}")
     lines.append("")
     lines.append(f"workers: {len(snap['workers'])}")
+    if any(w["state"] == "compiling" for w in snap["workers"]):
+        from nas.evolution.kernels.warm import COMPILING  # (only then: it imports torch)
+
+        lines.append(f"  {COMPILING} (workers marked compiling start their trials after it)")
     for w in snap["workers"]:
         mark = "  STALE" if w["stale"] else ""
         doing = f"{w['study']} #{w['trial']}" if w["study"] else ""

@@ -14,6 +14,7 @@ class WorkerState(str, Enum):
     """A worker's lifecycle, stored as the plain string in `nas.workers.state`."""
     IDLE = "idle"
     BUSY = "busy"
+    COMPILING = "compiling"  # the CPU kernels, once per machine, before its first trial
     STOPPING = "stopping"
     STOPPED = "stopped"
 

@@ -52,11 +52,29 @@ class TrialContext:
                         self.stop if interruptible else None)
 
 
+def _compile_kernels(ctx: TrialContext, claim: Claim, row: StudyRow) -> None:
+    """On a machine without compiled kernels, compile them before the trial starts, saying
+    so in the log and in nas.workers (`nas status`), rather than inside a trial that
+    would sit at generation 0 with no word."""
+    from nas.evolution.kernels.warm import COMPILING, compiles_first
+
+    s = ctx.settings
+    if not compiles_first(row.spec.task, row.spec.objective, s.engine, s.device):
+        return
+    ctx.retrying(lambda: ctx.store.worker_seen(ctx.worker_id, WorkerState.COMPILING, claim.study_id),
+                 "saying the kernels compile", interruptible=False)
+    log.info("%s", COMPILING)
+    from nas.evolution.kernels.warm import ensure_compiled
+
+    ensure_compiled()
+
+
 def run_one_trial(ctx: TrialContext, claim: Claim, row: StudyRow, study: optuna.Study,
                   spent: list[float], vanished: Callable[[int], bool]) -> ClaimEnd:
     """Run the claimed slot's trial; returns how its claim ends. `spent` collects the
     seconds inside the objective; `vanished(study id)` says whether the study was deleted."""
     started: list[int] = []
+    _compile_kernels(ctx, claim, row)
 
     def on_start(trial: optuna.Trial) -> None:
         started.append(trial._trial_id)

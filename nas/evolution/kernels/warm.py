@@ -63,6 +63,19 @@ def warm_part(mode_name: str) -> None:
                       np.zeros(1, np.bool_))
 
 
+COMPILING = "compiling the CPU kernels, once per machine: about 80 s"
+
+
+def compiles_first(task: str, objective: str | None, engine: str, device: str | None) -> bool:
+    """Whether nas's own evolution of `task` here would first compile the kernels (a
+    built-in task on the CPU kernel engine, on a machine whose cache lacks them)."""
+    from nas.evolution import catalog
+
+    if objective or not catalog.is_builtin(task) or engine != "kernel" or (device or "cpu") != "cpu":
+        return False
+    return not kernels_ready()
+
+
 def kernels_ready() -> bool:
     """Whether this machine's cache holds every kernel (a worker starting now loads them in
     seconds rather than compiling for about a minute): what `nas search` tells its user."""
