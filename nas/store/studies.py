@@ -9,6 +9,7 @@ name; if the row cannot be written the Optuna study is removed again.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, replace
 
 import sqlalchemy as sa
@@ -97,7 +98,9 @@ class StudyQueries:
             optuna.logging.set_verbosity(optuna.logging.WARNING)  # the caller says "created"
             try:
                 study = optuna.create_study(study_name=name, storage=storage, direction=spec.direction)
-                study.set_metric_names([spec.metric])  # what optuna-dashboard labels the value
+                with warnings.catch_warnings():  # (experimental in Optuna: a warning per call)
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    study.set_metric_names([spec.metric])  # optuna-dashboard's label for the value
             except optuna.exceptions.DuplicatedStudyError:
                 raise NasError(f"an Optuna study named {name!r} exists but was not created by nas") from None
             finally:
