@@ -44,7 +44,7 @@ test-slurm: install postgres  ## root: a real single-node Slurm cluster (apt slu
 test-docker: install  ## root: private dockerd, image build, db + migrate + 3 workers to a finished study
 	$(PY) -m pytest -m docker tests/test_docker.py
 
-demo: install postgres  ## a small study on the embedded database with 2 workers (under a minute)
+demo: install postgres  ## a small study on the embedded database with 2 workers (the first run also compiles the kernels, about 80 s)
 	$(NAS) search demo -m pure -t double-pole -n 12 -g 50 -s 2 -p 100 -j 2
 	@echo
 	@echo "The value is the mean evaluations each seed needed to solve the double pole (lower is"
