@@ -159,7 +159,8 @@ def run_drills(url: str, cluster, args, logdir: Path) -> list[dict]:
     """Clean first (the baseline); the chaos schedule without checkpoints (NAS_CHECKPOINT_SECONDS
     =off: what an interruption cost before them) and with; then spot evictions, which a
     trial longer than the eviction interval survives only by resuming."""
-    runs = [("clean", True), ("chaos", False), ("chaos", True), ("spot", True)]
+    runs = [("clean", True), *([("chaos", False)] if args.baseline else []), ("chaos", True),
+            ("spot", True)]
     # compiled before the clock starts: a first compile would fall on the clean run alone
     subprocess.run([sys.executable, "-m", "nas.evolution.kernels"], env=nas_env(url), cwd=ROOT,
                    check=True, capture_output=True)

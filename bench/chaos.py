@@ -191,6 +191,8 @@ def main() -> None:
                         help="generations (1 s each) a trial runs beyond the outage's length")
     parser.add_argument("--drills-only", action="store_true",
                         help="only the preemption drills (clean, chaos, spot)")
+    parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run the chaos drill with checkpoints off (the before)")
     parser.add_argument("--drill-trials", type=int, default=16, help="preemption drills: trials")
     parser.add_argument("--drill-generations", type=int, default=40)
     parser.add_argument("--drill-population", type=int, default=100)
@@ -207,10 +209,11 @@ def main() -> None:
     # in which the database restart is due
     args = parse_args(parser, smoke={"trials": 8, "workers": 2, "generations": 8, "population": 50,
                                      "fault_seconds": [2.0, 3.0], "outages": [2.0], "user_outages": [2.0],
-                                     "outage_grace": 8, "outage_margin": 4.0, "drill_trials": 4,
-                                     "drill_generations": 20, "drill_population": 30, "pace": 0.3,
-                                     "checkpoint_seconds": 1.0, "drill_fault_seconds": [2.0, 3.0],
-                                     "spot_every": 5.0, "spot_down": 0.5})
+                                     "outage_grace": 8, "outage_margin": 4.0, "baseline": False,
+                                     "drill_trials": 2, "drill_generations": 32,
+                                     "drill_population": 30, "pace": 0.25,
+                                     "checkpoint_seconds": 1.0, "drill_fault_seconds": [3.0, 4.0],
+                                     "spot_every": 6.0, "spot_down": 0.3})
     base = Path(tempfile.mkdtemp(prefix="nas-chaos-", dir="/tmp"))
     os.chmod(base, 0o755)
     cluster = ThrowawayCluster(base / "data", settings={"fsync": "off"})

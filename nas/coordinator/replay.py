@@ -114,7 +114,7 @@ def _measure(task, genome: dict, start) -> tuple[int, float]:
     from nas.evolution.modes import policy_from_genome
 
     if defaults.engine() == "kernel":
-        from nas.evolution.kernels.engine import replay_engine
+        from nas.evolution.kernels import replay_engine
 
         found = replay_engine(task, genome)
         if found is not None:
@@ -224,7 +224,11 @@ def render(task, states, forces, out: Path) -> Path:
     if out.suffix == ".gif":
         fig, ax = plt.subplots(figsize=(5, 2.6))
         anim = FuncAnimation(fig, lambda i: _draw(ax, task, states[i], forces[i], i), frames=len(states))
-        anim.save(out, writer=PillowWriter(fps=25))
+        from tqdm import tqdm
+
+        with tqdm(total=len(states), desc=f"drawing {out.name}", unit="frame", leave=False,
+                  mininterval=0.5) as bar:  # a few hundred matplotlib frames take a while
+            anim.save(out, writer=PillowWriter(fps=25), progress_callback=lambda i, n: bar.update(1))
     elif out.suffix == ".png":
         picks = sorted({round(i * (len(states) - 1) / (FILMSTRIP - 1)) for i in range(FILMSTRIP)})
         fig, axes = plt.subplots(1, len(picks), figsize=(2.2 * len(picks), 1.8))

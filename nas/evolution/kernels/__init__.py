@@ -48,4 +48,30 @@ def engine_for(task, mode, device: str = "cpu", engine: str | None = None):
     return built
 
 
-__all__ = ["KERNELS", "engine_for", "task_kernel"]
+def replay_engine(task, data: dict) -> tuple[object, object] | None:
+    """A kernel engine and the kernel's genomes for one stored genome (nas replay), or None
+    where no kernel serves the task. Loads (or compiles) the kernels."""
+    spec = task_kernel(task)
+    if spec is None:
+        return None
+    from nas.evolution.kernels.engine import KernelEngine, NeatNetworks, PureNetworks
+    from nas.evolution.kernels.warm import ensure_compiled
+
+    if data.get("kind", "pure") == "neat":
+        from nas.evolution.neat import NEATParams, genome_from_dict
+
+        genome = genome_from_dict(data["genome"])
+        networks = NeatNetworks(spec, genome.n_inputs, genome.n_outputs, NEATParams(**data["params"]))
+        genomes = [genome]
+    else:
+        from nas.evolution.networks import NetworkSpec
+
+        net = data["network"]
+        networks = PureNetworks(spec, NetworkSpec(net["n_in"], net["n_out"], tuple(net["hidden"]),
+                                                  net["activation"], net["recurrent"]))
+        genomes = torch.tensor([data["params"]], dtype=torch.float32)
+    ensure_compiled()
+    return KernelEngine(task, networks), genomes
+
+
+__all__ = ["KERNELS", "engine_for", "replay_engine", "task_kernel"]
