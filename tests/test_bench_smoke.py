@@ -42,7 +42,7 @@ FINISHED = {
               r"chaos +[\d.]+ +\d+ +[12] +\d+ +8 +\d+ +\d+ +0 +0 +0 +[\d.]+",
               r"worker exit codes: clean \[0, 0\], chaos \(last generation\) \[0, 0\]",
               r" +2 +2 +0 +2 +0 +0 +0 +\[0, 0\]",
-              r"clean +[\d.]+ +0 +0 +0 +4 +0 +- +- +[\d.]+ +1\.00",
+              r"clean +[\d.]+ +0 +0 +0 +2 +0 +- +- +[\d.]+ +1\.00",
               r"chaos +[\d.]+ +\d+ +\d+ +[01] +2 +\d+ +\S.*",
               r"spot +[\d.]+ +\d+ +0 +0 +2 +\d+ +\S.*"],
     "views": [rf"nas\.progress +{NUM} +\S.*", rf"seed runs per host +{NUM} +\S.*"],
