@@ -59,9 +59,13 @@ def held_when_killed(url: str, pid: int):
 
 def test_kill_nine_two_of_four_workers(nas_env, db_url, tmp_path):
     env = {**nas_env, **FAST_HEARTBEAT}
-    nas("study", "create", "k9", *UNSOLVED, "-n", "20", "-g", "12", "-p", "60", "-s", "1",
+    paced = ["--objective", "tests.fixtures.objectives:evolve_paced", *UNSOLVED[2:]]
+    nas("study", "create", "k9", *paced, "-n", "20", "-g", "12", "-p", "60", "-s", "1",
         env=env, check=True)
-    procs = [start_nas("worker", "--study", "k9", "--threads", "1", env=env,
+    # the victims pause 0.2 s a generation (touching no random state), so a kill that
+    # follows their first report lands inside the trial however fast the machine is
+    slow = {**env, "NAS_TEST_GENERATION_SECONDS": "0.2"}
+    procs = [start_nas("worker", "--study", "k9", "--threads", "1", env=slow if i < 2 else env,
                        log=tmp_path / f"w{i}.log") for i in range(4)]
     rng = random.Random(7)
     killed_running = []

@@ -128,3 +128,20 @@ def test_the_best_genome_breaks_ties_by_trial_then_seed(db_url):
                       "VALUES (:t, :s, 1.0, '{}')", t=trial_id, s=seed)
     assert Store(db_url).best_genome(row.optuna_study_id, None, None)[1:] == (0, 0)
     assert Store(db_url).best_genome(row.optuna_study_id, 1, None)[1:] == (1, 0)
+
+
+def test_a_claim_whose_trial_was_failed_as_an_orphan_is_released(db_url):
+    """An orphan's budget went back (it is not counted as finished), so its claim, dead
+    worker's or live, is released rather than done: the study still ends exact."""
+    from nas.store.claims import ClaimEnd, claim_end_for
+
+    assert claim_end_for("FAIL", False, orphan=True) is ClaimEnd.RELEASED
+    assert claim_end_for("FAIL", False) is ClaimEnd.DONE
+    row, worker, study = setup(db_url)
+    claim, trial = claim_for(db_url, row, worker, study, "RUNNING")
+    study._storage.set_trial_system_attr(trial._trial_id, "nas_orphan", True)
+    study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+    age(db_url, 120)
+    counts, retry = Store(db_url).reap_dead_claims([row.id], 60, 3)
+    assert counts == {"released": 1, "done": 0} and retry == []
+    assert state_of(db_url, claim) == "released"

@@ -35,15 +35,17 @@ class ClaimEnd(str, Enum):
     RELEASED = "released"  # interrupted, its trial re-queued (or never asked): slot free again
 
 
-def claim_end_for(state: str | None, was_retried: bool) -> ClaimEnd | None:
+def claim_end_for(state: str | None, was_retried: bool, orphan: bool = False) -> ClaimEnd | None:
     """What a claim becomes given its trial's Optuna state (None: no trial yet); None while
     the trial runs. `was_retried` (a retry of the trial is queued) matters only for FAIL,
-    so callers may skip asking for it otherwise."""
+    so callers may skip asking for it otherwise. A trial another worker failed as an
+    orphan (created as the database went away, unbound when it came back) gave its
+    budget back: its claim is released too, even when its own worker did start it."""
     if state is None:
         return ClaimEnd.RELEASED
     if state in ("RUNNING", "WAITING"):
         return None
-    if state == "FAIL" and was_retried:
+    if state == "FAIL" and (was_retried or orphan):
         return ClaimEnd.RELEASED
     return ClaimEnd.DONE
 

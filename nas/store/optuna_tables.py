@@ -67,7 +67,9 @@ _DEAD_CLAIMS = sa.text("""
            t.datetime_complete < now() - make_interval(secs => :grace) AS failed_long_ago,
            COALESCE(jsonb_array_length(h.history), 0) AS attempts_before,
            COALESCE((SELECT cp.progressed FROM nas.checkpoints cp WHERE cp.study_id = c.study_id
-                     AND cp.lineage = COALESCE((h.history->>0)::int, t.number)), 0) AS progressed
+                     AND cp.lineage = COALESCE((h.history->>0)::int, t.number)), 0) AS progressed,
+           EXISTS (SELECT 1 FROM trial_system_attributes o WHERE o.trial_id = t.trial_id
+                   AND o.key = 'nas_orphan') AS orphan
     FROM nas.claims c
     JOIN nas.workers w ON w.id = c.worker_id
     LEFT JOIN trials t ON t.trial_id = c.trial_id

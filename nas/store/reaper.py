@@ -28,7 +28,7 @@ class ReaperQueries:
     def _dead_claim_end(self, row, max_retry: int) -> tuple[ClaimEnd | None, bool]:
         """(how the claim ends or None to wait, whether the caller must queue a retry)."""
         end = claim_end_for(row["state"], row["state"] == "FAIL"
-                            and self.was_retried(row["study_id"], row["number"]))
+                            and self.was_retried(row["study_id"], row["number"]), row["orphan"])
         if end is not ClaimEnd.DONE or row["state"] != "FAIL" or out_of_retries(
                 row["attempts_before"], row["progressed"], max_retry):
             return end, False

@@ -222,7 +222,8 @@ def settle(ctx: TrialContext, study: optuna.Study, optuna_study_id: int, trial_i
         return _fail_for_retry(ctx, study, optuna_study_id, frozen)
     state = frozen.state.name
     return claim_end_for(state, state == "FAIL" and ctx.store.was_retried(optuna_study_id,
-                                                                           frozen.number))
+                                                                           frozen.number),
+                         orphan=bool(frozen.system_attrs.get("nas_orphan")))
 
 
 def _fail_for_retry(ctx: TrialContext, study: optuna.Study, optuna_study_id: int,
