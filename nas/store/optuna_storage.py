@@ -63,6 +63,20 @@ class OutageTolerantRDBStorage(optuna.storages.RDBStorage):
         parent = super().set_trial_intermediate_value  # an upsert by (trial, step)
         self._wait(lambda: parent(trial_id, step, intermediate_value),
                    f"a trial write (report of step {step}, trial id {trial_id})")
+        # Optuna ignores an integrity error on this write (a step reported twice), so a
+        # report to a trial whose study was deleted meanwhile vanishes without a word and
+        # the objective runs on for nothing: ask, and fail as Optuna does for a missing
+        # record, so the worker drops the study at the next report.
+        self._wait(lambda: self._require_trial(trial_id), f"checking trial id {trial_id} exists")
+
+    def _require_trial(self, trial_id: int) -> None:
+        import sqlalchemy as sa
+
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.text("SELECT 1 FROM trials WHERE trial_id = :t"),
+                                 {"t": trial_id}).first()
+        if found is None:
+            raise KeyError("Record does not exist.")
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         parent = super().set_trial_user_attr  # an upsert by (trial, key)
