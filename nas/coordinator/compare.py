@@ -11,7 +11,7 @@ from __future__ import annotations
 from statistics import median, quantiles
 
 from nas.errors import NasError
-from nas.numbers import readable
+from nas.numbers import columns, readable
 from nas.store import Store
 
 
@@ -45,16 +45,17 @@ def compare(store: Store, names: list[str]) -> list[str]:
     if empty:
         raise NasError(f"no completed trial yet in {', '.join(map(repr, empty))}")
     metric = rows[0].spec.metric
-    lines = [f"{'study':24} {'trials':>6} {'best':>10} {'median':>10} {'q1..q3':>21}  "
-             f"best trial per seed ({'evaluations to solve' if metric == 'evaluations' else metric})"]
+    table = []
     for r in rows:
         v = values[r.name]
         q1, _, q3 = quantiles(v, n=4) if len(v) > 1 else (v[0], v[0], v[0])
         best = optuna.load_study(study_name=r.name, storage=store.optuna_storage()).best_trial
         seeds = store.seed_table([best._trial_id]).get(best._trial_id, [])
-        lines.append(f"{r.name:24} {len(v):>6} {readable(min(v) if minimize else max(v)):>10} "
-                     f"{readable(median(v)):>10} {readable(q1) + '..' + readable(q3):>21}  "
-                     f"{_seed_cells(seeds, metric) or '-'}")
+        table.append([r.name, len(v), readable(min(v) if minimize else max(v)), readable(median(v)),
+                      f"{readable(q1)}..{readable(q3)}", _seed_cells(seeds, metric) or "-"])
+    per_seed = "evaluations to solve" if metric == "evaluations" else metric
+    lines = columns(["study", "trials", "best", "median", "q1..q3",
+                     f"best trial per seed ({per_seed})"], table, right=(1, 2, 3, 4))
     better = "lower" if minimize else "higher"
     first = rows[0].name
     for r in rows[1:]:
