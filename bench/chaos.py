@@ -67,7 +67,7 @@ def finished(url: str, study: str) -> int:
 
 def run(url: str, cluster: ThrowawayCluster, study: str, args, chaos: bool, logdir: Path) -> dict:
     subprocess.run([sys.executable, "-m", "nas", "study", "create", study, "--objective", OBJECTIVE,
-                    "-n", str(args.trials), "-g", str(args.generations), "-p", str(args.population),
+                    "-t", "cartpole", "-n", str(args.trials), "-g", str(args.generations), "-p", str(args.population),
                     "-s", "1", "--sampler", "random", "--pruner", "none"],
                    env=nas_env(url), cwd=ROOT, check=True, capture_output=True)
     rng = random.Random(args.seed)

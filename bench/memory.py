@@ -19,8 +19,8 @@ from _support import ROOT, nas_env, parse_args, throwaway_postgres
 
 KINDS = {
     "no-op": ["--objective", "tests.fixtures.objectives:constant"],
-    "pure": ["-m", "pure", "--objective", "tests.fixtures.objectives:evolve_unsolved"],
-    "neat": ["-m", "neat", "--objective", "tests.fixtures.objectives:evolve_unsolved"],
+    "pure": ["-m", "pure", "-t", "cartpole", "--objective", "tests.fixtures.objectives:evolve_unsolved"],
+    "neat": ["-m", "neat", "-t", "cartpole", "--objective", "tests.fixtures.objectives:evolve_unsolved"],
 }
 
 

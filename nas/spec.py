@@ -86,7 +86,7 @@ class StudySpec:
     mode: str = field(default="pure", metadata=_flag(
         "-m", "--mode", choices=MODES, kind=str,
         help="pure: fixed topologies (GA or CoSyNE), architecture searched; neat: NEAT"))
-    task: str = field(default="cartpole", metadata=_flag(
+    task: str = field(default="double-pole", metadata=_flag(
         "-t", "--task", kind=str,
         help=f"{', '.join(catalog.TASKS)}; gym:ENV_ID (a Gymnasium environment); or "
              "package.module:Class (your own nas Task)"))

@@ -114,7 +114,7 @@ def test_supervisord_runs_three_workers_to_the_exact_budget_then_exits(nas_env, 
 
 def test_supervisorctl_stop_all_leaves_no_running_trial(nas_env, db_url, supervisord):
     nas("study", "create", "svstop", "--objective", "tests.fixtures.objectives:evolve_paced",
-        "-n", "6", "-g", "40", "-p", "100", "-s", "1", "--pruner", "none", env=nas_env, check=True)
+        "-t", "cartpole", "-n", "6", "-g", "40", "-p", "100", "-s", "1", "--pruner", "none", env=nas_env, check=True)
     env = supervisord("svstop", NAS_TEST_GENERATION_SECONDS="1")  # trials outlast the stop
     wait_until(lambda: query(db_url, "SELECT count(*) FROM trials WHERE state = 'RUNNING'")[0][0] == 3,
                300, what="three running trials")
@@ -180,7 +180,7 @@ def test_nas_workers_up_ps_down(nas_env, db_url, tmp_path, via):
     home = traversable(Path(tempfile.mkdtemp(prefix=f"nas-{via[:3]}-", dir="/tmp")))
     env = {**nas_env, "NAS_HOME": str(home), "NAS_TEST_GENERATION_SECONDS": "1"}
     nas("study", "create", "fleet", "--objective", "tests.fixtures.objectives:evolve_paced",
-        "-n", "4", "-g", "40", "-p", "100", "-s", "1", "--pruner", "none", env=env, check=True)
+        "-t", "cartpole", "-n", "4", "-g", "40", "-p", "100", "-s", "1", "--pruner", "none", env=env, check=True)
     up = nas("workers", "up", "2", "--via", via, "--threads", "1", "--study", "fleet", env=env, check=True)
     assert up.stdout.strip()
     wait_until(lambda: query(db_url, "SELECT count(*) FROM trials WHERE state = 'RUNNING'")[0][0] == 2,

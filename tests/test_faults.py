@@ -13,7 +13,7 @@ from nas.store import Store
 from nas.testing import nas, query, start_nas, trial_states, wait_until
 
 UNSOLVED = ["--objective", "tests.fixtures.objectives:evolve_unsolved", "--pruner", "none",
-            "--sampler", "random"]
+            "--sampler", "random", "-t", "cartpole"]
 FAST_HEARTBEAT = {"NAS_HEARTBEAT_INTERVAL": "1", "NAS_HEARTBEAT_GRACE": "4"}
 
 

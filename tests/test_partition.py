@@ -73,7 +73,7 @@ def test_partitioned_worker_is_failed_by_heartbeat_and_its_late_tell_dropped(tes
                      "NAS_HEARTBEAT_INTERVAL": "1", "NAS_HEARTBEAT_GRACE": "4",
                      "NAS_DB_RETRY_SECONDS": "300"})
         nas("study", "create", "part", "--objective", "tests.fixtures.objectives:evolve_paced",
-            "-n", "3", "-g", "30", "-p", "100", "-s", "1", "--sampler", "random", "--pruner", "none",
+            "-t", "cartpole", "-n", "3", "-g", "30", "-p", "100", "-s", "1", "--sampler", "random", "--pruner", "none",
             env={**base, "NAS_DATABASE_URL": local}, check=True)
         far_log = tmp_path / "far.log"
         with open(far_log, "wb") as log:

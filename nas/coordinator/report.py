@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from nas.coordinator.report_page import TOP_TABLE, PageData, write_page
+from nas.coordinator.ties import tie_line, tied
 from nas.errors import NasError
 from nas.store import Store
 
@@ -43,8 +44,13 @@ def make_report(store: Store, name: str, out: Path) -> list[Path]:
                     complete=ranked, counts=dict(counts),
                     seeds=store.seed_table([t._trial_id for t in ranked[:TOP_TABLE]]),
                     workers=store.study_workers(row.id), span_seconds=_span(trials), pngs=pngs,
-                    interruptions=store.interruptions(name).get(name, {}))
+                    interruptions=store.interruptions(name).get(name, {}),
+                    tie=_tie(name, [t.value for t in complete], row.spec))
     return [write_page(data, study, out / f"{name}.html"), *pngs]
+
+
+def _tie(name: str, values: list[float], spec) -> str | None:
+    return tie_line(name, len(values), values[0], spec) if tied(values) else None
 
 
 def _span(trials) -> float | None:

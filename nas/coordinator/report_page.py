@@ -41,6 +41,7 @@ class PageData:
     span_seconds: float | None
     pngs: list[Path]
     interruptions: dict[str, int]  # {"preempted": attempts, "resumed": attempts}
+    tie: str | None = None  # nas.coordinator.ties' line when every completed trial tied
 
 
 def write_page(data: PageData, study, path: Path) -> Path:
@@ -64,7 +65,8 @@ def _summary(data: PageData) -> str:
             f"Trials: {_e(states)} (budget {spec.budget}; retried failures are outside it). "
             f"Ran {duration(data.span_seconds)} (first trial start to last finish) on "
             f"{processes} worker process{'es' if processes != 1 else ''} on "
-            f"{hosts} host{'s' if hosts != 1 else ''}.{_interrupted(data.interruptions)}</p>")
+            f"{hosts} host{'s' if hosts != 1 else ''}.{_interrupted(data.interruptions)}</p>"
+            + (f"<p class='tie'><b>{_e(data.tie)}</b></p>" if data.tie else ""))
 
 
 def _interrupted(counts: dict[str, int]) -> str:

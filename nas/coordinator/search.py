@@ -11,6 +11,7 @@ from tqdm import tqdm
 from nas.coordinator.best import best_line, param_lines
 from nas.coordinator.fleets import SearchFleet
 from nas.coordinator.study_setup import ensure_study
+from nas.coordinator.ties import tie_line, tied
 from nas.errors import NasError
 from nas.numbers import duration, readable
 from nas.spec import StudySpec
@@ -139,6 +140,8 @@ def _summary(store: Store, row: StudyRow) -> None:
     best = optuna.load_study(study_name=row.name, storage=store.optuna_storage()).best_trial
     click.echo(best_line(best, row.spec))
     click.echo(spread_line(values))
+    if tied(values):
+        click.echo(tie_line(row.name, len(values), values[0], row.spec))
     for line in param_lines(best.params):
         click.echo(line)
 

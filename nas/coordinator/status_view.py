@@ -6,6 +6,7 @@ import datetime as dt
 import decimal
 
 from nas import defaults
+from nas.coordinator.ties import MIN_TRIALS, tie_line
 from nas.errors import NasError
 from nas.numbers import columns, duration, readable
 from nas.store import Store
@@ -28,11 +29,20 @@ def snapshot(store: Store, name: str | None) -> dict:
     workers = store.live_workers(defaults.heartbeat_grace())
     running = store.running_trials(name)
     interrupted = store.interruptions(name)
+    tied = store.tied_studies(name, MIN_TRIALS)
     for s in studies:
         s.update(interrupted.get(s["study"], {"preempted": 0, "resumed": 0}))
+        s["tie"] = _tie(store, s["study"], tied.get(s["study"]))
     return {"studies": [{k: _plain(v) for k, v in s.items()} for s in studies],
             "running": [{k: _plain(v) for k, v in r.items()} for r in running],
             "workers": [{k: _plain(v) for k, v in w.items()} for w in workers]}
+
+
+def _tie(store: Store, name: str, tie: tuple[int, float] | None) -> str | None:
+    if tie is None:
+        return None
+    row = store.study(name)
+    return None if row is None else tie_line(name, tie[0], tie[1], row.spec)
 
 
 def render(snap: dict) -> str:
@@ -52,6 +62,8 @@ def render(snap: dict) -> str:
         if s["preempted"] or s["resumed"]:
             lines.append(f"{s['study']}: {s['preempted']} attempt(s) preempted, {s['resumed']} "
                          "resumed from a checkpoint")
+        if s["tie"]:
+            lines.append(s["tie"])
     if snap["running"]:
         lines.append("")
         lines.append(f"running trials: {len(snap['running'])}")

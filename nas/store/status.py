@@ -67,3 +67,15 @@ class StatusQueries:
         with self.transaction() as session:
             return {r.study: {"preempted": r.preempted, "resumed": r.resumed}
                     for r in session.execute(sa.text(sql), {"n": name})}
+
+    def tied_studies(self, name: str | None = None, least: int = 3) -> dict[str, tuple[int, float]]:
+        """Studies whose `least` or more completed trials all have one value: {study:
+        (completed trials, the value)} (nas.coordinator.ties says what that means)."""
+        sql = ("SELECT s.study_name AS study, count(*) AS n, min(v.value) AS value FROM trials t "
+               "JOIN studies s ON s.study_id = t.study_id "
+               "JOIN trial_values v ON v.trial_id = t.trial_id AND v.objective = 0 "
+               "WHERE t.state = 'COMPLETE' " + ("AND s.study_name = :n " if name is not None else "")
+               + "GROUP BY s.study_name HAVING count(*) >= :least AND count(DISTINCT v.value) = 1")
+        with self.transaction() as session:
+            return {r.study: (r.n, r.value)
+                    for r in session.execute(sa.text(sql), {"n": name, "least": least})}
