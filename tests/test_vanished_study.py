@@ -109,3 +109,47 @@ def test_upgrading_drops_rows_that_optuna_deleted_before(db_url):
     optuna.delete_study(study_name="old-gone", storage=store.optuna_storage())
     store.upgrade()
     assert [r.name for r in store.list_studies()] == ["old-kept"]
+
+
+def test_optuna_delete_study_is_not_undone_by_a_report_that_lands_meanwhile(db_url):
+    """The race behind a worker that ran on after `optuna delete-study` exited 0: Optuna's
+    ORM deletes the rows it loaded, a running trial reports a step meanwhile, the trial's
+    DELETE then violates that row's key and Optuna swallows the IntegrityError, leaving the
+    study in place. Revision 0009 makes the keys cascade; here the report is injected at
+    the exact moment, before and after it."""
+    import optuna
+    import sqlalchemy as sa
+
+    from nas.store import Store
+
+    store = Store(db_url)
+    store.upgrade(revision="0008")
+    storage = optuna.storages.RDBStorage(db_url)  # Optuna's own, as its CLI builds it
+    late = sa.create_engine(db_url)
+
+    def raced(name: str) -> list[tuple]:
+        trial = optuna.create_study(study_name=name, storage=storage).ask()
+        trial.report(1.0, 0)
+        fired = []
+
+        def report_meanwhile(conn, cursor, statement, *args):
+            if statement.startswith("DELETE FROM trial_intermediate_values") and not fired:
+                fired.append(True)
+                with late.begin() as other:
+                    other.execute(sa.text(
+                        "INSERT INTO trial_intermediate_values (trial_id, step, intermediate_value,"
+                        " intermediate_value_type) VALUES (:t, 1, 2.0, 'FINITE')"), {"t": trial._trial_id})
+
+        sa.event.listen(storage.engine, "before_cursor_execute", report_meanwhile)
+        try:
+            optuna.delete_study(study_name=name, storage=storage)
+        finally:
+            sa.event.remove(storage.engine, "before_cursor_execute", report_meanwhile)
+        assert fired, "the ORM no longer deletes intermediate values one by one: revisit this test"
+        return query(db_url, "SELECT study_name FROM studies WHERE study_name = :n", n=name)
+
+    assert raced("before") == [("before",)]  # Optuna's delete silently undone (before 0009)
+    store.upgrade()
+    assert raced("after") == []
+    assert query(db_url, "SELECT count(*) FROM trials t JOIN studies s USING (study_id) "
+                         "WHERE s.study_name = 'after'") == [(0,)]
