@@ -64,6 +64,7 @@ bench: install postgres  ## benchmarks; each prints ratios against a baseline
 	$(PY) bench/views.py
 	$(PY) bench/checkpoint.py
 	$(PY) bench/paper.py
+	$(PY) bench/records.py
 	$(PY) bench/pruning.py
 	$(PY) bench/memory.py
 	$(PY) bench/metric_signal.py
