@@ -15,7 +15,7 @@ from nas.errors import NasError
 from nas.evolution import run_evolution
 from nas.evolution.algorithms import GA
 from nas.evolution.config import EvolutionConfig
-from nas.evolution.evaluators import TorchEvaluator, evaluator_for, kernel_evaluator
+from nas.evolution.evaluators import Evaluator, TorchEvaluator, evaluator_for, kernel_evaluator
 from nas.evolution.kernels import episodes
 from nas.evolution.kernels.engine import KernelEngine
 from nas.evolution.modes import MODES
@@ -326,7 +326,9 @@ def test_engine_choice_and_fallbacks(monkeypatch):
     task, mode, genomes, starts = pure_batch("cartpole", (4,), "tanh", "none", rows=4)
 
     def chosen(task, device="cpu", engine=None, mode=mode):
-        return type(evaluator_for(task, mode, device, engine))
+        evaluator = evaluator_for(task, mode, device, engine)
+        assert isinstance(evaluator, Evaluator)  # whichever it is, the one protocol
+        return type(evaluator)
 
     assert chosen(task, "cpu", "kernel") is KernelEngine
     assert chosen(task, "cpu", "torch") is TorchEvaluator

@@ -16,7 +16,7 @@ new engine is one class with these methods and one line in `evaluator_for`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import torch
 
@@ -24,6 +24,7 @@ from nas import defaults
 from nas.errors import NasError
 
 
+@runtime_checkable
 class Evaluator(Protocol):
     def evaluate(self, genomes: list, starts: torch.Tensor) -> torch.Tensor:
         """Fitness (float64 `[rows]`) of row i = genome i of the concatenated batches
