@@ -25,7 +25,6 @@ import torch
 
 from _support import ROOT, parse_args  # noqa: F401  (ROOT: puts the project on sys.path)
 from nas.evolution.kernels.engine import KernelEngine, PureNetworks
-from nas.evolution.kernels.registry import task_kernel
 from nas.evolution.networks import BatchedNetwork, NetworkSpec
 from nas.evolution.tasks import TASKS, get_task
 
@@ -90,7 +89,7 @@ def batched(task, spec, params, starts, device: str = "cpu") -> tuple[float, int
 
 
 def kernel(task, spec, params, starts) -> tuple[float, int]:
-    engine = KernelEngine(task, PureNetworks(task_kernel(task), spec))
+    engine = KernelEngine(task, PureNetworks(task.kernel(), spec))
     t0 = time.perf_counter()
     fitness = engine.evaluate([params], starts)
     return time.perf_counter() - t0, int(fitness.sum())

@@ -20,7 +20,7 @@ import time
 import torch
 
 from _support import ROOT, parse_args  # noqa: F401
-from nas.evolution.kernels import engine_for
+from nas.evolution.evaluators import evaluator_for
 from nas.evolution.modes import NeatMode
 from nas.evolution.config import EvolutionConfig
 from nas.evolution.tasks import get_task
@@ -92,10 +92,10 @@ survival_threshold = 0.2
 def nas_neat(population: int, generations: int, engine: str) -> tuple[list[float], list[float], float]:
     task = get_task("cartpole")
     mode = NeatMode(EvolutionConfig.from_dict({"mode": "neat", "population": population}), task)
-    kernel = engine_for(task, mode, "cpu", engine)
-    if kernel is not None:  # compile (or load the cache) outside the timing
+    evaluator = evaluator_for(task, mode, "cpu", engine)
+    if engine == "kernel":  # compile (or load the cache) outside the timing
         warm_state = mode.algorithm.init(torch.Generator().manual_seed(1))
-        kernel.evaluate([mode.algorithm.ask(warm_state)], task.initial_states(torch.Generator(), population))
+        evaluator.evaluate([mode.algorithm.ask(warm_state)], task.initial_states(torch.Generator(), population))
     gen = torch.Generator().manual_seed(0)
     state = mode.algorithm.init(gen)
     evals, repro, steps = [], [], 0.0
@@ -103,12 +103,7 @@ def nas_neat(population: int, generations: int, engine: str) -> tuple[list[float
         t0 = time.perf_counter()
         genomes = mode.algorithm.ask(state)
         starts = task.initial_states(gen, population)
-        if kernel is not None:
-            fitness = kernel.evaluate([genomes], starts)
-        else:
-            with torch.inference_mode():  # as run_evolution evaluates
-                fitness = task.evaluate(mode.policy([genomes], "cpu"), starts)
-        fitness = fitness.clone()
+        fitness = evaluator.evaluate([genomes], starts).clone()  # as run_evolution evaluates
         t1 = time.perf_counter()
         state = mode.algorithm.tell(state, fitness, gen)
         evals.append(t1 - t0)

@@ -13,8 +13,11 @@ import torch
 
 from nas.errors import NasError
 from nas.evolution import run_evolution
+from nas.evolution.algorithms import GA
 from nas.evolution.config import EvolutionConfig
-from nas.evolution.kernels import engine_for, episodes, task_kernel
+from nas.evolution.evaluators import Evaluator, TorchEvaluator, evaluator_for, kernel_evaluator
+from nas.evolution.kernels import episodes
+from nas.evolution.kernels.engine import KernelEngine
 from nas.evolution.modes import MODES
 from nas.evolution.tasks import get_task
 from nas.evolution.tasks.double_pole import (DoublePole, DoublePoleNV, DoublePoleNVGomez,
@@ -45,7 +48,7 @@ def torch_fitness(task, mode, genomes, starts):
 
 
 def kernel_fitness(task, mode, genomes, starts):
-    engine = engine_for(task, mode, "cpu", "kernel")
+    engine = kernel_evaluator(task, mode, "cpu", "kernel")
     assert engine is not None, "this batch should take the kernel"
     return engine.evaluate([genomes], starts)
 
@@ -86,7 +89,7 @@ def test_balancing_networks_run_their_whole_episodes_alike():
 
     with torch.inference_mode():
         _, torch_wobble = _episodes(task, mode.policy([genomes], "cpu"), starts, 150, wobble="state")
-    engine = engine_for(task, mode, "cpu", "kernel")
+    engine = kernel_evaluator(task, mode, "cpu", "kernel")
     _, _, wobble = engine.networks.run(engine.networks.batch([genomes]), np.arange(12),
                                        starts.numpy(), 150, episodes.STATE_WOBBLE)
     # Many rows are bit-identical. Where torch's cos/sin and glibc's differ in the last bit,
@@ -141,7 +144,7 @@ def evolved_neat(task, recurrent, activation="sigmoid", output=None, pop=60, gen
 def test_neat_networks_score_as_on_the_torch_path(task_name, recurrent, activation, output):
     task = get_task(task_name)
     mode, genomes, starts = evolved_neat(task, recurrent, activation, output)
-    kernel = engine_for(task, mode, "cpu", "kernel").evaluate([genomes], starts)
+    kernel = kernel_evaluator(task, mode, "cpu", "kernel").evaluate([genomes], starts)
     with torch.inference_mode():
         reference = task.evaluate(mode.policy([genomes], "cpu"), starts).clone()
     assert_same_fitness(task, kernel, reference)
@@ -151,14 +154,14 @@ def test_neat_networks_score_as_on_the_torch_path(task_name, recurrent, activati
 def test_neat_output_gain_scores_as_on_the_torch_path(task_name):
     task = get_task(task_name)
     mode, genomes, starts = evolved_neat(task, True, "sigmoid", "identity", output_gain=4.9)
-    kernel = engine_for(task, mode, "cpu", "kernel").evaluate([genomes], starts)
+    kernel = kernel_evaluator(task, mode, "cpu", "kernel").evaluate([genomes], starts)
     with torch.inference_mode():
         reference = task.evaluate(mode.policy([genomes], "cpu"), starts).clone()
     assert_same_fitness(task, kernel, reference)
     plain = MODES["neat"](EvolutionConfig.from_dict(
         {"task": task_name, "mode": "neat", "population": 60,
          "algorithm_params": {"recurrent": True, "output_activation": "identity"}}), task)
-    assert not torch.equal(engine_for(task, plain, "cpu", "kernel").evaluate([genomes], starts),
+    assert not torch.equal(kernel_evaluator(task, plain, "cpu", "kernel").evaluate([genomes], starts),
                            kernel)  # the gain changes what the networks do
 
 
@@ -174,7 +177,7 @@ def test_neat_genomes_whose_outputs_feed_other_nodes():
         g.hidden.append(node)
         g.connections[10**6] = ConnectionGene(10**6, task.obs_size, node, 0.7)
         g.connections[10**6 + 1] = ConnectionGene(10**6 + 1, 0, node, -1.3)
-    kernel = engine_for(task, mode, "cpu", "kernel").evaluate([genomes], starts)
+    kernel = kernel_evaluator(task, mode, "cpu", "kernel").evaluate([genomes], starts)
     with torch.inference_mode():
         assert kernel.tolist() == task.evaluate(mode.policy([genomes], "cpu"), starts).tolist()
 
@@ -199,7 +202,7 @@ def test_a_row_is_bit_identical_alone_batched_rerun_and_at_any_thread_count(task
         mode, genomes, starts = evolved_neat(task, task_name != "cartpole", pop=48)
     if task_name.startswith("double-pole-nv"):
         starts = generalization_starts()[::13][:48]  # a different start per row
-    engine = engine_for(task, mode, "cpu", "kernel")
+    engine = kernel_evaluator(task, mode, "cpu", "kernel")
     evaluate = lambda g, s: engine.evaluate([g], s)  # noqa: E731
     threads = torch.get_num_threads()
     try:
@@ -218,7 +221,7 @@ def test_a_row_is_bit_identical_alone_batched_rerun_and_at_any_thread_count(task
 
 
 def physics(task, states, outputs):
-    spec = task_kernel(task)
+    spec = task.kernel()
     from nas.evolution.kernels.episodes import physics_steps
 
     states = np.array(states, np.float64)
@@ -299,7 +302,7 @@ def test_champion_test_decides_as_the_torch_path(kind, cls, needed):
         _, mode, genomes, _ = pure_batch(task.name, (4,), "tanh", "full", rows=40, seed=3)
     else:
         mode, genomes, _ = evolved_neat(task, True, pop=40, seed=3)
-    engine = engine_for(task, mode, "cpu", "kernel")
+    engine = kernel_evaluator(task, mode, "cpu", "kernel")
     with torch.inference_mode():
         reference = [task.champion_solved(lambda n, i=i: mode.copies(genomes, i, n, "cpu"))
                      for i in range(40)]
@@ -321,27 +324,67 @@ def test_run_evolution_gives_the_same_run_on_either_engine(config):
 
 def test_engine_choice_and_fallbacks(monkeypatch):
     task, mode, genomes, starts = pure_batch("cartpole", (4,), "tanh", "none", rows=4)
-    assert engine_for(task, mode, "cpu", "kernel") is not None
-    assert engine_for(task, mode, "cpu", "torch") is None
-    assert engine_for(task, mode, "cuda", "kernel") is None  # --device cuda: torch
+
+    def chosen(task, device="cpu", engine=None, mode=mode):
+        evaluator = evaluator_for(task, mode, device, engine)
+        assert isinstance(evaluator, Evaluator)  # whichever it is, the one protocol
+        return type(evaluator)
+
+    assert chosen(task, "cpu", "kernel") is KernelEngine
+    assert chosen(task, "cpu", "torch") is TorchEvaluator
+    assert chosen(task, "cuda", "kernel") is TorchEvaluator  # --device cuda: torch
     monkeypatch.setenv("NAS_ENGINE", "torch")
-    assert engine_for(task, mode, "cpu") is None
+    assert chosen(task) is TorchEvaluator
     monkeypatch.setenv("NAS_ENGINE", "fast")
     with pytest.raises(NasError, match="NAS_ENGINE must be one of kernel, torch"):
-        engine_for(task, mode, "cpu")
+        chosen(task)
     monkeypatch.delenv("NAS_ENGINE")
+    float64 = MODES["pure"](EvolutionConfig.from_dict({"population": 4, "hidden": [4]}), task)
+    float64.algorithm = GA(float64.spec.n_params, 4, float64.algorithm.params, dtype=torch.float64)
+    assert chosen(task, mode=float64) is TorchEvaluator  # the kernels run float32 genomes
 
     class Tilted(type(task)):  # a subclass may change anything: torch path
         pass
 
-    assert engine_for(Tilted(), mode, "cpu") is None
+    assert Tilted().kernel() is None and chosen(Tilted()) is TorchEvaluator
     monkeypatch.setattr(type(task), "step", lambda self, s, o: (s, o[:, 0] > 0))
-    assert engine_for(task, mode, "cpu") is None  # a patched method: torch path
+    assert task.kernel() is None and chosen(task) is TorchEvaluator  # a patched method: torch
+
+
+@pytest.mark.parametrize("task_name", TASKS)
+@pytest.mark.parametrize("kind", ["pure", "neat"])
+def test_every_built_in_task_gets_the_kernel_evaluator_in_either_mode(task_name, kind):
+    cfg = EvolutionConfig.from_dict({"task": task_name, "mode": kind, "population": 4,
+                                     "hidden": [3], "recurrent": "full"} if kind == "pure" else
+                                    {"task": task_name, "mode": kind, "population": 4})
+    task = get_task(task_name)
+    assert isinstance(evaluator_for(task, MODES[kind](cfg, task), "cpu", "kernel"), KernelEngine)
+
+
+@pytest.mark.parametrize("name, method", [("double-pole-nv", "champion_solved"),
+                                          ("double-pole-nv-gomez", "fitness_of"),
+                                          ("double-pole", "observe")])
+def test_a_patched_kernel_method_of_any_built_in_task_takes_the_torch_path(name, method,
+                                                                           monkeypatch):
+    task = get_task(name)
+    assert task.kernel() is not None
+    monkeypatch.setattr(type(task), method, lambda self, *args: None)
+    assert task.kernel() is None
+
+
+def test_tasks_without_a_kernel_get_the_torch_evaluator():
+    """A `package.module:Class` task (here one subclassing cartpole) and a `gym:` task."""
+    for name in ("tests.fixtures.broken_tasks:KeepsCounting", "gym:CartPole-v1"):
+        task = get_task(name)
+        cfg = EvolutionConfig.from_dict({"task": name, "population": 4})
+        assert task.kernel() is None
+        assert isinstance(evaluator_for(task, MODES["pure"](cfg, task), "cpu", "kernel"),
+                          TorchEvaluator)
 
 
 CACHE_PROBE = ("import torch\n"
                "from nas.evolution.kernels import warm, episodes\n"
-               "warm.ensure_compiled()\n"  # what a worker's first engine_for does
+               "warm.ensure_compiled()\n"  # what a worker's first kernel evaluator does
                "warm.warm_part('pure')\n"
                "warm.warm_part('neat')\n"
                "k = [episodes.pure_episodes, episodes.neat_episodes, episodes.physics_steps]\n"

@@ -50,30 +50,24 @@ class Episode:
 PROGRESS_FROM = 10_000  # steps: an episode this long on the torch path shows a bar
 
 
-class _Counting:
-    """A policy that counts its calls: the episode's length in steps, for any task; with
-    `progress`, a bar on stderr (a long episode takes a while one step at a time)."""
+class _Progress:
+    """A bar on stderr for a long episode on the torch path, made when the first 1,000
+    steps are reported (a kernel reports none: it takes milliseconds)."""
 
-    def __init__(self, policy, progress: bool = False):
-        self.policy, self.calls, self.bar = policy, 0, None
-        if progress:
+    def __init__(self):
+        self.bar = None
+
+    def __call__(self, steps: int) -> None:
+        if self.bar is None:
             from tqdm import tqdm
 
             self.bar = tqdm(desc="simulating the episode to its end", unit="step", leave=False,
                             mininterval=0.5)
-
-    def __call__(self, obs):
-        self.calls += 1
-        if self.bar is not None and self.calls % 1000 == 0:
-            self.bar.update(1000)
-        return self.policy(obs)
+        self.bar.update(steps - self.bar.n)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-
-    def keep(self, rows):
-        self.policy.keep(rows)
 
 
 def drawable(task) -> bool:
@@ -107,25 +101,20 @@ def episode(task_name: str, genome: dict, seed: int) -> Episode:
 
 
 def _measure(task, genome: dict, start) -> tuple[int, float]:
-    """The whole episode's length and return. The compiled kernels take milliseconds for
-    a 100,000-step double pole; the torch path (a task without a kernel, or NAS_ENGINE=
-    torch) steps one row at a time, so it shows its progress."""
-    from nas import defaults
-    from nas.evolution.modes import policy_from_genome
+    """The whole episode's length and return, through the evaluator a run of this task
+    would get (nas.evolution.evaluators): the compiled kernels take milliseconds for a
+    100,000-step double pole; the torch path (a task without a kernel, or NAS_ENGINE=
+    torch) steps one row at a time, so a long episode shows its progress."""
+    from nas.evolution.evaluators import evaluator_for
+    from nas.evolution.modes import stored_mode
 
-    if defaults.engine() == "kernel":
-        from nas.evolution.kernels import replay_engine
-
-        found = replay_engine(task, genome)
-        if found is not None:
-            engine, genomes = found
-            return engine.episode(genomes, start)
-    counting = _Counting(policy_from_genome(genome), progress=task.max_steps >= PROGRESS_FROM)
+    mode, genomes = stored_mode(genome)
+    progress = _Progress() if task.max_steps >= PROGRESS_FROM else None
     try:
-        fitness = float(task.evaluate(counting, start)[0])
+        return evaluator_for(task, mode, "cpu").episode(genomes, start, progress)
     finally:
-        counting.close()
-    return counting.calls, fitness
+        if progress is not None:
+            progress.close()
 
 
 def _filmed(task, task_name: str, genome: dict, start) -> Episode:
@@ -140,11 +129,10 @@ def _filmed(task, task_name: str, genome: dict, start) -> Episode:
     except Exception as exc:  # no display, no EGL/OSMesa, no pygame: say so, still score it
         from nas.evolution.tasks.declaration import one_line
 
-        counting = _Counting(policy_from_genome(genome))
-        fitness = float(task.evaluate(counting, start)[0])
+        steps, fitness = _measure(task, genome, start)
         hint = (" (MuJoCo renders headless with MUJOCO_GL=egl or osmesa and their libraries; "
                 "classic-control envs need pygame: pip install 'nas[gym]')")
-        return Episode(task, counting.calls, fitness,
+        return Episode(task, steps, fitness,
                        why=f"cannot render {task_name} here: {one_line(exc)}{hint}")
 
 

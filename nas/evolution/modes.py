@@ -1,8 +1,9 @@
 """How each mode turns an algorithm's genomes into one batched policy, and back into data.
 
 `run_evolution` is the same loop for every mode; a mode supplies the per-seed algorithm,
-compiles the genomes of all active seeds into one `Policy` (one batch per time step),
-turns a genome into plain JSON data (for `nas.genomes` and `nas replay`), and reports
+compiles the genomes of all active seeds into one `Policy` (one batch per time step) or,
+for the compiled CPU kernels, into their own form (`kernel_networks`), turns a genome into
+plain JSON data (for `nas.genomes` and `nas replay`) and back (`stored_mode`), and reports
 per-generation structure statistics where it has any.
 """
 from __future__ import annotations
@@ -25,6 +26,26 @@ class PureMode:
         self.spec = NetworkSpec(task.obs_size, task.act_size, cfg.hidden, cfg.activation, cfg.recurrent)
         algo_cls, _ = ALGORITHMS[cfg.algorithm]
         self.algorithm = algo_cls(self.spec.n_params, cfg.population, cfg.algorithm_hyperparams())
+
+    @classmethod
+    def stored(cls, data: dict[str, Any]) -> tuple["PureMode", torch.Tensor]:
+        """The mode of one stored genome (`genome()`'s data; no algorithm) and the genome
+        as a one-row batch."""
+        net, mode = data["network"], cls.__new__(cls)
+        mode.spec = NetworkSpec(net["n_in"], net["n_out"], tuple(net["hidden"]), net["activation"],
+                                net["recurrent"])
+        mode.algorithm = None
+        return mode, torch.tensor([data["params"]], dtype=torch.float32)
+
+    def kernel_networks(self, kernel):
+        """These networks in the compiled kernels' form, for a task's `TaskKernel`; None
+        where the kernels do not run them (genomes other than float32)."""
+        stored = self.algorithm is None  # (stored genomes are float32)
+        if not stored and getattr(self.algorithm, "dtype", None) is not torch.float32:
+            return None
+        from nas.evolution.kernels.engine import PureNetworks
+
+        return PureNetworks(kernel, self.spec)
 
     def policy(self, batches: list[torch.Tensor], device: str) -> Policy:
         return BatchedNetwork(self.spec, torch.cat(batches).to(device))
@@ -62,6 +83,24 @@ class NeatMode:
         self.params = cfg.algorithm_hyperparams()
         self.n_in, self.n_out = task.obs_size, task.act_size
         self.algorithm = NEAT(self.n_in, self.n_out, cfg.population, self.params)
+
+    @classmethod
+    def stored(cls, data: dict[str, Any]) -> tuple["NeatMode", list]:
+        """The mode of one stored genome (`genome()`'s data; no algorithm) and the genome
+        as a one-genome batch."""
+        from nas.evolution.neat import NEATParams, genome_from_dict
+
+        genome, mode = genome_from_dict(data["genome"]), cls.__new__(cls)
+        mode.params, mode.algorithm = NEATParams(**data["params"]), None
+        mode.n_in, mode.n_out = genome.n_inputs, genome.n_outputs
+        return mode, [genome]
+
+    def kernel_networks(self, kernel):
+        """These networks in the compiled kernels' form (their sparse genes), for a task's
+        `TaskKernel`."""
+        from nas.evolution.kernels.engine import NeatNetworks
+
+        return NeatNetworks(kernel, self.n_in, self.n_out, self.params)
 
     def policy(self, batches: list[list], device: str) -> Policy:
         from nas.evolution.neat import compile_population
@@ -114,14 +153,12 @@ def _best_of(fitness: torch.Tensor, candidates: torch.Tensor) -> int | None:
 MODES = {"pure": PureMode, "neat": NeatMode}
 
 
+def stored_mode(data: dict[str, Any]) -> tuple[PureMode | NeatMode, Any]:
+    """(the mode, a one-genome batch) of one stored genome (`mode.genome()`'s data)."""
+    return (NeatMode if data.get("kind", "pure") == "neat" else PureMode).stored(data)
+
+
 def policy_from_genome(data: dict[str, Any], device: str = "cpu") -> Policy:
     """Rebuild one stored genome as a one-row policy (for `nas replay`)."""
-    if data.get("kind", "pure") == "neat":
-        from nas.evolution.neat import NEATParams, compile_population, genome_from_dict
-
-        genome = genome_from_dict(data["genome"])
-        return compile_population([genome], genome.n_inputs, genome.n_outputs,
-                                  NEATParams(**data["params"]), device=device)
-    net = data["network"]
-    spec = NetworkSpec(net["n_in"], net["n_out"], tuple(net["hidden"]), net["activation"], net["recurrent"])
-    return BatchedNetwork(spec, torch.tensor([data["params"]], dtype=torch.float32, device=device))
+    mode, genomes = stored_mode(data)
+    return mode.policy([genomes], device)

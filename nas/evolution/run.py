@@ -7,6 +7,9 @@ it runs alone or beside other seeds. Seeds that solve the task or stagnate for
 At every generation boundary the whole run can be captured (`so_far.checkpoint()`, in
 `on_generation`) and later resumed from those bytes (`resume=`): the resumed run's result
 is the uninterrupted run's, bit for bit (nas.evolution.checkpoint says what is kept).
+
+Every evaluation goes through the run's `Evaluator` (nas.evolution.evaluators), chosen
+once: the loop is the same whichever engine stands behind it.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import torch
 
 from nas.evolution import checkpoint, metrics
 from nas.evolution.config import EvolutionConfig
-from nas.evolution.kernels import engine_for
+from nas.evolution.evaluators import Evaluator, evaluator_for
 from nas.evolution.modes import MODES
 from nas.evolution.tasks import get_task
 
@@ -133,7 +136,7 @@ def run_evolution(config: EvolutionConfig | dict, generations: int, seeds: int |
     `stop_when_solved=False` keeps solved seeds evolving (full curves, fixed cost per trial).
     `engine` ("kernel" or "torch"; default `$NAS_ENGINE`, else kernel): on CPU, tasks with
     a compiled episode kernel run each generation as one kernel call (nas.evolution.kernels),
-    the rest, and every task on CUDA, through the batched torch path.
+    the rest, and every task on CUDA, through the batched torch path (`evaluator_for`).
     `resume`: a checkpoint of this very run (same config, seeds, generations, limits; any
     engine): it continues after the checkpoint's generation, and `on_generation` sees only
     the generations after it. A checkpoint that does not fit raises CheckpointError.
@@ -144,7 +147,7 @@ def run_evolution(config: EvolutionConfig | dict, generations: int, seeds: int |
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     key = checkpoint.identity(cfg, seed_list, generations, stagnation_limit, stop_when_solved)
     first, runs = _start(seed_list, mode, key, resume)
-    kernel = engine_for(task, mode, device, engine)  # None: the torch path
+    evaluator = evaluator_for(task, mode, device, engine)
     budget = cfg.population * generations
     done = [first - 1]  # the last generation completed: what a checkpoint captures
     for generation in range(first, generations):
@@ -153,8 +156,8 @@ def run_evolution(config: EvolutionConfig | dict, generations: int, seeds: int |
             break
         done[0] = None  # mid-generation: no checkpoint
         started = time.perf_counter()
-        _evaluate_generation(task, mode, active, generation, stagnation_limit, device,
-                             stop_when_solved, kernel)
+        _evaluate_generation(task, mode, evaluator, active, generation, stagnation_limit,
+                             stop_when_solved)
         elapsed = (time.perf_counter() - started) / len(active)
         for run in active:
             run.result.seconds += elapsed
@@ -189,21 +192,16 @@ def _result(runs: list[_SeedRun], budget: int, task, generations: int) -> Evolut
     return EvolutionResult([r.result for r in runs], budget, task.target_fitness, generations)
 
 
-def _evaluate_generation(task, mode, active, generation, stagnation_limit, device,
-                         stop_when_solved, kernel=None) -> None:
+def _evaluate_generation(task, mode, evaluator: Evaluator, active, generation, stagnation_limit,
+                         stop_when_solved) -> None:
     pop = active[0].algorithm.size
     genomes = [r.algorithm.ask(r.state) for r in active]
     starts = torch.cat([task.initial_states(r.generator, pop) for r in active])
-    if kernel is not None:
-        fitness = kernel.evaluate(genomes, starts)
-    else:
-        policy = mode.policy(genomes, device)
-        with torch.inference_mode():  # no autograd bookkeeping per op: ~9% per episode step
-            fitness = task.evaluate(policy, starts.to(device))
+    fitness = evaluator.evaluate(genomes, starts)
     fitness = fitness.cpu().clone().view(len(active), pop)  # a plain tensor again
     solved = task.solved(fitness)
     if task.champion_test:
-        solved = torch.stack([_champion_test(task, mode, run, genome, fit, sol, device, kernel)
+        solved = torch.stack([_champion_test(mode, evaluator, run, genome, fit, sol)
                               for run, genome, fit, sol in zip(active, genomes, fitness, solved)])
     for run, genome, fit, sol in zip(active, genomes, fitness, solved):
         run.record(generation, genome, fit, sol, stagnation_limit, stop_when_solved)
@@ -211,8 +209,8 @@ def _evaluate_generation(task, mode, active, generation, stagnation_limit, devic
             run.tell(fit)
 
 
-def _champion_test(task, mode, run, genome, fitness, candidates, device,
-                   kernel=None) -> torch.Tensor:
+def _champion_test(mode, evaluator: Evaluator, run, genome, fitness,
+                   candidates) -> torch.Tensor:
     """For tasks whose fitness cannot prove solving (double-pole-nv): test one champion per
     generation as the NEAT and CoSyNE papers do, chosen by the mode (`mode.champion`),
     unless it is the very genome tested last (an elite kept unchanged would fail the same
@@ -225,9 +223,5 @@ def _champion_test(task, mode, run, genome, fitness, candidates, device,
     if data == run.champion_tested:
         return verdict
     run.champion_tested = data
-    if kernel is not None:
-        verdict[best] = kernel.champion_solved(genome, best)
-        return verdict
-    with torch.inference_mode():
-        verdict[best] = bool(task.champion_solved(lambda n: mode.copies(genome, best, n, device)))
+    verdict[best] = evaluator.champion_solved(genome, best)
     return verdict

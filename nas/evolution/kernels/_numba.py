@@ -36,8 +36,8 @@ if "numba" not in sys.modules:
 import numba  # noqa: E402
 
 _HERE = Path(__file__).resolve().parent
-SOURCES = sorted(_HERE.glob("*.py")) + [_HERE.parent / "tasks" / "cartpole.py",
-                                        _HERE.parent / "tasks" / "double_pole.py"]
+SOURCES = sorted(_HERE.glob("*.py")) + [_HERE.parent / "tasks" / name for name in
+                                        ("base.py", "cartpole.py", "double_pole.py")]
 
 
 def _sources_hash() -> str:

@@ -1,8 +1,11 @@
-"""`KernelEngine`: one generation's evaluation, and the champion test, as kernel calls.
+"""`KernelEngine`: the kernels' `Evaluator` (nas.evolution.evaluators): one generation's
+evaluation, and the champion test, as kernel calls.
 
 It stands in for `task.evaluate(mode.policy(genomes), starts)` and
-`task.champion_solved(...)` in run_evolution, returning the same fitness tensor (float64,
-one value per row, seeds in order) from the kernels' per-row survived / failed / wobble.
+`task.champion_solved(...)` (the torch evaluator's calls), returning the same fitness
+tensor (float64, one value per row, seeds in order) from the kernels' per-row survived /
+failed / wobble. Which networks it runs comes from the mode (`mode.kernel_networks`:
+`PureNetworks` or `NeatNetworks` below), which task from `task.kernel()`.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from nas.evolution.kernels._numba import use_torch_threads
 from nas.evolution.kernels.neat import compile_genomes
 from nas.evolution.kernels.activations import ACTIVATION_IDS
 from nas.evolution.kernels.networks import RECURRENCE_IDS, pad_genomes, padded_layout
-from nas.evolution.kernels.registry import TaskKernel, task_kernel
+from nas.evolution.kernels.registry import TaskKernel
 from nas.evolution.tasks.double_pole import generalization_starts
 
 WOBBLE_KINDS = {None: episodes.NO_WOBBLE, "state": episodes.STATE_WOBBLE,
@@ -109,9 +112,10 @@ class KernelEngine:
                                         torch.from_numpy(wobble))
         return torch.from_numpy((survived + failed).astype(np.float64))
 
-    def episode(self, genomes, starts: torch.Tensor) -> tuple[int, float]:
+    def episode(self, genomes, starts: torch.Tensor, progress=None) -> tuple[int, float]:
         """(steps taken, failing step included; fitness) of genome 0 from starts[0]: what
-        `nas replay` prints, at kernel speed rather than the torch path's step loop."""
+        `nas replay` prints, at kernel speed rather than the torch path's step loop (so no
+        `progress` to report)."""
         survived, failed, _ = self._run(self.networks.batch([genomes]), starts[:1],
                                         self.spec.max_steps, WOBBLE_KINDS[self.spec.wobble])
         return int(survived[0] + failed[0]), float(self.evaluate([genomes], starts[:1])[0])
@@ -134,25 +138,4 @@ class KernelEngine:
                 return False
         start = task.initial_states(torch.Generator(), 1)
         return bool(self.survival(genomes, index, start, task.long_steps)[0] >= task.long_steps)
-
-
-def build_engine(task, mode) -> KernelEngine | None:
-    """The kernel engine for (task, mode), or None where no kernel serves them (no kernel
-    for the task, or a mode the kernels do not cover). Compiles nothing: `engine_for` makes
-    sure the kernels are loaded first, and the warm-up that compiles them calls this."""
-    spec = task_kernel(task)
-    if spec is None:
-        return None
-    networks = _networks(spec, mode)
-    return None if networks is None else KernelEngine(task, networks)
-
-
-def _networks(spec, mode) -> PureNetworks | NeatNetworks | None:
-    from nas.evolution.modes import NeatMode, PureMode
-
-    if type(mode) is PureMode and getattr(mode.algorithm, "dtype", None) is torch.float32:
-        return PureNetworks(spec, mode.spec)
-    if type(mode) is NeatMode:
-        return NeatNetworks(spec, mode.n_in, mode.n_out, mode.params)
-    return None
 

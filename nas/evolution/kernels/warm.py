@@ -43,7 +43,7 @@ def warm_part(mode_name: str) -> None:
     """Compile (or load) the kernels of one mode: "pure" (with the physics-only kernel the
     torch path's tests use) or "neat"."""
     from nas.evolution.config import EvolutionConfig
-    from nas.evolution.kernels.engine import build_engine
+    from nas.evolution.kernels.engine import KernelEngine
     from nas.evolution.modes import MODES
     from nas.evolution.tasks import get_task
 
@@ -54,7 +54,7 @@ def warm_part(mode_name: str) -> None:
                                     {"task": task.name, "mode": "neat", "population": 2})
     mode = MODES[mode_name](cfg, task)
     genomes = mode.algorithm.ask(mode.algorithm.init(torch.Generator().manual_seed(0)))
-    engine = build_engine(task, mode)
+    engine = KernelEngine(task, mode.kernel_networks(task.kernel()))
     engine.evaluate([genomes], task.initial_states(torch.Generator(), 2))
     if mode_name == "pure":
         from nas.evolution.kernels.episodes import physics_steps
@@ -90,7 +90,7 @@ def ensure_compiled() -> None:
     global _compiled
     if _compiled:
         return
-    _compiled = True  # (warm() itself asks for an engine)
+    _compiled = True  # (warm() itself builds kernel evaluators)
     from nas.evolution.kernels import _numba
 
     cache = Path(_numba.numba.config.CACHE_DIR)

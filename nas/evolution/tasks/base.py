@@ -3,13 +3,63 @@
 A task never sees an algorithm. It receives a `Policy` (a batch of networks with one
 row per episode), runs every episode at once over `[batch, state]` tensors, and drops
 finished episodes from the batch as they end, so they stop costing compute.
+
+A built-in task whose episodes the compiled CPU kernels can run says so publicly: the
+class is marked `@has_kernel(methods the kernel stands in for)` and defines
+`kernel_view()`, its physics constants as a `TaskKernel`; `task.kernel()` is what the
+evaluator choice reads (nas.evolution.evaluators). Every other task takes the torch path.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
+import numpy as np
 import torch
+
+# The physics the kernels can step (nas.evolution.kernels.physics numbers them alike).
+CARTPOLE_PHYSICS, DOUBLE_POLE_PHYSICS = 0, 1
+
+# What a kernel stands in for: the episode (every kernel), and the damping fitness and
+# champion test (double-pole-nv's kernels). A task that has a kernel only gets it while
+# these methods are the ones it was declared with (`has_kernel`).
+KERNEL_EPISODE = ("observe", "step", "force", "evaluate")
+KERNEL_CHAMPION = ("survival", "long_run", "generalization_score", "champion_solved",
+                   "initial_states", "fitness_of")
+
+
+@dataclass(frozen=True)
+class TaskKernel:
+    """A task instance as the compiled kernels see it: which physics, what it observes and
+    its constants. Read from the instance (`kernel_view`), so per-instance settings the
+    torch path honours (max_steps, mu_p, ...) reach the kernel too."""
+    physics: int  # CARTPOLE_PHYSICS or DOUBLE_POLE_PHYSICS
+    obs_index: np.ndarray  # the state entries observed, in order (int64)
+    obs_scale: np.ndarray  # each multiplied by this (float64; 1.0: unscaled, which is exact)
+    bias: float | None  # a constant input appended, if any
+    fric: tuple[float, float]  # mu_p / (m l) per pole (double pole)
+    max_steps: int
+    fitness: str  # "steps": survived, failing step included; "damping": task.fitness_of
+    mu_c: float = 0.0  # cart friction (double pole)
+    force_floor: float = 0.0  # smallest force magnitude, 0: none (double pole)
+    wobble: str | None = None  # what the damping sums, as double_pole._episodes' `wobble`
+
+    def __post_init__(self):  # tuples in, the arrays the kernels take out
+        object.__setattr__(self, "obs_index", np.array(self.obs_index, np.int64))
+        object.__setattr__(self, "obs_scale", np.array(self.obs_scale, np.float64))
+
+
+def has_kernel(*stands_in_for: str):
+    """Class decorator: this task's episodes have a compiled kernel (its `kernel_view()`),
+    which stands in for the methods `stands_in_for`. The one safety rule: the kernel serves
+    exactly this class, and only while those methods are still the functions they are
+    now. A subclass (which may change anything), or a test patching one of them, gets the
+    torch path, which calls them."""
+    def declare(cls):
+        cls._kernel_declared = (cls, {m: getattr(cls, m) for m in stands_in_for})
+        return cls
+    return declare
 
 
 class Policy(Protocol):
@@ -75,6 +125,19 @@ class Task:
 
     def force(self, output: torch.Tensor) -> torch.Tensor:
         """The force in newtons this task applies for a raw network output."""
+        raise NotImplementedError
+
+    def kernel(self) -> TaskKernel | None:
+        """This instance as the compiled kernels see it, or None: no kernel serves it (the
+        torch path). Only a class marked `has_kernel`, itself and with the methods it was
+        marked with, gets its `kernel_view()`; every other task, yours included, None."""
+        cls, methods = getattr(type(self), "_kernel_declared", (None, {}))
+        if type(self) is not cls or any(getattr(cls, m) is not f for m, f in methods.items()):
+            return None
+        return self.kernel_view()
+
+    def kernel_view(self) -> TaskKernel:
+        """The kernels' view of this instance (a `has_kernel` task defines it)."""
         raise NotImplementedError
 
     def trace(self, policy: Policy, start: torch.Tensor, max_steps: int,

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from nas.evolution.tasks.base import Task
+from nas.evolution.tasks.base import CARTPOLE_PHYSICS, KERNEL_EPISODE, Task, TaskKernel, has_kernel
 
 GRAVITY = 9.8
 MASS_CART = 1.0
@@ -59,6 +59,7 @@ def cartpole_step(state: torch.Tensor, push_right: torch.Tensor) -> tuple[torch.
     return nxt, terminated
 
 
+@has_kernel(*KERNEL_EPISODE)
 class CartPole(Task):
     name = "cartpole"
     obs_size = 4
@@ -85,3 +86,7 @@ class CartPole(Task):
 
     def force(self, output: torch.Tensor) -> torch.Tensor:
         return torch.where(output[..., 0] > 0, FORCE_MAG, -FORCE_MAG)
+
+    def kernel_view(self) -> TaskKernel:
+        return TaskKernel(CARTPOLE_PHYSICS, range(4), (1.0,) * 4, None, (0.0, 0.0),
+                          self.max_steps, "steps")

@@ -60,7 +60,8 @@ from typing import Callable
 
 import torch
 
-from nas.evolution.tasks.base import Policy, Task
+from nas.evolution.tasks.base import (DOUBLE_POLE_PHYSICS, KERNEL_CHAMPION, KERNEL_EPISODE, Policy,
+                                      Task, TaskKernel, has_kernel)
 
 GRAVITY = 9.8  # m/s^2, magnitude (the C++ constant is -9.8)
 MASS_CART = 1.0
@@ -193,6 +194,10 @@ class _DoublePoleBase(Task):
     def step(self, state, output):
         return double_pole_step(state, self.force(output), self.mu_p, self.mu_c)
 
+    def pole_friction(self) -> tuple[float, float]:
+        """mu_p / (m l) of each pole: the kernels' form of the pole friction."""
+        return (self.mu_p / (MASS_POLE_1 * HALF_LENGTH_1), self.mu_p / (MASS_POLE_2 * HALF_LENGTH_2))
+
     def survival(self, policy: Policy, starts: torch.Tensor, max_steps: int) -> torch.Tensor:
         """Control steps survived (failing step not counted), at most `max_steps`, one episode
         per row, the whole batch at once; stops as soon as every row has failed."""
@@ -241,6 +246,7 @@ def _episodes(task: _DoublePoleBase, policy: Policy, starts: torch.Tensor, max_s
     return survived, sums
 
 
+@has_kernel(*KERNEL_EPISODE)
 class DoublePole(_DoublePoleBase):
     """Double pole with velocities (Markov): obs 7 (x/4.8, x_dot/2, th1/0.52, th1_dot/2,
     th2/0.52, th2_dot/2, 0.5); force (sigmoid(u) - 0.5) * 20 N; fitness = control steps
@@ -252,10 +258,10 @@ class DoublePole(_DoublePoleBase):
     fitness_range = (1.0, 100_000.0)
     target_fitness = 100_000.0
 
-    _scale = (1 / 4.8, 1 / 2, 1 / 0.52, 1 / 2, 1 / 0.52, 1 / 2)
+    obs_scale = (1 / 4.8, 1 / 2, 1 / 0.52, 1 / 2, 1 / 0.52, 1 / 2)
 
     def observe(self, state: torch.Tensor) -> torch.Tensor:
-        scaled = state * state.new_tensor(self._scale)
+        scaled = state * state.new_tensor(self.obs_scale)
         return torch.cat((scaled, scaled.new_full((len(state), 1), self.bias_input)), dim=1)
 
     # evaluate: base.Task.evaluate (steps survived, failing step included).
@@ -263,7 +269,13 @@ class DoublePole(_DoublePoleBase):
     def solved(self, fitness: torch.Tensor) -> torch.Tensor:
         return fitness >= self.max_steps
 
+    def kernel_view(self) -> TaskKernel:
+        return TaskKernel(DOUBLE_POLE_PHYSICS, range(6), self.obs_scale, self.bias_input,
+                          self.pole_friction(), self.max_steps, "steps", self.mu_c,
+                          self.force_floor)
 
+
+@has_kernel(*KERNEL_EPISODE, *KERNEL_CHAMPION)
 class DoublePoleNV(_DoublePoleBase):
     """Double pole without velocities (non-Markov): obs 4 (x/4.8, th1/0.52, th2/0.52, 0.5);
     force (sigmoid(u) - 0.5) * 20 N; fitness = Gruau's damping fitness over at most 1,000
@@ -282,10 +294,10 @@ class DoublePoleNV(_DoublePoleBase):
     generalization_steps = 1_000  # test (b), per start
     generalization_needed = 200  # of 625
 
-    _scale = (1 / 4.8, 1 / 0.52, 1 / 0.52)
+    obs_scale = (1 / 4.8, 1 / 0.52, 1 / 0.52)
 
     def observe(self, state: torch.Tensor) -> torch.Tensor:
-        scaled = state[:, 0::2] * state.new_tensor(self._scale)
+        scaled = state[:, 0::2] * state.new_tensor(self.obs_scale)
         return torch.cat((scaled, scaled.new_full((len(state), 1), self.bias_input)), dim=1)
 
     def evaluate(self, policy: Policy, starts: torch.Tensor) -> torch.Tensor:
@@ -301,6 +313,12 @@ class DoublePoleNV(_DoublePoleBase):
     def solved(self, fitness: torch.Tensor) -> torch.Tensor:
         """Candidates worth `champion_solved`, not a verdict (see the class docstring)."""
         return fitness >= 0.1
+
+    def kernel_view(self) -> TaskKernel:
+        """Positions only; the damping fitness (`fitness_of` on the kernel's wobble)."""
+        return TaskKernel(DOUBLE_POLE_PHYSICS, (0, 2, 4), self.obs_scale, self.bias_input,
+                          self.pole_friction(), self.max_steps, "damping", self.mu_c,
+                          self.force_floor, self.wobble)
 
     def long_run(self, make_policy: Callable[[int], Policy]) -> bool:
         """Test (a): one fresh network balances `long_steps` steps from the standard start."""
@@ -326,6 +344,7 @@ class DoublePoleNV(_DoublePoleBase):
         return self.long_run(make_policy)
 
 
+@has_kernel(*KERNEL_EPISODE, *KERNEL_CHAMPION)  # its own settings, the same kernel
 class DoublePoleNVGomez(DoublePoleNV):
     """Double pole without velocities as the CoSyNE paper ran it (Gomez's ESP/CoSyNE code):
     cart friction 0.0005 and a 10/256 N force floor; obs 4 (x/2.4, th1/0.52, th2/0.52,
@@ -340,7 +359,7 @@ class DoublePoleNVGomez(DoublePoleNV):
     wobble = "inputs"
     generalization_needed = 0  # Gomez's loop stops on the 100,000-step run alone
 
-    _scale = (1 / 2.4, 1 / 0.52, 1 / 0.52)
+    obs_scale = (1 / 2.4, 1 / 0.52, 1 / 0.52)
 
     def fitness_of(self, survived: torch.Tensor, wobble: torch.Tensor) -> torch.Tensor:
         return input_damping_fitness(survived, wobble, self.max_steps)
