@@ -92,17 +92,21 @@ def _held_out(job: tuple[dict, int, list[int]]) -> list[tuple[int | None, int | 
 
 def generalization(task_name: str, genome: dict | None) -> int | None:
     """Starts of the 625 (of 1,000 steps each) a genome balances, for a task with that
-    test; None otherwise."""
-    from nas.evolution.kernels import replay_engine
+    test; None otherwise. (The kernel evaluator's episodes: the test's own arithmetic.)"""
+    from nas.evolution.evaluators import kernel_evaluator
+    from nas.evolution.modes import stored_mode
     from nas.evolution.tasks import get_task
     from nas.evolution.tasks.double_pole import generalization_starts
 
     task = get_task(task_name)
     if not getattr(task, "generalization_needed", 0) or genome is None:
         return None
-    engine, genomes = replay_engine(task, genome)
+    mode, genomes = stored_mode(genome)
     steps = task.generalization_steps
-    return int((engine.survival(genomes, 0, generalization_starts(task.dtype), steps) >= steps).sum())
+    kernel = kernel_evaluator(task, mode)
+    if kernel is None:
+        return task.generalization_score(lambda n: mode.copies(genomes, 0, n, "cpu"))
+    return int((kernel.survival(genomes, 0, generalization_starts(task.dtype), steps) >= steps).sum())
 
 
 def held_out(config: dict, generations: int, seeds: int, jobs: int) -> list[tuple]:
