@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psycopg2
 
-from nas.store.embedded import free_port
+from nas.store.pg_cluster import free_port
 
 SHIPPED = Path(__file__).resolve().parent.parent / "deploy" / "pgbouncer" / "pgbouncer.ini"
 # key=value or key='value with spaces' in a [databases] connection string

@@ -196,7 +196,7 @@ def _dashboard_trials(url: str, study: str, env: dict, tmp_path) -> list[dict]:
     from pathlib import Path
 
     from nas.testing import wait_until
-    from nas.store.embedded import free_port
+    from nas.store.pg_cluster import free_port
 
     port = free_port()
     log = open(tmp_path / "dashboard.log", "wb")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from nas.store.embedded import EmbeddedDB, process_alive
+from nas.store.embedded import EmbeddedDB
+from nas.store.pg_cluster import process_alive
 from nas.testing import nas, traversable, wait_until
 
 AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]

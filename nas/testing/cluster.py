@@ -13,7 +13,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from nas.store.embedded import Cluster, as_server_user, find_bindir, free_port, open_private
+from nas.store.pg_cluster import Cluster, as_server_user, find_bindir, free_port, open_private
 
 # A role that logs in with a password (scram-sha-256), for tests of URLs with secrets.
 PASSWORD_USER, PASSWORD = "pw_user", "s3cret-pw"
