@@ -43,6 +43,7 @@ import importlib.metadata  # noqa: E402
 import importlib.util  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
+from functools import partial  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -59,13 +60,20 @@ def missing(*modules: str) -> list[str]:
     return [m for m in modules if importlib.util.find_spec(m) is None]
 
 
-def best_of(repeats: int, run) -> tuple[float, float]:
-    """(fastest seconds, env-steps) of `repeats` runs of `run() -> (seconds, steps)`; the
-    steps must be the same every time (the same episodes)."""
-    results = [run() for _ in range(repeats)]
-    steps = {s for _, s in results}
-    assert len(steps) == 1, f"repeated runs stepped differently: {sorted(steps)}"
-    return min(t for t, _ in results), steps.pop()
+def best_of(repeats: int, runs: dict) -> dict[str, tuple[float, float]]:
+    """{side: (fastest seconds, env-steps)} over `repeats` rounds of every side's
+    `run() -> (seconds, steps)`, taken in turn so that a load that comes and goes on the
+    machine falls on every side alike; a side's steps must be the same every round."""
+    results = {side: [] for side in runs}
+    for _ in range(repeats):
+        for side, run in runs.items():
+            results[side].append(run())
+    best = {}
+    for side, timed in results.items():
+        steps = {s for _, s in timed}
+        assert len(steps) == 1, f"{side}: repeated runs stepped differently: {sorted(steps)}"
+        best[side] = (min(t for t, _ in timed), steps.pop())
+    return best
 
 
 class Evosax:
@@ -106,17 +114,18 @@ def cartpole_rows(args, peer: Evosax | None) -> list[dict]:
         spec, params, starts = make(task, n)
         batched(task, spec, params[:50], starts[:50])  # warm-up
         kernel(task, spec, params[:50], starts[:50])  # compiles, or loads the cache
-        k_seconds, k_steps = best_of(args.repeats, lambda: kernel(task, spec, params, starts))
-        t_seconds, t_steps = best_of(args.repeats, lambda: batched(task, spec, params, starts))
-        assert k_steps == t_steps, f"{kind}: kernel {k_steps} steps vs torch {t_steps}"
-        row = {"workload": f"cartpole {kind}", "unit": "env-steps/s", "peer": JAX_PEER,
-               "kernel": k_steps / k_seconds, "torch": t_steps / t_seconds,
-               "steps": f"{k_steps / n:.0f}"}
+        runs = {"kernel": partial(kernel, task, spec, params, starts),
+                "torch": partial(batched, task, spec, params, starts)}
         if peer is not None:
             solutions = peer.solutions(spec, params)
             peer.run(solutions)  # compiles (once: both populations have the same shape)
-            p_seconds, p_steps = best_of(args.repeats, lambda: peer.run(solutions))
-            row.update(value=p_steps / p_seconds, steps=f"{row['steps']}/{p_steps / n:.0f}")
+            runs["value"] = partial(peer.run, solutions)
+        best = best_of(args.repeats, runs)
+        assert best["kernel"][1] == best["torch"][1], f"{kind}: kernel vs torch steps: {best}"
+        row = {"workload": f"cartpole {kind}", "unit": "env-steps/s", "peer": JAX_PEER,
+               "steps": "/".join(f"{best[side][1] / n:.0f}" for side in ("kernel", "value")
+                                 if side in best)}
+        row.update({side: steps / seconds for side, (seconds, steps) in best.items()})
         rows.append(row)
     return rows
 
@@ -163,7 +172,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--neat-population", type=int, default=500)
     parser.add_argument("--neat-generations", type=int, default=15)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=10)
     args = parse_args(parser, smoke={"population": 20, "seeds": 1, "neat_population": 20,
                                      "neat_generations": 2, "repeats": 2})
     torch.set_num_threads(1)  # nas's thread cap: its kernels launch torch's count

@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 NOT_BENCHES = {"__init__.py", "_support.py", "_preemption.py", "objectives.py"}
 TIMEOUT = 180  # seconds per bench; the slowest smoke run takes ~40 s on 2 busy cores
-# chaos restarts worker processes (a few seconds each on a loaded machine) in its drills
-TIMEOUTS = {"chaos": 360}
+# chaos restarts worker processes (a few seconds each on a loaded machine) in its drills;
+# scaling runs its four ways twice (short and long trials): 8 rounds of worker starts
+TIMEOUTS = {"chaos": 360, "scaling": 360}
 
 NUM = r"[\d,.]+"
 # Per bench: lines (regexes, matched against whole lines) that only a finished table has.
@@ -38,8 +39,10 @@ FINISHED = {
               rf"NEAT pop 20 generation +generations/s +{NUM} +{NUM} +neat-python +{NUM} +{NUM}x +-",
               rf"NEAT pop 20 reproduction +generations/s +{NUM} +{NUM} +neat-python +{NUM} +{NUM}x +-"],
     "scaling": [rf"ceiling +{NUM} +{NUM} +\d+",
-                rf"nas 2 workers / threads += {NUM}",
-                r"identical params: all 4 ways ran the same 2 trials"],
+                r"scaling, long trials: 2 trials of pure/double-pole, .*",
+                r"identical params: all 4 ways ran the same 2 trials",
+                rf"per-trial overhead +cartpole +{NUM} +{NUM} +{NUM} +{NUM}",
+                rf"long trials +double-pole +{NUM} +{NUM} +{NUM} +{NUM}"],
     "coordination": [rf" +2 +6 +{NUM} +{NUM} +{NUM} +{NUM}% +{NUM}",
                      rf" +2 +{NUM} +{NUM} +{NUM} +{NUM} +{NUM}% +{NUM}%",
                      rf" +20 +{NUM} +{NUM} +{NUM}"],
