@@ -17,14 +17,15 @@ threads" is the most threads any one process of that way had at once.
 Two cases, each four ways. `overhead`: short cartpole trials (about 1.5 s each on the
 kernels), so what it measures is mostly per-trial cost: process start, database, Optuna.
 `long`: trials of a study's shape (`make study`: population 300 x 3 seeds) on the double
-pole, about 25 s each on one core here, where a trial is compute-bound and the ways differ
-only in how they use the cores. A double-pole trial's cost depends steeply on its params
-and generations (once networks balance, episodes run up to 100,000 steps: 20 generations
-cost 0.2 s to 26 s across the overhead case's four param sets), so the long case gives
+pole, 16 generations, about 10 s each on one idle core here, where a trial is compute-bound
+and the ways differ only in how they use the cores. A double-pole trial's cost depends
+steeply on its params and generations (once networks balance, episodes run up to 100,000
+steps: 20 generations cost 0.2 s to 26 s across the overhead case's four param sets, and
+the 16th generation of the set used costs 3 s alone), so the long case gives
 every trial the same params (tanh, 8 units): equal trials, and the ceiling's fixed halves
 stay balanced. The closing table puts the two cases side by side.
 Run: python bench/scaling.py [--cases overhead long] [--trials 8 --generations 100
-     --population 500 --seeds 1] [--long-trials 4 --long-generations 20
+     --population 500 --seeds 1] [--long-trials 2 --long-generations 16
      --long-population 300 --long-seeds 3]
 """
 from __future__ import annotations
@@ -279,8 +280,8 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=100)
     parser.add_argument("--population", type=int, default=500)
     parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--long-trials", type=int, default=4)
-    parser.add_argument("--long-generations", type=int, default=20)
+    parser.add_argument("--long-trials", type=int, default=2)
+    parser.add_argument("--long-generations", type=int, default=16)
     parser.add_argument("--long-population", type=int, default=300)
     parser.add_argument("--long-seeds", type=int, default=3)
     args = parse_args(parser, smoke={"trials": 2, "generations": 2, "population": 20,
@@ -296,7 +297,8 @@ def main() -> None:
     with throwaway_postgres() as url:
         rows = {case.name: run_case(url, case, cores) for case in cases}
     rates = {case.name: print_case(case, rows[case.name], cores) for case in cases}
-    print(f"{'case':20} {'task':12} {'trial s, 1 core':>15} {'2 workers / ceiling':>20} "
+    # s/trial ceiling: a trial's seconds in the ceiling way (one plain process per core)
+    print(f"{'case':20} {'task':12} {'s/trial ceiling':>15} {'2 workers / ceiling':>20} "
           f"{'/ 1 worker':>11} {'/ threads':>10}")
     for case in cases:
         rate = rates[case.name]
