@@ -30,10 +30,12 @@ from __future__ import annotations
 import os
 
 # Before torch, numba or jax load: they size their thread pools from what they see here.
+# The affinity is what binds every thread (those started later inherit it) to one core;
+# the flags only keep XLA from starting threads that would wait their turn on it.
 CPU = min(os.sched_getaffinity(0))
 os.sched_setaffinity(0, {CPU})
-os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), "--xla_cpu_multi_thread_eigen=false",
-                                    "intra_op_parallelism_threads=1"]).strip()
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {XLA_ONE_THREAD}".strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_var] = "1"
