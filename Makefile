@@ -57,6 +57,7 @@ bench: install postgres  ## benchmarks; each prints ratios against a baseline
 	$(PY) -m pip install -q -e '.[test,bench]'
 	$(PY) bench/engine.py
 	$(PY) bench/neat_vs_neat_python.py --generations 15
+	$(PY) bench/peers.py
 	$(PY) bench/scaling.py
 	$(PY) bench/coordination.py
 	$(PY) bench/pooler.py

@@ -13,7 +13,20 @@ same work and trials/minute compare directly. The bench checks, before it starts
 the params are exactly what the pure search space suggests, and at the end that every
 trial of every way ran with exactly those params; it fails loudly otherwise. "peak OS
 threads" is the most threads any one process of that way had at once.
-Run: python bench/scaling.py [--trials 8 --generations 100 --population 500 --seeds 1]
+
+Two cases, each four ways. `overhead`: short cartpole trials (about 1.5 s each on the
+kernels), so what it measures is mostly per-trial cost: process start, database, Optuna.
+`long`: trials of a study's shape (`make study`: population 300 x 3 seeds) on the double
+pole, 16 generations, about 10 s each on one idle core here, where a trial is compute-bound
+and the ways differ only in how they use the cores. A double-pole trial's cost depends
+steeply on its params and generations (once networks balance, episodes run up to 100,000
+steps: 20 generations cost 0.2 s to 26 s across the overhead case's four param sets, and
+the 16th generation of the set used costs 3 s alone), so the long case gives
+every trial the same params (tanh, 8 units): equal trials, and the ceiling's fixed halves
+stay balanced. The closing table puts the two cases side by side.
+Run: python bench/scaling.py [--cases overhead long] [--trials 8 --generations 100
+     --population 500 --seeds 1] [--long-trials 2 --long-generations 16
+     --long-population 300 --long-seeds 3]
 """
 from __future__ import annotations
 
@@ -25,12 +38,32 @@ import sys
 import textwrap
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 from _support import ROOT, nas_env, parse_args, throwaway_postgres
 from nas.spec import StudySpec
 
 OBJECTIVE = "bench.objectives:fixed_cost"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One trial shape the four ways run."""
+    name: str
+    title: str
+    task: str
+    trials: int
+    generations: int
+    population: int
+    seeds: int
+    same_params: bool = False  # every trial the first param set (else the sets in turn)
+
+    def param_sets(self) -> list[dict]:
+        return param_sets(1) * self.trials if self.same_params else param_sets(self.trials)
+
+    def spec(self) -> StudySpec:
+        return StudySpec(mode="pure", task=self.task, generations=self.generations,
+                         seeds=self.seeds, population=self.population, budget=self.trials)
 
 
 def param_sets(n: int) -> list[dict]:
@@ -79,10 +112,11 @@ def check_identical(expected: list[dict], used: dict[str, list[dict]]) -> None:
                              f"unexpected {extra[:2]}")
 
 
-def create_study(url: str, name: str, args, sets: list[dict]) -> None:
+def create_study(url: str, name: str, case: Case, sets: list[dict]) -> None:
     cmd = [sys.executable, "-m", "nas", "study", "create", name, "--objective", OBJECTIVE,
-           "-n", str(args.trials), "-g", str(args.generations), "-s", str(args.seeds),
-           "-p", str(args.population), "--sampler", "random", "--pruner", "none"]
+           "-t", case.task, "-n", str(case.trials), "-g", str(case.generations),
+           "-s", str(case.seeds), "-p", str(case.population), "--sampler", "random",
+           "--pruner", "none"]
     subprocess.run(cmd, env=nas_env(url), cwd=ROOT, check=True, capture_output=True)
     import optuna
     from nas.store.optuna_storage import optuna_storage
@@ -197,50 +231,81 @@ def ceiling(spec: StudySpec, sets: list[dict]) -> tuple[float, int, list[dict]]:
     return seconds, peak, [json.loads(line) for out in outs for line in out.splitlines() if line]
 
 
+def run_case(url: str, case: Case, cores: int) -> dict[str, tuple[float, int]]:
+    """The four ways on `case`'s trials: {way: (seconds, peak OS threads)}; every way must
+    have run the identical trials."""
+    from nas.store import Store
+
+    sets = case.param_sets()
+    check_complete(sets, case.spec())
+    rows, used, spec = {}, {}, None
+    for way, run in [
+        ("1 worker", lambda n: nas_workers(url, n, 1, cores)),
+        ("2 workers", lambda n: nas_workers(url, n, 2, 1)),
+        ("threads", lambda n: optuna_threads(url, n, case.trials)),
+    ]:
+        name = f"{case.name}-{way.replace(' ', '-')}"
+        create_study(url, name, case, sets)
+        stored = Store(url).require_study(name).spec
+        if spec is not None and stored != spec:
+            raise SystemExit(f"scaling: study {name!r} has another spec than the first: "
+                             f"{stored.differences(spec)}")
+        spec = stored
+        rows[way] = run(name)
+        used[way] = used_params(url, name, case.trials)
+    seconds, peak, used["ceiling"] = ceiling(spec, sets)  # the studies' very spec
+    rows["ceiling"] = (seconds, peak)
+    check_identical(sets, used)
+    return rows
+
+
+def print_case(case: Case, rows: dict[str, tuple[float, int]], cores: int) -> dict[str, float]:
+    """The case's table (its ratios are in main's closing one); returns trials/minute per way."""
+    print(f"scaling, {case.title}: {case.trials} trials of pure/{case.task}, population "
+          f"{case.population} x {case.generations} generations x {case.seeds} seeds, {cores} cores")
+    print(f"{'way':12} {'seconds':>8} {'trials/min':>11} {'peak OS threads':>16}")
+    rate = {}
+    for way, (seconds, peak) in rows.items():
+        rate[way] = case.trials / seconds * 60
+        print(f"{way:12} {seconds:8.1f} {rate[way]:11.2f} {peak:16d}")
+    print(f"identical params: all {len(rows)} ways ran the same {case.trials} trials")
+    return rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", choices=["overhead", "long"],
+                        default=["overhead", "long"])
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--generations", type=int, default=100)
     parser.add_argument("--population", type=int, default=500)
     parser.add_argument("--seeds", type=int, default=1)
-    args = parse_args(parser, smoke={"trials": 2, "generations": 2, "population": 20})
+    parser.add_argument("--long-trials", type=int, default=2)
+    parser.add_argument("--long-generations", type=int, default=16)
+    parser.add_argument("--long-population", type=int, default=300)
+    parser.add_argument("--long-seeds", type=int, default=3)
+    args = parse_args(parser, smoke={"trials": 2, "generations": 2, "population": 20,
+                                     "long_trials": 2, "long_generations": 2,
+                                     "long_population": 20, "long_seeds": 1})
     cores = os.cpu_count() or 1
-    sets = param_sets(args.trials)
-    check_complete(sets, StudySpec(mode="pure", task="cartpole", generations=args.generations,
-                                   seeds=args.seeds, population=args.population,
-                                   budget=args.trials))
-    rows, used, spec = {}, {}, None
+    cases = {"overhead": Case("overhead", "per-trial overhead", "cartpole", args.trials,
+                              args.generations, args.population, args.seeds),
+             "long": Case("long", "long trials", "double-pole", args.long_trials,
+                          args.long_generations, args.long_population, args.long_seeds,
+                          same_params=True)}
+    cases = [cases[name] for name in args.cases]
     with throwaway_postgres() as url:
-        from nas.store import Store
-
-        for way, run in [
-            ("1 worker", lambda n: nas_workers(url, n, 1, cores)),
-            ("2 workers", lambda n: nas_workers(url, n, 2, 1)),
-            ("threads", lambda n: optuna_threads(url, n, args.trials)),
-        ]:
-            name = way.replace(" ", "-")
-            create_study(url, name, args, sets)
-            stored = Store(url).require_study(name).spec
-            if spec is not None and stored != spec:
-                raise SystemExit(f"scaling: study {name!r} has another spec than the first: "
-                                 f"{stored.differences(spec)}")
-            spec = stored
-            rows[way] = run(name)
-            used[way] = used_params(url, name, args.trials)
-    seconds, peak, used["ceiling"] = ceiling(spec, sets)  # the studies' very spec
-    rows["ceiling"] = (seconds, peak)
-    check_identical(sets, used)
-    print(f"scaling: {args.trials} trials of pure/cartpole, population {args.population} x "
-          f"{args.generations} generations x {args.seeds} seeds, {cores} cores")
-    print(f"{'way':12} {'seconds':>8} {'trials/min':>11} {'peak OS threads':>16}")
-    rate = {}
-    for way, (seconds, peak) in rows.items():
-        rate[way] = args.trials / seconds * 60
-        print(f"{way:12} {seconds:8.1f} {rate[way]:11.2f} {peak:16d}")
-    print(f"nas 2 workers / ceiling   = {rate['2 workers'] / rate['ceiling']:.2f}")
-    print(f"nas 2 workers / 1 worker  = {rate['2 workers'] / rate['1 worker']:.2f}")
-    print(f"nas 2 workers / threads   = {rate['2 workers'] / rate['threads']:.2f}")
-    print(f"identical params: all {len(rows)} ways ran the same {args.trials} trials")
+        rows = {case.name: run_case(url, case, cores) for case in cases}
+    rates = {case.name: print_case(case, rows[case.name], cores) for case in cases}
+    # s/trial ceiling: a trial's seconds in the ceiling way (one plain process per core)
+    print(f"{'case':20} {'task':12} {'s/trial ceiling':>15} {'2 workers / ceiling':>20} "
+          f"{'/ 1 worker':>11} {'/ threads':>10}")
+    for case in cases:
+        rate = rates[case.name]
+        print(f"{case.title:20} {case.task:12} {60 / rate['ceiling'] * 2:>15.1f} "
+              f"{rate['2 workers'] / rate['ceiling']:>20.2f} "
+              f"{rate['2 workers'] / rate['1 worker']:>11.2f} "
+              f"{rate['2 workers'] / rate['threads']:>10.2f}")
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 NOT_BENCHES = {"__init__.py", "_support.py", "_preemption.py", "objectives.py"}
 TIMEOUT = 180  # seconds per bench; the slowest smoke run takes ~40 s on 2 busy cores
-# chaos restarts worker processes (a few seconds each on a loaded machine) in its drills
-TIMEOUTS = {"chaos": 360}
+# chaos restarts worker processes (a few seconds each on a loaded machine) in its drills;
+# scaling runs its four ways twice (short and long trials): 8 rounds of worker starts
+TIMEOUTS = {"chaos": 360, "scaling": 360}
 
 NUM = r"[\d,.]+"
 # Per bench: lines (regexes, matched against whole lines) that only a finished table has.
@@ -35,9 +36,16 @@ FINISHED = {
     "records": [rf"task +method +solved +mean +median +general +seconds +against the best published",
                 rf"double-pole +pure +\d+/2 +\S+ +\S+ +\S+ +\d+ +\S.*",
                 r"  config: \{.*\}", r"  published: CMA-ES 683 \(genoxide\).*"],
+    "peers": [r"workload, one core +unit +nas kernel +nas torch +peer +peer +nas/peer +mean steps",
+              rf"cartpole balancing +env-steps/s +{NUM} +{NUM} +evosax/gymnax \(JAX\) +{NUM} +{NUM}x +500/500",
+              rf"cartpole random +env-steps/s +{NUM} +{NUM} +evosax/gymnax \(JAX\) +{NUM} +{NUM}x +\d+/\d+",
+              rf"NEAT pop 20 generation +generations/s +{NUM} +{NUM} +neat-python +{NUM} +{NUM}x +-",
+              rf"NEAT pop 20 reproduction +generations/s +{NUM} +{NUM} +neat-python +{NUM} +{NUM}x +-"],
     "scaling": [rf"ceiling +{NUM} +{NUM} +\d+",
-                rf"nas 2 workers / threads += {NUM}",
-                r"identical params: all 4 ways ran the same 2 trials"],
+                r"scaling, long trials: 2 trials of pure/double-pole, .*",
+                r"identical params: all 4 ways ran the same 2 trials",
+                rf"per-trial overhead +cartpole +{NUM} +{NUM} +{NUM} +{NUM}",
+                rf"long trials +double-pole +{NUM} +{NUM} +{NUM} +{NUM}"],
     "coordination": [rf" +2 +6 +{NUM} +{NUM} +{NUM} +{NUM}% +{NUM}",
                      rf" +2 +{NUM} +{NUM} +{NUM} +{NUM} +{NUM}% +{NUM}%",
                      rf" +20 +{NUM} +{NUM} +{NUM}"],
@@ -71,6 +79,7 @@ FINISHED = {
                rf" +pgbouncer +2 +\d+ +\d+ +4 +{NUM} +{NUM} +{NUM} +\d+",
                rf"pgbouncer / direct: server connections = {NUM}, trials/s = {NUM}, .*"],
 }
+PEERS = ("jax", "gymnax", "evosax", "neat")  # what bench/peers.py measures nas against
 GPU_SKIPPED = "skipping the GPU rows, measuring the CPU baseline only"
 
 
@@ -126,6 +135,9 @@ def test_bench_smoke(name):
     if name == "neat_vs_neat_python" and importlib.util.find_spec("neat") is None:
         pytest.fail("neat-python is not installed; it is what bench/neat_vs_neat_python.py "
                     "compares against: pip install 'neat-python>=2,<3'")
+    if name == "peers" and (missing := [m for m in PEERS if importlib.util.find_spec(m) is None]):
+        pytest.fail(f"{', '.join(missing)} not installed; bench/peers.py compares nas against "
+                    f"them: pip install -e '.[peers]' (part of '.[test]')")
     if name == "pooler":
         ensure({"pgbouncer": "pgbouncer"})  # Debian's pgbouncer, as tests/test_pgbouncer.py
     code, out, seconds = run_smoke(name)
@@ -134,10 +146,37 @@ def test_bench_smoke(name):
     for pattern in FINISHED[name]:
         assert any(re.fullmatch(pattern, line) for line in lines), \
             f"bench/{name}.py --smoke printed no line matching {pattern!r}:\n{out[-4000:]}"
+    if name == "peers":
+        ratios = peer_ratios(out)  # every row measured both sides: a positive ratio each
+        assert len(ratios) == 4 and all(r > 0 for r in ratios), out
     if name == "gpu":
         # Without CUDA the bench must say that it skipped the GPU rows (test_gpu_rows
         # checks them where a GPU is); with CUDA it must not have skipped them.
         assert (GPU_SKIPPED in out) == (not _cuda()), out
+
+
+def peer_ratios(out: str) -> list[float]:
+    """The nas/peer column of bench/peers.py's table: one number per measured row."""
+    return [float(m.group(1)) for m in re.finditer(r" ([\d.]+)x +\S+$", out, re.M)]
+
+
+def test_peers_without_the_extras_measure_nas_alone():
+    """Where evosax and neat-python are not installed, bench/peers.py says so in its rows
+    and still measures nas's side (hidden here: a None entry in sys.modules)."""
+    hide = ("import runpy, sys; sys.modules['evosax'] = sys.modules['neat'] = None; "
+            "sys.path.insert(0, 'bench'); sys.argv = ['bench/peers.py', '--smoke']; "
+            "runpy.run_path('bench/peers.py', run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", hide], cwd=ROOT, capture_output=True,
+                          text=True, timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [line for line in proc.stdout.splitlines()
+            if re.match(r"(cartpole|NEAT pop 20) ", line)]
+    assert len(rows) == 4 and all(re.search(rf" {NUM} +{NUM} +\S.* not installed +- ", r)
+                                  for r in rows), proc.stdout
+    assert "evosax/gymnax (JAX) not installed (missing evosax: pip install -e '.[peers]')" \
+        in proc.stdout, proc.stdout
+    assert "neat-python not installed" in proc.stdout, proc.stdout
+    assert not peer_ratios(proc.stdout), proc.stdout
 
 
 def _cuda() -> bool:
