@@ -7,6 +7,7 @@ import optuna
 
 from nas.evolution.algorithms import ALGORITHMS
 from nas.evolution.catalog import MAX_HIDDEN_LAYERS, MAX_NEURONS, MAX_UNITS
+from nas.evolution.layout import layer_shapes
 from nas.evolution.networks import ACTIVATIONS
 from nas.evolution.tasks import task_class
 from nas.spec import StudySpec
@@ -28,7 +29,7 @@ def suggest_pure(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
         n_layers = trial.suggest_int("hidden_layers", 1 if recurrence == "elman" else 0,
                                      MAX_HIDDEN_LAYERS)
         hidden = [trial.suggest_int(f"units_{i}", 2, MAX_UNITS, log=True) for i in range(n_layers)]
-    return {
+    config = {
         "recurrent": recurrence,
         "mode": "pure",
         "task": spec.task,
@@ -37,11 +38,18 @@ def suggest_pure(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
         "activation": trial.suggest_categorical("activation", sorted(ACTIVATIONS)),
         **_pure_algorithm(trial),
     }
+    _, params = ALGORITHMS[config["algorithm"]]
+    if hasattr(params, "population"):  # e.g. CMA-ES: -p or its own default size
+        shapes = layer_shapes(task.obs_size, task.act_size, hidden, recurrence)
+        config["population"] = params.population(trial, spec.population, shapes,
+                                                 config["algorithm_params"])
+    return config
 
 
 def _pure_algorithm(trial: optuna.Trial) -> dict[str, Any]:
     """One of the registered algorithms, each with its own hyperparameters (conditional in
-    the space, declared beside the algorithm's params: a new algorithm adds itself)."""
+    the space, declared beside the algorithm's params: a new algorithm adds itself; one
+    whose params class has `population` also picks the trial's population)."""
     algorithm = trial.suggest_categorical("algorithm", list(ALGORITHMS))
     sigma = trial.suggest_float("sigma", 0.01, 1.0, log=True)
     _, params = ALGORITHMS[algorithm]
