@@ -1,7 +1,9 @@
-"""The search space: what a trial samples for each mode (architecture + algorithm)."""
+"""The search space: what a trial samples for each mode (architecture + algorithm), as the
+study's --fix / --range narrow it (nas.worker.narrow)."""
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 import optuna
 
@@ -11,6 +13,7 @@ from nas.evolution.layout import layer_shapes
 from nas.evolution.networks import ACTIVATIONS
 from nas.evolution.tasks import task_class
 from nas.spec import StudySpec
+from nas.worker.narrow import Narrowed, check
 
 RECURRENT = ["elman", "full"]
 
@@ -79,4 +82,21 @@ def suggest_neat(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
     }
 
 
-SPACES = {"pure": suggest_pure, "neat": suggest_neat}
+def narrowed(space: Callable[[optuna.Trial, StudySpec], dict[str, Any]]):
+    """`space` as the study's spec narrows it (--fix, --range: nas.worker.narrow)."""
+    @functools.wraps(space)
+    def sample(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
+        if spec.fix or spec.ranges:
+            trial = Narrowed(trial, spec.fixed, spec.ranged)
+        return space(trial, spec)
+    return sample
+
+
+# What a trial of each mode samples, narrowed by its spec; `check_space` before a study is
+# created or resumed with --fix / --range.
+SPACES = {"pure": narrowed(suggest_pure), "neat": narrowed(suggest_neat)}
+
+
+def check_space(spec: StudySpec) -> None:
+    """One NasError line when the spec's --fix / --range do not fit its mode's space."""
+    check(spec, {"pure": suggest_pure, "neat": suggest_neat}[spec.mode])
