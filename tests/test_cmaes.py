@@ -1,5 +1,7 @@
 """CMA-ES in pure mode (nas.evolution.algorithms.cmaes): the `cmaes` package's update,
 negated for nas's maximized fitness, seeded from each seed's generator."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -99,3 +101,23 @@ def test_it_solves_double_pole_with_velocities_bias_free():
     assert all(s.solved_evaluations is not None for s in result.seeds)
     genome = result.seeds[0].best_genome
     assert genome["params"][-1] == 0.0  # the output bias, held at zero
+
+
+def test_the_same_bits_whatever_numpys_blas_threads():
+    """A large network's update is BLAS work: held at one thread, so a process whose numpy
+    runs more (a script, this test) gives what a worker (one BLAS thread) gives."""
+    from nas.evolution.algorithms.cmaes import _openblas
+
+    lib = _openblas()
+    if lib is None or (os.cpu_count() or 1) < 2:
+        pytest.skip("needs numpy's bundled OpenBLAS and two cores")
+    config = {**CONFIG, "hidden": [32, 32], "population": 10, "algorithm_params": {"sigma": 0.3}}
+    before, runs = lib[0](), []
+    try:
+        for threads in (1, 2):
+            lib[1](threads)
+            runs.append(run_evolution(config, 3, seeds=[0], stop_when_solved=False).seeds[0])
+    finally:
+        lib[1](before)
+    assert repr(runs[0].curve_mean) == repr(runs[1].curve_mean)
+    assert runs[0].best_genome == runs[1].best_genome

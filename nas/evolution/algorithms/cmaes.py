@@ -16,12 +16,24 @@ comes from the generator passed in (and a checkpoint need not hold numpy's rng).
 keeps the distribution as the object's own pickle state (`__getstate__`: plain numpy
 arrays and numbers, no rng), rebuilt for each `tell`, so a state is never changed in
 place and a resumed run goes through exactly the same numbers as an uninterrupted one.
+
+Threads: the `cmaes` update is numpy linear algebra (eigh, matrix products), whose bits for
+a large network depend on how many threads the BLAS splits them over. Workers run numpy
+with one BLAS thread (nas.worker.threads); elsewhere (a script, a test) `one_blas_thread`
+holds numpy's bundled OpenBLAS at one thread during the update, so a seed gives the same
+bits in any process. With another BLAS it cannot: set its thread variable to 1 there (as
+the workers' environment does: OPENBLAS_NUM_THREADS, MKL_NUM_THREADS...).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import ctypes
+import functools
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -32,6 +44,42 @@ from nas.errors import NasError
 from nas.evolution.algorithms.base import TensorAlgorithm
 
 _SEED_SPAN = 2 ** 31 - 1  # numpy RandomState seeds are 32-bit
+
+
+@functools.cache
+def _openblas() -> tuple | None:
+    """(get, set) of numpy's bundled OpenBLAS thread count, or None (another BLAS)."""
+    import numpy
+
+    root = Path(numpy.__file__).parent
+    for lib_path in sorted([*root.parent.glob("numpy.libs/lib*openblas*"),
+                            *root.glob(".dylibs/lib*openblas*")]):
+        try:
+            lib = ctypes.CDLL(os.fspath(lib_path))
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas_", "openblas_"):
+            for suffix in ("64_", ""):
+                get = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
+                put = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
+                if get is not None and put is not None:
+                    return get, put
+    return None
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """numpy's OpenBLAS at one thread inside, as it was after (nothing with another BLAS)."""
+    lib = _openblas()
+    before = lib[0]() if lib else 1
+    if before == 1:
+        yield
+        return
+    lib[1](1)
+    try:
+        yield
+    finally:
+        lib[1](before)
 
 
 def default_population(n: int) -> int:
@@ -109,12 +157,14 @@ class CMAES(TensorAlgorithm[CMAESState]):
         cma.__setstate__(copy.deepcopy(state.distribution))
         genomes = state.population[:, torch.from_numpy(self.searched)].double().numpy()
         values = (-fitness.double()).tolist()  # -(-inf) = inf: NaN ranks worst
-        cma.tell([(genomes[i], values[i]) for i in range(self.size)])
+        with one_blas_thread():
+            cma.tell([(genomes[i], values[i]) for i in range(self.size)])
         return self._sample(cma, generator, state.generation)
 
     def _sample(self, cma, generator: torch.Generator, generation: int) -> CMAESState:
         cma.reseed_rng(int(torch.randint(0, _SEED_SPAN, (1,), generator=generator)))
-        drawn = np.stack([cma.ask() for _ in range(self.size)])
+        with one_blas_thread():
+            drawn = np.stack([cma.ask() for _ in range(self.size)])
         population = torch.zeros(self.size, self.n_params, dtype=self.dtype)
         population[:, torch.from_numpy(self.searched)] = torch.from_numpy(drawn).to(self.dtype)
         return CMAESState(population, cma.__getstate__(), generation)
