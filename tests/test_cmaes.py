@@ -67,6 +67,35 @@ def test_bias_free_genomes_hold_every_bias_at_zero():
     assert bool((state.population[:, torch.from_numpy(mask)] != 0).all())
 
 
+def test_large_distributions_are_separable_whatever_the_choice():
+    """The package's full CMA is O(n^3) per genome drawn: above FULL_MAX_DIM, SepCMA."""
+    from cmaes import CMA, SepCMA
+
+    from nas.evolution.algorithms.cmaes import FULL_MAX_DIM
+
+    assert CMAES(FULL_MAX_DIM, 4, CMAESParams())._cls is CMA
+    assert CMAES(FULL_MAX_DIM + 1, 4, CMAESParams())._cls is SepCMA
+    assert CMAES(5, 4, CMAESParams(separable=True))._cls is SepCMA
+
+
+def test_the_space_gives_cmaes_its_default_population_when_chosen():
+    import optuna
+
+    from nas.spec import StudySpec
+    from nas.worker.space import SPACES
+
+    params = {"recurrence": "none", "hidden_layers": 0, "activation": "tanh",
+              "algorithm": "cmaes", "sigma": 0.3, "cmaes_separable": False}
+    spec = StudySpec(task="double-pole", population=50)
+    for biases, population, expected in [(True, "given", 50), (True, "default", default_population(8)),
+                                         (False, "default", default_population(7))]:
+        trial = optuna.trial.FixedTrial({**params, "cmaes_biases": biases,
+                                         "cmaes_population": population})
+        config = SPACES["pure"](trial, spec)
+        assert config["population"] == expected
+        assert config["algorithm_params"] == {"sigma": 0.3, "separable": False, "biases": biases}
+
+
 def test_default_population_is_hansens():
     assert default_population(10) == 4 + int(3 * np.log(10))
     assert default_population(1) == 4
@@ -111,7 +140,8 @@ def test_the_same_bits_whatever_numpys_blas_threads():
     lib = _openblas()
     if lib is None or (os.cpu_count() or 1) < 2:
         pytest.skip("needs numpy's bundled OpenBLAS and two cores")
-    config = {**CONFIG, "hidden": [32, 32], "population": 10, "algorithm_params": {"sigma": 0.3}}
+    config = {**CONFIG, "hidden": [16, 8], "population": 10,  # 273 params: full CMA
+              "algorithm_params": {"sigma": 0.3}}
     before, runs = lib[0](), []
     try:
         for threads in (1, 2):

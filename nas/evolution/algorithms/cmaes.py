@@ -5,7 +5,10 @@ A seed's search distribution N(mean, sigma^2 C) starts at mean 0 with step size 
 each generation samples `size` genomes, and `tell` updates the distribution from their
 fitness (cmaes minimizes, nas maximizes: the fitness is negated; NaN ranks worst, as +inf).
 `separable` uses `cmaes.SepCMA` (a diagonal C: linear cost in the number of weights,
-for large networks); `biases=False` searches the weights only, every bias held at 0 (the
+for large networks), and so does every distribution of more than FULL_MAX_DIM dimensions:
+the package's full CMA costs O(n^3) per genome drawn and holds size x n^2 floats in its
+update (n = 2,300, the search space's largest nets, took 13 s per generation of 20 on one
+thread; at 100 genomes its update alone would hold 4 GB); `biases=False` searches the weights only, every bias held at 0 (the
 bias-free nets of Igel 2003 and of the best published double-pole figures): the
 distribution has the weights' dimension, and the genome is the full layout with zeros
 where the biases are, so the networks and kernels evaluate it like any other.
@@ -44,6 +47,7 @@ from nas.errors import NasError
 from nas.evolution.algorithms.base import TensorAlgorithm
 
 _SEED_SPAN = 2 ** 31 - 1  # numpy RandomState seeds are 32-bit
+FULL_MAX_DIM = 300  # above: SepCMA whatever `separable` says (0.1 s per generation of 20 at 300)
 
 
 @functools.cache
@@ -139,7 +143,7 @@ class CMAES(TensorAlgorithm[CMAESState]):
         if self.searched.shape != (n_params,) or not self.searched.any():
             raise NasError("cmaes needs a mask of the n_params genome entries with one searched")
         self.dim = int(self.searched.sum())
-        self._cls = SepCMA if params.separable else CMA
+        self._cls = SepCMA if params.separable or self.dim > FULL_MAX_DIM else CMA
 
     @classmethod
     def for_network(cls, spec, population: int, params: CMAESParams) -> "CMAES":
