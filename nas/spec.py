@@ -86,11 +86,11 @@ def _flag(*names: str, help: str | None = None, choices=None, minimum: int | Non
 _ENTRY = re.compile(r"([A-Za-z_]\w*)=(\S+)")
 
 
-def narrowing(entries, flag: str) -> str:
+def narrowing(given, flag: str) -> str:
     """--fix / --range values as the spec keeps them: `NAME=VALUE` entries sorted by name,
     space-separated (the flags give a tuple, the database the string). The form only: what
     the names and values mean is checked against the mode's space (nas.worker.narrow)."""
-    items = entries.split() if isinstance(entries, str) else list(entries or ())
+    items = given.split() if isinstance(given, str) else list(given or ())
     seen: dict[str, str] = {}
     for item in items:
         match = _ENTRY.fullmatch(str(item).strip())
