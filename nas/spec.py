@@ -76,16 +76,43 @@ def _has_target(task: str) -> bool:
 
 
 def _flag(*names: str, help: str | None = None, choices=None, minimum: int | None = None,
-          kind: type = int):
-    """Metadata for a spec field: how the CLI spells it (see `nas.cli.options`)."""
-    return {"flags": names, "help": help, "choices": choices, "minimum": minimum, "kind": kind}
+          kind: type = int, multiple: bool = False):
+    """Metadata for a spec field: how the CLI spells it (see `nas.cli.options`); a
+    `multiple` flag may be repeated, its values joined into the field's one string."""
+    return {"flags": names, "help": help, "choices": choices, "minimum": minimum, "kind": kind,
+            "multiple": multiple}
+
+
+_ENTRY = re.compile(r"([A-Za-z_]\w*)=(\S+)")
+
+
+def narrowing(given, flag: str) -> str:
+    """--fix / --range values as the spec keeps them: `NAME=VALUE` entries sorted by name,
+    space-separated (the flags give a tuple, the database the string). The form only: what
+    the names and values mean is checked against the mode's space (nas.worker.narrow)."""
+    items = given.split() if isinstance(given, str) else list(given or ())
+    seen: dict[str, str] = {}
+    for item in items:
+        match = _ENTRY.fullmatch(str(item).strip())
+        if not match:
+            raise NasError(f"{flag} {item!r}: expected NAME=VALUE (a space parameter's name, "
+                           "a value without spaces)")
+        if match[1] in seen:
+            raise NasError(f"{flag} {match[1]} given twice")
+        seen[match[1]] = match[0]
+    return " ".join(seen[name] for name in sorted(seen))
+
+
+def entries(text: str) -> dict[str, str]:
+    """{name: value} of a `narrowing` string."""
+    return dict(item.split("=", 1) for item in text.split())
 
 
 @dataclass(frozen=True)
 class StudySpec:
     mode: str = field(default="pure", metadata=_flag(
         "-m", "--mode", choices=MODES, kind=str,
-        help="pure: fixed topologies (GA or CoSyNE), architecture searched; neat: NEAT"))
+        help="pure: fixed topologies (GA, CoSyNE or CMA-ES), architecture searched; neat: NEAT"))
     task: str = field(default="double-pole", metadata=_flag(
         "-t", "--task", kind=str,
         help=f"{', '.join(catalog.TASKS)}; gym:ENV_ID (a Gymnasium environment); or "
@@ -122,9 +149,18 @@ class StudySpec:
         "--direction", choices=("maximize", "minimize"), kind=str,
         help="whether higher or lower values are better (default: the metric's; set it "
              "for an --objective that returns a loss)"))
+    fix: str = field(default="", metadata=_flag(
+        "--fix", kind=str, multiple=True,
+        help="NAME=VALUE: hold one search-space parameter at a value (repeatable), e.g. "
+             "--fix algorithm=cmaes --fix hidden_layers=0"))
+    ranges: str = field(default="", metadata=_flag(
+        "--range", kind=str, multiple=True,
+        help="NAME=LOW:HIGH (numbers) or NAME=A,B (choices): search a parameter within "
+             "part of its range (repeatable), e.g. --range sigma=0.05:0.5"))
 
     def __post_init__(self):
         catalog.check_task_name(self.task)  # the name's form; `check_task` imports it
+        self._check_narrowing()
         if self.metric is None:  # a user objective's float is maximized, as before metrics
             object.__setattr__(self, "metric", "fitness" if self.objective or not (
                 _has_target(self.task)) else "evaluations")
@@ -134,6 +170,26 @@ class StudySpec:
         elif self.direction != own and not (self.objective and self.metric == "fitness"):
             raise NasError(f"--direction {self.direction} contradicts --metric {self.metric} "
                            f"({own}); --direction is for an --objective's own value")
+
+    def _check_narrowing(self) -> None:
+        object.__setattr__(self, "fix", narrowing(self.fix, "--fix"))
+        object.__setattr__(self, "ranges", narrowing(self.ranges, "--range"))
+        both = sorted(set(self.fixed) & set(self.ranged))
+        if both:
+            raise NasError(f"{both[0]} is given both --fix and --range: one or the other")
+        if self.objective and (self.fix or self.ranges):
+            raise NasError("--fix and --range narrow nas's own search space; an --objective "
+                           "samples its own")
+
+    @property
+    def fixed(self) -> dict[str, str]:
+        """--fix as {name: value text}."""
+        return entries(self.fix)
+
+    @property
+    def ranged(self) -> dict[str, str]:
+        """--range as {name: LOW:HIGH or A,B text}."""
+        return entries(self.ranges)
 
     @property
     def label(self) -> str:

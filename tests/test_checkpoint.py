@@ -1,5 +1,5 @@
 """Checkpoints of run_evolution: a run stopped at generation k and resumed from its bytes
-gives the uninterrupted run's result, bit for bit (GA, CoSyNE, NEAT; kernel and torch
+gives the uninterrupted run's result, bit for bit (GA, CoSyNE, CMA-ES, NEAT; kernel and torch
 engines; built-in, user and gym: tasks); a checkpoint that does not fit is an error."""
 import dataclasses
 import pickle
@@ -20,6 +20,8 @@ GA = {"population": 24, "hidden": [4],
       "algorithm_params": {"sigma": 0.3, "sigma_decay": 0.9, "crossover_rate": 0.2}}
 COSYNE = {"population": 24, "hidden": [3], "algorithm": "cosyne",
           "algorithm_params": {"burst_after": 2}}
+CMAES = {"population": 12, "hidden": [3], "algorithm": "cmaes", "algorithm_params": {"sigma": 0.5}}
+SEP_CMAES = {**CMAES, "algorithm_params": {"sigma": 0.4, "separable": True, "biases": False}}
 NEAT = {"mode": "neat", "population": 30,  # target_species: the threshold moves
         "algorithm_params": {"add_node_prob": 0.2, "add_connection_prob": 0.3, "target_species": 3}}
 RECURRENT = {"recurrent": "elman"}
@@ -72,6 +74,8 @@ CASES = [  # (config, generations, checkpoint after, run_evolution keywords)
     ({**GA, "task": "cartpole", "population": 60}, 12, 3, {"seeds": [0, 1, 2],
                                                           "stagnation_limit": 4}),
     ({**COSYNE, "task": "cartpole"}, 7, 3, {"seeds": [0, 1], "stop_when_solved": False}),
+    ({**CMAES, "task": "cartpole"}, 6, 2, {"seeds": [0, 1], "stop_when_solved": False}),
+    ({**SEP_CMAES, "task": "double-pole"}, 6, 3, {"seeds": [0, 1], "stop_when_solved": False}),
     ({**NEAT, "task": "cartpole"}, 7, 3, {"seeds": [0, 1], "stop_when_solved": False}),
     ({**NEAT, "task": "cartpole", "population": 10}, 10, 2, {"seeds": [0, 1, 2, 5],
                                                             "stagnation_limit": 5}),
@@ -80,7 +84,8 @@ CASES = [  # (config, generations, checkpoint after, run_evolution keywords)
 
 @pytest.mark.parametrize("engine", ["kernel", "torch"])
 @pytest.mark.parametrize("config, generations, k, kwargs", CASES,
-                         ids=["ga", "ga-solving", "cosyne", "neat", "neat-solving"])
+                         ids=["ga", "ga-solving", "cosyne", "cmaes", "sep-cmaes-no-bias", "neat",
+                              "neat-solving"])
 def test_resumed_run_equals_the_uninterrupted_run(config, generations, k, kwargs, engine):
     full, seen, resumed, parts, _ = halves(config, generations, k, engine=engine, **kwargs)
     assert_same_run(full, seen, resumed, parts)
@@ -129,7 +134,7 @@ def test_champion_memory_is_resumed(config, generations, k, engine, champion_tes
 
 
 @pytest.mark.parametrize("task", [MOUNTAIN_CAR, "gym:CartPole-v1"])
-@pytest.mark.parametrize("config", [GA, COSYNE, NEAT], ids=["ga", "cosyne", "neat"])
+@pytest.mark.parametrize("config", [GA, COSYNE, CMAES, NEAT], ids=["ga", "cosyne", "cmaes", "neat"])
 def test_user_and_gym_tasks_resume(task, config):
     """Tasks without a kernel (the torch path): a module:Class task, and a gym: task whose
     vector envs are pooled across generations (the resumed run starts with fresh ones)."""
@@ -232,3 +237,33 @@ def test_a_neat_state_comes_back_exactly():
     assert [list(g.connections) for g in back.population] == \
         [list(g.connections) for g in state.population]
     assert type(back.population[0].connections[0].weight) is np.float64
+
+
+@pytest.mark.parametrize("params", [{"sigma": 0.3}, {"sigma": 0.3, "separable": True, "biases": False}],
+                         ids=["cma", "sep-no-bias"])
+def test_a_cmaes_state_comes_back_exactly_and_tells_the_same(params):
+    """Every array and number of the cmaes distribution keeps its type and bits, so the
+    next generation drawn from the restored state is the same."""
+    from nas.evolution.algorithms import CMAESParams
+    from nas.evolution.modes import PureMode
+    from nas.evolution.config import EvolutionConfig
+    from nas.evolution.tasks import get_task
+
+    cfg = EvolutionConfig(task="double-pole", population=10, hidden=(3,), algorithm="cmaes",
+                          algorithm_params=params)
+    algo = PureMode(cfg, get_task("double-pole")).algorithm
+    assert isinstance(algo.params, CMAESParams)
+    generator = torch.Generator().manual_seed(3)
+    state = algo.init(generator)
+    for g in range(3):
+        fitness = torch.rand(10, generator=torch.Generator().manual_seed(g), dtype=torch.float64)
+        state = algo.tell(state, fitness, generator)
+    back = _unpack_state(pickle.loads(pickle.dumps(_pack_state(state))))
+    assert repr(back.distribution) == repr(state.distribution)
+    assert {k: type(v) for k, v in back.distribution.items()} == \
+        {k: type(v) for k, v in state.distribution.items()}
+    assert torch.equal(back.population, state.population) and back.generation == 3
+    fitness = torch.arange(10, dtype=torch.float64)
+    a = algo.tell(state, fitness, torch.Generator().manual_seed(9))
+    b = algo.tell(back, fitness, torch.Generator().manual_seed(9))
+    assert torch.equal(a.population, b.population)

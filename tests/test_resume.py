@@ -13,7 +13,9 @@ from nas.testing import nas, query, start_nas, trial_states, wait_until
 
 PACED = ["--objective", "tests.fixtures.objectives:evolve_paced", "--pruner", "none",
          "--sampler", "random"]
+PACED_CMAES = [*PACED[:1], "tests.fixtures.objectives:evolve_paced_cmaes", *PACED[2:]]
 SIZES = {"pure": ["-m", "pure", "-t", "double-pole", "-g", "14", "-p", "40", "-s", "2"],
+         "cmaes": ["-m", "pure", "-t", "double-pole", "-g", "14", "-p", "40", "-s", "2"],
          "neat": ["-m", "neat", "-t", "double-pole", "-g", "14", "-p", "60", "-s", "2"]}
 FAST_HEARTBEAT = {"NAS_HEARTBEAT_INTERVAL": "1", "NAS_HEARTBEAT_GRACE": "4"}
 
@@ -30,6 +32,11 @@ def reported(url: str, trial_number: int) -> list:
     return [tuple(r) for r in query(url, "SELECT i.step, i.intermediate_value FROM "
                                          "trial_intermediate_values i JOIN trials t USING (trial_id) "
                                          "WHERE t.number = :n ORDER BY i.step", n=trial_number)]
+
+
+def trial_params(url: str, number: int) -> dict:
+    study = optuna.load_study(study_name="term", storage=Store(url).optuna_storage())
+    return [t for t in study.trials if t.number == number][0].params
 
 
 def generations_reported(url: str) -> int:
@@ -69,9 +76,10 @@ def _scores(url: str, study: str, params: dict, metric: str) -> list[float]:
     return seen
 
 
-@pytest.mark.parametrize("mode", ["pure", "neat"])
+@pytest.mark.parametrize("mode", ["pure", "neat", "cmaes"])
 def test_sigterm_checkpoints_and_the_retry_resumes_bit_for_bit(nas_env, db_url, tmp_path, mode):
-    nas("study", "create", "term", *PACED, *SIZES[mode], "-n", "1", env=nas_env, check=True)
+    paced = PACED_CMAES if mode == "cmaes" else PACED
+    nas("study", "create", "term", *paced, *SIZES[mode], "-n", "1", env=nas_env, check=True)
     slow = {**nas_env, "NAS_TEST_GENERATION_SECONDS": "0.5", "NAS_CHECKPOINT_SECONDS": "3600"}
     worker = start_nas("worker", "--threads", "1", env=slow, log=tmp_path / "first.log")
     wait_until(lambda: generations_reported(db_url) >= 4, 300, what="four generations")
@@ -86,6 +94,8 @@ def test_sigterm_checkpoints_and_the_retry_resumes_bit_for_bit(nas_env, db_url, 
     rows = query(db_url, "SELECT number, state, retry_of, resumed_from FROM nas.trials ORDER BY number")
     assert rows == [(0, "FAIL", None, None), (1, "COMPLETE", 0, saved[0][1] + 1)]
     assert_same_as_uninterrupted(db_url, "term", 1)
+    if mode == "cmaes":
+        assert trial_params(db_url, 1)["algorithm"] == "cmaes"
     assert query(db_url, "SELECT count(*) FROM nas.checkpoints") == [(0,)]  # the lineage finished
     status = nas("status", env=nas_env, check=True).stdout
     assert "term: 1 attempt(s) preempted, 1 resumed from a checkpoint" in status

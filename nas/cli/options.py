@@ -67,6 +67,8 @@ def _spec_option(f):
         kind = click.IntRange(min=meta["minimum"], max=MAX_INT)
     else:
         kind = meta["kind"]
+    if meta["multiple"]:
+        return click.option(*meta["flags"], f.name, type=kind, multiple=True, help=meta["help"])
     default = None if f.default is MISSING else f.default
     return click.option(*meta["flags"], f.name, type=kind, default=default,
                         show_default=default is not None, help=meta["help"])

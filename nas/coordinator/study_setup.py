@@ -22,6 +22,10 @@ def ensure_study(store: Store, name: str, spec: StudySpec, priority: int = 0,
     if existing is not None:
         spec = replace(existing.spec, **{f: getattr(spec, f) for f in given})
     spec.check_task()  # a gym: or module:Class task that cannot be had fails here, in one line
+    if spec.fix or spec.ranges:  # names and values against the mode's space (imports torch)
+        from nas.worker.space import check_space
+
+        check_space(spec)
     check_fits(spec)
     if spec.objective:
         load_user_objective(spec.objective)  # a missing module fails here, not in every worker

@@ -4,7 +4,9 @@ What one holds (everything a run carries from one generation to the next), per s
     generator         the seed's torch.Generator state (every draw of the run comes from it:
                       the algorithm's, NEAT's numpy rng seeded from it each call, the tasks'
                       initial_states, gym: seeds)
-    state             the algorithm state: GA / CoSyNE tensors and numbers; NEAT genomes
+    state             the algorithm state: GA / CoSyNE tensors and numbers; CMA-ES's
+                      distribution (the cmaes object's own state: numpy arrays, numbers);
+                      NEAT genomes
                       (genes in dict order, hidden ids, weight types), species (members,
                       records, flags), innovation / node / species counters, threshold, record
     result            the SeedResult so far (curves, best genome, evaluations, solved-at,
@@ -47,14 +49,14 @@ import numpy as np
 import torch
 
 import nas
-from nas.evolution.algorithms import CoSyNEState, GAState
+from nas.evolution.algorithms import CMAESState, CoSyNEState, GAState
 
 MAGIC = b"NASEVOCK"
 FORMAT = 1
 ZLIB, LZMA = 1, 2
 CODEC = ZLIB  # level 1: pure checkpoints are mostly float mantissas that nothing compresses
 HEADER = struct.Struct(">8sHB32s")  # magic, format, codec, identity digest
-TENSOR_STATES = {"ga": GAState, "cosyne": CoSyNEState}
+TENSOR_STATES = {"ga": GAState, "cosyne": CoSyNEState, "cmaes": CMAESState}
 
 
 class CheckpointError(Exception):
@@ -156,7 +158,7 @@ def _pack(t: torch.Tensor | np.ndarray) -> tuple:
     byte plane (all first bytes, then all second bytes...), which compresses better."""
     a = np.ascontiguousarray(t if isinstance(t, np.ndarray) else t.detach().cpu().numpy())
     planes = np.ascontiguousarray(a.reshape(-1).view(np.uint8).reshape(-1, a.itemsize).T)
-    return (str(a.dtype), tuple(a.shape), planes.tobytes())
+    return (str(a.dtype), tuple(t.shape), planes.tobytes())  # t's: ascontiguousarray makes 0-d 1-d
 
 
 def _unpack(packed: tuple) -> torch.Tensor:
@@ -199,8 +201,14 @@ def _unpack_state(data: dict):
 
 
 def _pack_value(value) -> Any:
+    """A state field: tensors, numbers, and (CMA-ES) dicts of numpy arrays and scalars, each
+    kept with its own type so the resumed arithmetic is the same."""
     if isinstance(value, torch.Tensor):
         return ("tensor", _pack(value))
+    if isinstance(value, (np.ndarray, np.generic)):
+        return ("array" if isinstance(value, np.ndarray) else "scalar", _pack(np.asarray(value)))
+    if isinstance(value, dict):
+        return ("dict", {str(k): _pack_value(v) for k, v in value.items()})
     if value is None or type(value) in (bool, int, float):
         return ("value", value)
     raise TypeError(f"cannot checkpoint a {type(value).__name__} in an algorithm state")
@@ -208,4 +216,13 @@ def _pack_value(value) -> Any:
 
 def _unpack_value(value) -> Any:
     kind, data = value
-    return _unpack(data) if kind == "tensor" else data
+    if kind == "tensor":
+        return _unpack(data)
+    if kind in ("array", "scalar"):
+        array = _unpack(data).numpy()
+        return array if kind == "array" else array[()]
+    if kind == "dict":
+        return {k: _unpack_value(v) for k, v in data.items()}
+    if kind == "value":
+        return data
+    raise ValueError(f"state value of kind {kind!r}")

@@ -25,7 +25,7 @@ class PureMode:
     def __init__(self, cfg: EvolutionConfig, task: Task):
         self.spec = NetworkSpec(task.obs_size, task.act_size, cfg.hidden, cfg.activation, cfg.recurrent)
         algo_cls, _ = ALGORITHMS[cfg.algorithm]
-        self.algorithm = algo_cls(self.spec.n_params, cfg.population, cfg.algorithm_hyperparams())
+        self.algorithm = algo_cls.for_network(self.spec, cfg.population, cfg.algorithm_hyperparams())
 
     @classmethod
     def stored(cls, data: dict[str, Any]) -> tuple["PureMode", torch.Tensor]:

@@ -34,6 +34,8 @@ studies = sa.Table(
     sa.Column("objective", sa.Text),
     sa.Column("base_seed", sa.Integer, nullable=False),
     sa.Column("direction", sa.Text),  # NULL in rows from before 0008: the metric's
+    sa.Column("fix", sa.Text, nullable=False),  # --fix / --range: '' is the whole space
+    sa.Column("ranges", sa.Text, nullable=False),
     # scheduling
     sa.Column("priority", sa.Integer, nullable=False),
     sa.Column("paused", sa.Boolean, nullable=False),

@@ -1,15 +1,19 @@
-"""The search space: what a trial samples for each mode (architecture + algorithm)."""
+"""The search space: what a trial samples for each mode (architecture + algorithm), as the
+study's --fix / --range narrow it (nas.worker.narrow)."""
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 import optuna
 
 from nas.evolution.algorithms import ALGORITHMS
 from nas.evolution.catalog import MAX_HIDDEN_LAYERS, MAX_NEURONS, MAX_UNITS
+from nas.evolution.layout import layer_shapes
 from nas.evolution.networks import ACTIVATIONS
 from nas.evolution.tasks import task_class
 from nas.spec import StudySpec
+from nas.worker.narrow import Narrowed, check
 
 RECURRENT = ["elman", "full"]
 
@@ -28,7 +32,7 @@ def suggest_pure(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
         n_layers = trial.suggest_int("hidden_layers", 1 if recurrence == "elman" else 0,
                                      MAX_HIDDEN_LAYERS)
         hidden = [trial.suggest_int(f"units_{i}", 2, MAX_UNITS, log=True) for i in range(n_layers)]
-    return {
+    config = {
         "recurrent": recurrence,
         "mode": "pure",
         "task": spec.task,
@@ -37,11 +41,18 @@ def suggest_pure(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
         "activation": trial.suggest_categorical("activation", sorted(ACTIVATIONS)),
         **_pure_algorithm(trial),
     }
+    _, params = ALGORITHMS[config["algorithm"]]
+    if hasattr(params, "population"):  # e.g. CMA-ES: -p or its own default size
+        shapes = layer_shapes(task.obs_size, task.act_size, hidden, recurrence)
+        config["population"] = params.population(trial, spec.population, shapes,
+                                                 config["algorithm_params"])
+    return config
 
 
 def _pure_algorithm(trial: optuna.Trial) -> dict[str, Any]:
     """One of the registered algorithms, each with its own hyperparameters (conditional in
-    the space, declared beside the algorithm's params: a new algorithm adds itself)."""
+    the space, declared beside the algorithm's params: a new algorithm adds itself; one
+    whose params class has `population` also picks the trial's population)."""
     algorithm = trial.suggest_categorical("algorithm", list(ALGORITHMS))
     sigma = trial.suggest_float("sigma", 0.01, 1.0, log=True)
     _, params = ALGORITHMS[algorithm]
@@ -71,4 +82,21 @@ def suggest_neat(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
     }
 
 
-SPACES = {"pure": suggest_pure, "neat": suggest_neat}
+def narrowed(space: Callable[[optuna.Trial, StudySpec], dict[str, Any]]):
+    """`space` as the study's spec narrows it (--fix, --range: nas.worker.narrow)."""
+    @functools.wraps(space)
+    def sample(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
+        if spec.fix or spec.ranges:
+            trial = Narrowed(trial, spec.fixed, spec.ranged)
+        return space(trial, spec)
+    return sample
+
+
+# What a trial of each mode samples, narrowed by its spec; `check_space` before a study is
+# created or resumed with --fix / --range.
+SPACES = {"pure": narrowed(suggest_pure), "neat": narrowed(suggest_neat)}
+
+
+def check_space(spec: StudySpec) -> None:
+    """One NasError line when the spec's --fix / --range do not fit its mode's space."""
+    check(spec, {"pure": suggest_pure, "neat": suggest_neat}[spec.mode])

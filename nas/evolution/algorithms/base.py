@@ -58,6 +58,12 @@ class TensorAlgorithm(Algorithm[State, torch.Tensor]):
                            f"{self.min_population}")
         self.n_params, self.size, self.params, self.dtype = n_params, population, params, dtype
 
+    @classmethod
+    def for_network(cls, spec, population: int, params: Any) -> "TensorAlgorithm":
+        """The algorithm for a network (a NetworkSpec): by its parameter count, unless an
+        algorithm needs more of its layout (CMA-ES without biases)."""
+        return cls(spec.n_params, population, params)
+
     def init(self, generator: torch.Generator) -> State:
         pop = torch.randn(self.size, self.n_params, generator=generator, dtype=self.dtype)
         return self._state(pop * self.params.init_std)

@@ -1,0 +1,174 @@
+"""CMA-ES (Hansen & Ostermeier 2001) through the `cmaes` package, the one Optuna's own
+CmaEsSampler uses: its update is the published one, tested by its authors, not ours.
+
+A seed's search distribution N(mean, sigma^2 C) starts at mean 0 with step size `sigma`;
+each generation samples `size` genomes, and `tell` updates the distribution from their
+fitness (cmaes minimizes, nas maximizes: the fitness is negated; NaN ranks worst, as +inf).
+`separable` uses `cmaes.SepCMA` (a diagonal C: linear cost in the number of weights,
+for large networks), and so does every distribution of more than FULL_MAX_DIM dimensions:
+the package's full CMA costs O(n^3) per genome drawn and holds size x n^2 floats in its
+update (n = 2,300, the search space's largest nets, took 13 s per generation of 20 on one
+thread; at 100 genomes its update alone would hold 4 GB); `biases=False` searches the weights only, every bias held at 0 (the
+bias-free nets of Igel 2003 and of the best published double-pole figures): the
+distribution has the weights' dimension, and the genome is the full layout with zeros
+where the biases are, so the networks and kernels evaluate it like any other.
+
+Randomness: the `cmaes` object draws from its own numpy RandomState, which this module
+reseeds from the seed's torch generator before every sampling, so all randomness still
+comes from the generator passed in (and a checkpoint need not hold numpy's rng). The state
+keeps the distribution as the object's own pickle state (`__getstate__`: plain numpy
+arrays and numbers, no rng), rebuilt for each `tell`, so a state is never changed in
+place and a resumed run goes through exactly the same numbers as an uninterrupted one.
+
+Threads: the `cmaes` update is numpy linear algebra (eigh, matrix products), whose bits for
+a large network depend on how many threads the BLAS splits them over. Workers run numpy
+with one BLAS thread (nas.worker.threads); elsewhere (a script, a test) `one_blas_thread`
+holds numpy's bundled OpenBLAS at one thread during the update, so a seed gives the same
+bits in any process. With another BLAS it cannot: set its thread variable to 1 there (as
+the workers' environment does: OPENBLAS_NUM_THREADS, MKL_NUM_THREADS...).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import ctypes
+import functools
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from cmaes import CMA, SepCMA
+
+from nas.errors import NasError
+from nas.evolution.algorithms.base import TensorAlgorithm
+
+_SEED_SPAN = 2 ** 31 - 1  # numpy RandomState seeds are 32-bit
+FULL_MAX_DIM = 300  # above: SepCMA whatever `separable` says (0.1 s per generation of 20 at 300)
+
+
+@functools.cache
+def _openblas() -> tuple | None:
+    """(get, set) of numpy's bundled OpenBLAS thread count, or None (another BLAS)."""
+    import numpy
+
+    root = Path(numpy.__file__).parent
+    for lib_path in sorted([*root.parent.glob("numpy.libs/lib*openblas*"),
+                            *root.glob(".dylibs/lib*openblas*")]):
+        try:
+            lib = ctypes.CDLL(os.fspath(lib_path))
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas_", "openblas_"):
+            for suffix in ("64_", ""):
+                get = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
+                put = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
+                if get is not None and put is not None:
+                    return get, put
+    return None
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """numpy's OpenBLAS at one thread inside, as it was after (nothing with another BLAS)."""
+    lib = _openblas()
+    before = lib[0]() if lib else 1
+    if before == 1:
+        yield
+        return
+    lib[1](1)
+    try:
+        yield
+    finally:
+        lib[1](before)
+
+
+def default_population(n: int) -> int:
+    """CMA-ES's own population size for n dimensions: 4 + floor(3 ln n) (Hansen)."""
+    return 4 + math.floor(3 * math.log(max(1, n)))
+
+
+@dataclass(frozen=True)
+class CMAESParams:
+    sigma: float = 0.3  # the initial step size
+    separable: bool = False  # cmaes.SepCMA: diagonal covariance
+    biases: bool = True  # False: biases held at 0, only the weights searched
+
+    def __post_init__(self):
+        if not (self.sigma > 0 and math.isfinite(self.sigma)):
+            raise NasError("cmaes sigma must be a positive number")
+
+    @staticmethod
+    def suggest(trial, sigma: float) -> dict:
+        """CMA-ES's part of the pure search space (`sigma`, drawn for every algorithm
+        before this, is the initial step size)."""
+        return {"sigma": sigma,
+                "separable": trial.suggest_categorical("cmaes_separable", [False, True]),
+                "biases": trial.suggest_categorical("cmaes_biases", [True, False])}
+
+    @staticmethod
+    def population(trial, given: int, shapes: Sequence[tuple[str, tuple]], chosen: dict) -> int:
+        """The population a trial runs: -p (`given`) or CMA-ES's default for the number of
+        parameters it searches (a searched choice, `cmaes_population`)."""
+        if trial.suggest_categorical("cmaes_population", ["given", "default"]) == "given":
+            return given
+        return default_population(int(np.count_nonzero(searched_mask(shapes, chosen["biases"]))))
+
+
+def searched_mask(shapes: Sequence[tuple[str, tuple]], biases: bool) -> np.ndarray:
+    """[n_params] bool: the genome entries CMA-ES searches (all, or all but the biases;
+    `shapes` as nas.evolution.layout.layer_shapes gives them, biases named b, b0, b1...)."""
+    parts = [np.full(math.prod(shape), biases or not name.startswith("b"))
+             for name, shape in shapes]
+    return np.concatenate(parts) if parts else np.zeros(0, bool)
+
+
+@dataclass(frozen=True)
+class CMAESState:
+    population: torch.Tensor  # [size, n_params] float32: the genomes asked
+    distribution: dict[str, Any]  # the cmaes object's __getstate__ (numpy arrays, numbers)
+    generation: int = 0
+
+
+class CMAES(TensorAlgorithm[CMAESState]):
+    min_population = 2  # cmaes needs mu = size // 2 >= 1
+
+    def __init__(self, n_params: int, population: int, params: CMAESParams,
+                 dtype=torch.float32, searched: np.ndarray | None = None):
+        super().__init__(n_params, population, params, dtype)
+        self.searched = np.ones(n_params, bool) if searched is None else np.asarray(searched, bool)
+        if self.searched.shape != (n_params,) or not self.searched.any():
+            raise NasError("cmaes needs a mask of the n_params genome entries with one searched")
+        self.dim = int(self.searched.sum())
+        self._cls = SepCMA if params.separable or self.dim > FULL_MAX_DIM else CMA
+
+    @classmethod
+    def for_network(cls, spec, population: int, params: CMAESParams) -> "CMAES":
+        return cls(spec.n_params, population, params,
+                   searched=searched_mask(spec.shapes(), params.biases))
+
+    def init(self, generator: torch.Generator) -> CMAESState:
+        cma = self._cls(mean=np.zeros(self.dim), sigma=self.params.sigma,
+                        population_size=self.size)
+        return self._sample(cma, generator, 0)
+
+    def _tell(self, state: CMAESState, fitness: torch.Tensor,
+              generator: torch.Generator) -> CMAESState:
+        cma = self._cls.__new__(self._cls)
+        cma.__setstate__(copy.deepcopy(state.distribution))
+        genomes = state.population[:, torch.from_numpy(self.searched)].double().numpy()
+        values = (-fitness.double()).tolist()  # -(-inf) = inf: NaN ranks worst
+        with one_blas_thread():
+            cma.tell([(genomes[i], values[i]) for i in range(self.size)])
+        return self._sample(cma, generator, state.generation)
+
+    def _sample(self, cma, generator: torch.Generator, generation: int) -> CMAESState:
+        cma.reseed_rng(int(torch.randint(0, _SEED_SPAN, (1,), generator=generator)))
+        with one_blas_thread():
+            drawn = np.stack([cma.ask() for _ in range(self.size)])
+        population = torch.zeros(self.size, self.n_params, dtype=self.dtype)
+        population[:, torch.from_numpy(self.searched)] = torch.from_numpy(drawn).to(self.dtype)
+        return CMAESState(population, cma.__getstate__(), generation)
