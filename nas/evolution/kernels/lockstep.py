@@ -39,7 +39,7 @@ F32 = np.float32
 WINDOW = 100  # wobble window (double_pole._episodes)
 NO_WOBBLE, STATE_WOBBLE, INPUT_WOBBLE = 0, 1, 2
 # rows of the float32 scratch buf[row, unit, lane]
-OBS, CTX, A, B, ACC = 0, 1, 2, 3, 4
+OBS, CTX, A, B = 0, 1, 2, 3
 
 
 @intrinsic
@@ -68,20 +68,66 @@ def _claim(counter, rows):
 @jit(inline="always")
 def _layer(P, weights, width, bias, buf, src, n_in, n_out, dst, add):
     """buf[dst, j] = P[bias + j] + sum_k buf[src, k] * P[weights + k width + j], j < n_out,
-    in torch's order; with `add`, the sum is added to buf[dst] instead (Elman's context)."""
+    in torch's order; with `add`, the sum is added to buf[dst] instead (Elman's context).
+    One named accumulator per lane (LANES = 16), so they stay in registers and LLVM packs
+    each line's 16 lanes into vector instructions."""
+    x, d = U(src), U(dst)
     for j in range(U(n_out)):
-        for l in range(L):
-            buf[ACC, j, l] = F32(0.0)
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = a12 = a13 = a14 = a15 = F32(0.0)
+        r = U(weights) + j
         for k in range(U(n_in)):
-            r = U(weights) + k * U(width) + j
-            for l in range(L):
-                buf[ACC, j, l] += buf[U(src), k, l] * P[r, l]
+            a0 += buf[x, k, 0] * P[r, 0]
+            a1 += buf[x, k, 1] * P[r, 1]
+            a2 += buf[x, k, 2] * P[r, 2]
+            a3 += buf[x, k, 3] * P[r, 3]
+            a4 += buf[x, k, 4] * P[r, 4]
+            a5 += buf[x, k, 5] * P[r, 5]
+            a6 += buf[x, k, 6] * P[r, 6]
+            a7 += buf[x, k, 7] * P[r, 7]
+            a8 += buf[x, k, 8] * P[r, 8]
+            a9 += buf[x, k, 9] * P[r, 9]
+            a10 += buf[x, k, 10] * P[r, 10]
+            a11 += buf[x, k, 11] * P[r, 11]
+            a12 += buf[x, k, 12] * P[r, 12]
+            a13 += buf[x, k, 13] * P[r, 13]
+            a14 += buf[x, k, 14] * P[r, 14]
+            a15 += buf[x, k, 15] * P[r, 15]
+            r += U(width)
         if add:
-            for l in range(L):
-                buf[U(dst), j, l] = buf[U(dst), j, l] + buf[ACC, j, l]
+            buf[d, j, 0] = buf[d, j, 0] + a0
+            buf[d, j, 1] = buf[d, j, 1] + a1
+            buf[d, j, 2] = buf[d, j, 2] + a2
+            buf[d, j, 3] = buf[d, j, 3] + a3
+            buf[d, j, 4] = buf[d, j, 4] + a4
+            buf[d, j, 5] = buf[d, j, 5] + a5
+            buf[d, j, 6] = buf[d, j, 6] + a6
+            buf[d, j, 7] = buf[d, j, 7] + a7
+            buf[d, j, 8] = buf[d, j, 8] + a8
+            buf[d, j, 9] = buf[d, j, 9] + a9
+            buf[d, j, 10] = buf[d, j, 10] + a10
+            buf[d, j, 11] = buf[d, j, 11] + a11
+            buf[d, j, 12] = buf[d, j, 12] + a12
+            buf[d, j, 13] = buf[d, j, 13] + a13
+            buf[d, j, 14] = buf[d, j, 14] + a14
+            buf[d, j, 15] = buf[d, j, 15] + a15
         else:
-            for l in range(L):
-                buf[U(dst), j, l] = P[U(bias) + j, l] + buf[ACC, j, l]
+            b = U(bias) + j
+            buf[d, j, 0] = P[b, 0] + a0
+            buf[d, j, 1] = P[b, 1] + a1
+            buf[d, j, 2] = P[b, 2] + a2
+            buf[d, j, 3] = P[b, 3] + a3
+            buf[d, j, 4] = P[b, 4] + a4
+            buf[d, j, 5] = P[b, 5] + a5
+            buf[d, j, 6] = P[b, 6] + a6
+            buf[d, j, 7] = P[b, 7] + a7
+            buf[d, j, 8] = P[b, 8] + a8
+            buf[d, j, 9] = P[b, 9] + a9
+            buf[d, j, 10] = P[b, 10] + a10
+            buf[d, j, 11] = P[b, 11] + a11
+            buf[d, j, 12] = P[b, 12] + a12
+            buf[d, j, 13] = P[b, 13] + a13
+            buf[d, j, 14] = P[b, 14] + a14
+            buf[d, j, 15] = P[b, 15] + a15
 
 
 @jit(inline="always")
@@ -197,7 +243,7 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
             first = _claim(counter, rows)
         return
     P = np.zeros((params.shape[1], LANES), F32)
-    buf = np.zeros((5, _padded(max(sizes.max(), obs_index.shape[0] + 1)), LANES), F32)
+    buf = np.zeros((4, _padded(max(sizes.max(), obs_index.shape[0] + 1)), LANES), F32)
     w = np.zeros((ph.STAGES, 6, LANES), np.float64)
     u = np.zeros(LANES, F32)
     fell = np.zeros(LANES, np.bool_)
@@ -207,9 +253,10 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
     if has_bias:
         for l in range(L):
             buf[OBS, obs_index.shape[0], l] = F32(bias)
-    active = 0
+    active, more = 0, True
     for l in range(LANES):
-        r = first if l == 0 else _claim(counter, rows)
+        r = first if l == 0 else (_claim(counter, rows) if more else -1)
+        more = r >= 0
         _fill(l, r, params, genome_of, starts, P, w, buf, t, row, window, wobble_kind)
         active += 1 if r >= 0 else 0
     while active > 0:
@@ -239,6 +286,7 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
                     wobble[r] = (ph.window_sum(window, U(l), lanes)
                                  if wobble_kind != NO_WOBBLE else 0.0)
                     active -= 1
-                r = _claim(counter, rows)
+                r = _claim(counter, rows) if more else -1
+                more = r >= 0
                 _fill(l, r, params, genome_of, starts, P, w, buf, t, row, window, wobble_kind)
                 active += 1 if r >= 0 else 0

@@ -23,6 +23,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from nas.evolution.kernels._numba import jit
+from nas.evolution.kernels.activations import _f64_from_bits
 
 TWO_OVER_PI = 6.36619772367581382433e-01
 PIO2_1 = 1.57079632673412561417e+00  # first 33 bits of pi/2
@@ -54,18 +55,6 @@ def fma(typingctx, a, b, c):
         return builder.call(fn, args)
 
     return types.float64(types.float64, types.float64, types.float64), codegen
-
-
-@intrinsic
-def _f64_from_bits(typingctx, bits):
-    """The float64 whose IEEE bits are the int64 `bits`."""
-    if bits != types.int64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(types.int64), codegen
 
 
 @jit(inline="always")
