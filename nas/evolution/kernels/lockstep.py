@@ -18,11 +18,12 @@ bit-identical alone or in any batch, at any thread count.
 Networks: the padded genome layout of networks.py, copied per lane into P[param, lane]
 when a lane is (re)filled; each weighted sum accumulated in torch's order
 (`acc = 0; acc += x[k] * w[k, j]` for k in order, then `bias + acc`), as networks.py
-describes.
+describes, LANES lanes per vector instruction (mac_lanes, add_lanes).
 """
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -65,69 +66,72 @@ def _claim(counter, rows):
     return r if r < rows else -1
 
 
+def _lane_vectors(context, builder, signature, args):
+    """Pointers to <LANES x float> at (array, flat element offset) pairs of `args`."""
+    vector = ir.VectorType(ir.FloatType(), LANES).as_pointer()
+    out = []
+    for i in range(0, len(args), 2):
+        ary = context.make_array(signature.args[i])(context, builder, args[i])
+        offset = context.cast(builder, args[i + 1], signature.args[i + 1], types.intp)
+        out.append(builder.bitcast(builder.gep(ary.data, [offset]), vector))
+    return out
+
+
+def _float32_arrays(*arrays):
+    return all(isinstance(a, types.Array) and a.dtype == types.float32 for a in arrays)
+
+
+@intrinsic
+def mac_lanes(typingctx, acc, i, x, j, p, k):
+    """acc[i:i+LANES] = acc[i:i+LANES] + x[j:j+LANES] * p[k:k+LANES] (float32, flat offsets):
+    one vector multiply and one vector add, each lane rounded as the scalar code rounds.
+    (LLVM fully unrolls a 16-trip loop and then leaves it scalar, so the lanes are
+    vectorized by hand here.)"""
+    if not _float32_arrays(acc, x, p):
+        return None
+
+    def codegen(context, builder, signature, args):
+        a, b, c = _lane_vectors(context, builder, signature, args)
+        product = builder.fmul(builder.load(b, align=4), builder.load(c, align=4))
+        builder.store(builder.fadd(builder.load(a, align=4), product), a, align=4)
+        return context.get_dummy_value()
+
+    return types.void(acc, i, x, j, p, k), codegen
+
+
+@intrinsic
+def add_lanes(typingctx, out, i, x, j, y, k):
+    """out[i:i+LANES] = x[j:j+LANES] + y[k:k+LANES] (float32, flat offsets)."""
+    if not _float32_arrays(out, x, y):
+        return None
+
+    def codegen(context, builder, signature, args):
+        a, b, c = _lane_vectors(context, builder, signature, args)
+        builder.store(builder.fadd(builder.load(b, align=4), builder.load(c, align=4)), a,
+                      align=4)
+        return context.get_dummy_value()
+
+    return types.void(out, i, x, j, y, k), codegen
+
+
 @jit(inline="always")
-def _layer(P, weights, width, bias, buf, src, n_in, n_out, dst, add):
+def _layer(P, weights, width, bias, buf, src, n_in, n_out, dst, add, acc):
     """buf[dst, j] = P[bias + j] + sum_k buf[src, k] * P[weights + k width + j], j < n_out,
-    in torch's order; with `add`, the sum is added to buf[dst] instead (Elman's context).
-    One named accumulator per lane (LANES = 16), so they stay in registers and LLVM packs
-    each line's 16 lanes into vector instructions."""
-    x, d = U(src), U(dst)
+    in torch's order (acc = 0, acc += x w for k in order, then bias + acc); with `add`, the
+    sum is added to buf[dst] instead (Elman's context). acc: float32[LANES] scratch."""
+    units = U(buf.shape[1])
     for j in range(U(n_out)):
-        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = a12 = a13 = a14 = a15 = F32(0.0)
+        for l in range(L):
+            acc[l] = F32(0.0)
         r = U(weights) + j
         for k in range(U(n_in)):
-            a0 += buf[x, k, 0] * P[r, 0]
-            a1 += buf[x, k, 1] * P[r, 1]
-            a2 += buf[x, k, 2] * P[r, 2]
-            a3 += buf[x, k, 3] * P[r, 3]
-            a4 += buf[x, k, 4] * P[r, 4]
-            a5 += buf[x, k, 5] * P[r, 5]
-            a6 += buf[x, k, 6] * P[r, 6]
-            a7 += buf[x, k, 7] * P[r, 7]
-            a8 += buf[x, k, 8] * P[r, 8]
-            a9 += buf[x, k, 9] * P[r, 9]
-            a10 += buf[x, k, 10] * P[r, 10]
-            a11 += buf[x, k, 11] * P[r, 11]
-            a12 += buf[x, k, 12] * P[r, 12]
-            a13 += buf[x, k, 13] * P[r, 13]
-            a14 += buf[x, k, 14] * P[r, 14]
-            a15 += buf[x, k, 15] * P[r, 15]
+            mac_lanes(acc, U(0), buf, (U(src) * units + k) * L, P, r * L)
             r += U(width)
+        at = (U(dst) * units + j) * L
         if add:
-            buf[d, j, 0] = buf[d, j, 0] + a0
-            buf[d, j, 1] = buf[d, j, 1] + a1
-            buf[d, j, 2] = buf[d, j, 2] + a2
-            buf[d, j, 3] = buf[d, j, 3] + a3
-            buf[d, j, 4] = buf[d, j, 4] + a4
-            buf[d, j, 5] = buf[d, j, 5] + a5
-            buf[d, j, 6] = buf[d, j, 6] + a6
-            buf[d, j, 7] = buf[d, j, 7] + a7
-            buf[d, j, 8] = buf[d, j, 8] + a8
-            buf[d, j, 9] = buf[d, j, 9] + a9
-            buf[d, j, 10] = buf[d, j, 10] + a10
-            buf[d, j, 11] = buf[d, j, 11] + a11
-            buf[d, j, 12] = buf[d, j, 12] + a12
-            buf[d, j, 13] = buf[d, j, 13] + a13
-            buf[d, j, 14] = buf[d, j, 14] + a14
-            buf[d, j, 15] = buf[d, j, 15] + a15
+            add_lanes(buf, at, buf, at, acc, U(0))
         else:
-            b = U(bias) + j
-            buf[d, j, 0] = P[b, 0] + a0
-            buf[d, j, 1] = P[b, 1] + a1
-            buf[d, j, 2] = P[b, 2] + a2
-            buf[d, j, 3] = P[b, 3] + a3
-            buf[d, j, 4] = P[b, 4] + a4
-            buf[d, j, 5] = P[b, 5] + a5
-            buf[d, j, 6] = P[b, 6] + a6
-            buf[d, j, 7] = P[b, 7] + a7
-            buf[d, j, 8] = P[b, 8] + a8
-            buf[d, j, 9] = P[b, 9] + a9
-            buf[d, j, 10] = P[b, 10] + a10
-            buf[d, j, 11] = P[b, 11] + a11
-            buf[d, j, 12] = P[b, 12] + a12
-            buf[d, j, 13] = P[b, 13] + a13
-            buf[d, j, 14] = P[b, 14] + a14
-            buf[d, j, 15] = P[b, 15] + a15
+            add_lanes(buf, at, P, (U(bias) + j) * L, acc, U(0))
 
 
 @jit(inline="always")
@@ -157,7 +161,7 @@ def _copy(buf, src, dst, n):
 
 
 @jit(inline="always")
-def network_step(P, sizes, recurrent, act, buf, u):
+def network_step(P, sizes, recurrent, act, buf, u, acc):
     """BatchedNetwork.__call__ for every lane: buf[OBS] (float32 observations) -> u (each
     lane's first output); buf[CTX] is the recurrent state (zeros at an episode's start)."""
     n_layers = sizes.shape[0] - 1
@@ -166,8 +170,8 @@ def network_step(P, sizes, recurrent, act, buf, u):
         n = sizes[1]
         width = _padded(n)
         w_rec = n_in * width
-        _layer(P, 0, width, w_rec + n * width, buf, OBS, n_in, n, A, False)
-        _layer(P, w_rec, width, 0, buf, CTX, n, n, A, True)
+        _layer(P, 0, width, w_rec + n * width, buf, OBS, n_in, n, A, False, acc)
+        _layer(P, w_rec, width, 0, buf, CTX, n, n, A, True, acc)
         for l in range(L):
             u[l] = buf[A, 0, l]
         _copy(buf, A, CTX, n)
@@ -185,9 +189,9 @@ def network_step(P, sizes, recurrent, act, buf, u):
             offset += b * width
         bias = offset
         offset += width
-        _layer(P, weights, width, bias, buf, src, a, b, dst, False)
+        _layer(P, weights, width, bias, buf, src, a, b, dst, False, acc)
         if i == 0 and recurrent == ELMAN:
-            _layer(P, context, width, 0, buf, CTX, b, b, dst, True)
+            _layer(P, context, width, 0, buf, CTX, b, b, dst, True, acc)
         if i == n_layers - 1:
             for l in range(L):
                 u[l] = buf[U(dst), 0, l]
@@ -246,6 +250,7 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
     buf = np.zeros((4, _padded(max(sizes.max(), obs_index.shape[0] + 1)), LANES), F32)
     w = np.zeros((ph.STAGES, 6, LANES), np.float64)
     u = np.zeros(LANES, F32)
+    acc = np.zeros(LANES, F32)
     fell = np.zeros(LANES, np.bool_)
     t = np.zeros(LANES, np.int64)
     row = np.zeros(LANES, np.int64)
@@ -265,7 +270,7 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
             for l in range(L):
                 window[l, t[l] % WINDOW] = ph.input_wobble(w, l, obs_index, obs_scale, bias,
                                                            has_bias)
-        network_step(P, sizes, recurrent, act, buf, u)
+        network_step(P, sizes, recurrent, act, buf, u, acc)
         ph.control(physics, w, U(0), L, u, fric1, fric2, muc, floor, fell)
         if wobble_kind == STATE_WOBBLE:
             for l in range(L):
