@@ -220,6 +220,35 @@ def test_a_row_is_bit_identical_alone_batched_rerun_and_at_any_thread_count(task
     assert len(set(one.tolist())) > 8
 
 
+@pytest.mark.parametrize("task_name, hidden, recurrent", [("cartpole", (8,), "none"),
+                                                      ("double-pole", (5,), "elman"),
+                                                      ("double-pole-nv", (5,), "full")])
+def test_lockstep_lanes_give_a_row_the_same_bits_in_any_batch_and_thread_count(
+        task_name, hidden, recurrent):
+    """Pure networks run 16 episodes per thread in SIMD lanes, refilled as episodes end:
+    batches of 1, 3, 8 and 17 rows put a row in other lanes beside other episodes (and
+    dummy lanes), 1 or 2 threads share the queue differently; the results must not move.
+    double-pole-nv's fitness includes the damping wobble (its window sum per lane)."""
+    task = get_task(task_name)
+    _, mode, genomes, starts = pure_batch(task_name, hidden, "tanh", recurrent, rows=49)
+    if task_name.startswith("double-pole-nv"):
+        starts = generalization_starts()[::11][:49]
+    evaluate = lambda g, s: kernel_fitness(task, mode, g, s)  # noqa: E731
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            results.append(evaluate(genomes, starts))
+            results.append(split_rows(evaluate, genomes, starts, [1, 3, 8, 17, 20]))
+            results.append(split_rows(evaluate, genomes, starts, [17, 8, 3, 1, 20]))
+    finally:
+        torch.set_num_threads(threads)
+    for other in results[1:]:
+        assert torch.equal(results[0], other)
+    assert len(set(results[0].tolist())) > 8  # episodes of many lengths: lanes refilled
+
+
 def physics(task, states, outputs):
     spec = task.kernel()
     from nas.evolution.kernels.episodes import physics_steps

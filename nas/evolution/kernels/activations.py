@@ -131,21 +131,3 @@ def activate(kind, v):
     if kind == ELU:
         return elu(v)
     return v
-
-
-@jit(inline="always")
-def activate_row(kind, buf, s, row, n):
-    """buf[s, row, :n] = activation(buf[s, row, :n]): one loop per kind, so each vectorizes."""
-    r = np.uint64(row)
-    if kind == TANH:
-        for j in range(np.uint64(n)):
-            buf[s, r, j] = tanh(buf[s, r, j])
-    elif kind == SIGMOID:
-        for j in range(np.uint64(n)):
-            buf[s, r, j] = sigmoid(buf[s, r, j])
-    elif kind == RELU:
-        for j in range(np.uint64(n)):
-            buf[s, r, j] = relu(buf[s, r, j])
-    elif kind == ELU:
-        for j in range(np.uint64(n)):
-            buf[s, r, j] = elu(buf[s, r, j])

@@ -1,4 +1,4 @@
-"""The tasks' physics for one episode at a time, in float64, op for op as the torch path.
+"""The tasks' physics for a block of episodes in lockstep, in float64, op for op as the torch path.
 
 Each function mirrors the torch code it replaces (nas.evolution.tasks.cartpole and
 .double_pole) operation by operation, constants included, so both round alike: torch's
@@ -6,8 +6,9 @@ Each function mirrors the torch code it replaces (nas.evolution.tasks.cartpole a
 `fma(b, k, a)` on x86 CPUs (measured, torch 2.13: its CPU kernels contract them), so
 those are fused here too (`fma`, LLVM's fused multiply-add); every other operation is a
 plain IEEE operation in the same order. What still differs is the transcendental
-functions: torch's vectorized sin/cos/exp (SLEEF / its own) and glibc's disagree in the
-last bit for ~0.1-3% of arguments, so trajectories agree to round-off, not bit for bit.
+functions: torch's vectorized sin/cos/exp (SLEEF / its own) and ours (trig.sincos,
+trig.exp: within 1 ulp, like glibc's) disagree in the last bit for ~0.1-3% of
+arguments, so trajectories agree to round-off, not bit for bit.
 """
 from __future__ import annotations
 
@@ -15,12 +16,8 @@ import math
 
 import numpy as np
 
-from llvmlite import ir
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
-
 from nas.evolution.kernels._numba import jit
+from nas.evolution.kernels.trig import exp, fma, sincos
 from nas.evolution.kernels.registry import CARTPOLE, DOUBLE_POLE  # noqa: F401  (physics ids)
 from nas.evolution.tasks import cartpole as cp
 from nas.evolution.tasks import double_pole as dp
@@ -51,114 +48,121 @@ DP_RK4_STEPS = dp.RK4_STEPS
 DP_X_LIMIT, DP_ANGLE_LIMIT = dp.X_LIMIT, dp.ANGLE_LIMIT
 
 
-@intrinsic
-def fma(typingctx, a, b, c):
-    """a * b + c rounded once (llvm.fma: the FMA instruction, or libm's fma)."""
-    if not (a == b == c == types.float64):
-        return None
-
-    def codegen(context, builder, signature, args):
-        fnty = ir.FunctionType(ir.DoubleType(), [ir.DoubleType()] * 3)
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.fma.f64")
-        return builder.call(fn, args)
-
-    return types.float64(types.float64, types.float64, types.float64), codegen
-
-
-# An episode's float64 scratch is w[s] of a [slots, 6, 6] array `w`, s its slot (unsigned):
-# rows the state (cartpole: its first 4 entries) and the RK4 stages. (Indices into one
-# array rather than array views: handing arrays around in the step loop would cost
-# reference counting per step.)
-K1, K2, K3, K4, TMP, STATE = 0, 1, 2, 3, 4, 5
+# Episodes' float64 scratch is one [7, 6, lanes] array `w`, lane (episode) index innermost
+# so a loop over lanes vectorizes: w[STATE, :, l] is lane l's state (cartpole: its first 4
+# entries), K1..TMP the RK4 stages, w[FORCE, 0, l] the double pole's force. Every
+# function runs lanes lo..hi (unsigned) with one loop body per lane and no libm call
+# (trig.sincos, trig.exp), so a lane's result never depends on its position or
+# on how many lanes run. (Indices into one array rather than views: handing arrays around
+# in the step loop would cost reference counting per step.)
+K1, K2, K3, K4, TMP, STATE, FORCE = 0, 1, 2, 3, 4, 5, 6
+STAGES = 7
+EXP_CLAMP = 700.0  # float64 sigmoid(-x) is 1 or below 1e-300 beyond it: no change
 
 
 @jit(inline="always")
 def cartpole_step(w, s, push_right):
-    """cartpole_step for the state in w[s, STATE], in place; True if terminated."""
-    x, x_dot, theta, theta_dot = w[s, STATE, 0], w[s, STATE, 1], w[s, STATE, 2], w[s, STATE, 3]
+    """cartpole_step for lane s's state, in place; True if terminated."""
+    x, x_dot, theta, theta_dot = w[STATE, 0, s], w[STATE, 1, s], w[STATE, 2, s], w[STATE, 3, s]
     force = CP_FORCE if push_right else -CP_FORCE
-    cos, sin = math.cos(theta), math.sin(theta)
+    sin, cos = sincos(theta)
     temp = fma(CP_PML * (theta_dot * theta_dot), sin, force) / CP_TOTAL
     cos2 = cos * cos
     theta_acc = fma(-1.0 * cos, temp, CP_GRAVITY * sin) / (
         ((cos2 * CP_NEG_MP_OVER_TM) + CP_FOUR_THIRDS) * CP_HALF)
     x_acc = fma(CP_NEG_PML_OVER_TM * theta_acc, cos, temp)
-    w[s, STATE, 0] = fma(x_dot, CP_TAU, x)
-    w[s, STATE, 1] = fma(x_acc, CP_TAU, x_dot)
-    w[s, STATE, 2] = fma(theta_dot, CP_TAU, theta)
-    w[s, STATE, 3] = fma(theta_acc, CP_TAU, theta_dot)
-    return abs(w[s, STATE, 0]) > CP_X_LIMIT or abs(w[s, STATE, 2]) > CP_THETA_LIMIT
+    w[STATE, 0, s] = fma(x_dot, CP_TAU, x)
+    w[STATE, 1, s] = fma(x_acc, CP_TAU, x_dot)
+    w[STATE, 2, s] = fma(theta_dot, CP_TAU, theta)
+    w[STATE, 3, s] = fma(theta_acc, CP_TAU, theta_dot)
+    return (abs(w[STATE, 0, s]) > CP_X_LIMIT) | (abs(w[STATE, 2, s]) > CP_THETA_LIMIT)
 
 
 @jit(inline="always")
-def _derivatives(w, s, at, force, fric1, fric2, muc, into):
-    """double_pole.derivatives of the state in w[s, at], into w[s, into]."""
-    if muc != 0.0:  # cart friction (Gomez's setup), as double_pole.derivatives branches
-        force = force - (muc if w[s, at, 1] >= 0 else -muc)
-    th1, th1d, th2, th2d = w[s, at, 2], w[s, at, 3], w[s, at, 4], w[s, at, 5]
-    cos1, sin1 = math.cos(th1), math.sin(th1)
-    cos2, sin2 = math.cos(th2), math.sin(th2)
-    torque1 = fma(sin1, DP_NEG_G, th1d * fric1)
-    torque2 = fma(sin2, DP_NEG_G, th2d * fric2)
-    eff_force1 = fma(1.0 * (DP_M341 * cos1), torque1, ((DP_ML1 * th1d) * th1d) * sin1)
-    eff_force2 = fma(1.0 * (DP_M342 * cos2), torque2, ((DP_ML2 * th2d) * th2d) * sin2)
-    eff_mass1 = DP_M1 - (DP_M341 * cos1) * cos1
-    eff_mass2 = DP_M2 - (DP_M342 * cos2) * cos2
-    x_acc = (force + (eff_force1 + eff_force2)) / ((eff_mass1 + eff_mass2) + DP_CART)
-    w[s, into, 0] = w[s, at, 1]
-    w[s, into, 1] = x_acc
-    w[s, into, 2] = th1d
-    w[s, into, 3] = fma(1.0 * x_acc, cos1, torque1) * DP_NEG34L1
-    w[s, into, 4] = th2d
-    w[s, into, 5] = fma(1.0 * x_acc, cos2, torque2) * DP_NEG34L2
+def _derivatives(w, lo, hi, at, fric1, fric2, muc, into):
+    """double_pole.derivatives of the states in w[at], into w[into], for lanes lo..hi."""
+    for s in range(lo, hi):
+        force = w[FORCE, 0, s]
+        if muc != 0.0:  # cart friction (Gomez's setup), as double_pole.derivatives branches
+            force = force - (muc if w[at, 1, s] >= 0 else -muc)
+        th1, th1d, th2, th2d = w[at, 2, s], w[at, 3, s], w[at, 4, s], w[at, 5, s]
+        sin1, cos1 = sincos(th1)
+        sin2, cos2 = sincos(th2)
+        torque1 = fma(sin1, DP_NEG_G, th1d * fric1)
+        torque2 = fma(sin2, DP_NEG_G, th2d * fric2)
+        eff_force1 = fma(1.0 * (DP_M341 * cos1), torque1, ((DP_ML1 * th1d) * th1d) * sin1)
+        eff_force2 = fma(1.0 * (DP_M342 * cos2), torque2, ((DP_ML2 * th2d) * th2d) * sin2)
+        eff_mass1 = DP_M1 - (DP_M341 * cos1) * cos1
+        eff_mass2 = DP_M2 - (DP_M342 * cos2) * cos2
+        x_acc = (force + (eff_force1 + eff_force2)) / ((eff_mass1 + eff_mass2) + DP_CART)
+        w[into, 0, s] = w[at, 1, s]
+        w[into, 1, s] = x_acc
+        w[into, 2, s] = th1d
+        w[into, 3, s] = fma(1.0 * x_acc, cos1, torque1) * DP_NEG34L1
+        w[into, 4, s] = th2d
+        w[into, 5, s] = fma(1.0 * x_acc, cos2, torque2) * DP_NEG34L2
 
 
 @jit(inline="always")
-def _rk4(w, s, force, fric1, fric2, muc):
-    """double_pole.rk4 of the state in w[s, STATE], in place."""
-    _derivatives(w, s, STATE, force, fric1, fric2, muc, K1)
+def _stage(w, lo, hi, k, h):
+    """w[TMP] = w[STATE] + h * w[k] (torch's add with alpha: fused)."""
     for i in range(6):
-        w[s, TMP, i] = fma(w[s, K1, i], DP_HALF_TAU, w[s, STATE, i])
-    _derivatives(w, s, TMP, force, fric1, fric2, muc, K2)
+        for s in range(lo, hi):
+            w[TMP, i, s] = fma(w[k, i, s], h, w[STATE, i, s])
+
+
+@jit(inline="always")
+def _rk4(w, lo, hi, fric1, fric2, muc):
+    """double_pole.rk4 of the states in w[STATE], in place."""
+    _derivatives(w, lo, hi, STATE, fric1, fric2, muc, K1)
+    _stage(w, lo, hi, K1, DP_HALF_TAU)
+    _derivatives(w, lo, hi, TMP, fric1, fric2, muc, K2)
+    _stage(w, lo, hi, K2, DP_HALF_TAU)
+    _derivatives(w, lo, hi, TMP, fric1, fric2, muc, K3)
+    _stage(w, lo, hi, K3, DP_TAU)
+    _derivatives(w, lo, hi, TMP, fric1, fric2, muc, K4)
     for i in range(6):
-        w[s, TMP, i] = fma(w[s, K2, i], DP_HALF_TAU, w[s, STATE, i])
-    _derivatives(w, s, TMP, force, fric1, fric2, muc, K3)
-    for i in range(6):
-        w[s, TMP, i] = fma(w[s, K3, i], DP_TAU, w[s, STATE, i])
-    _derivatives(w, s, TMP, force, fric1, fric2, muc, K4)
-    for i in range(6):
-        w[s, STATE, i] = fma(fma(w[s, K2, i] + w[s, K3, i], 2.0, w[s, K1, i] + w[s, K4, i]), DP_TAU6,
-                          w[s, STATE, i])
+        for s in range(lo, hi):
+            w[STATE, i, s] = fma(fma(w[K2, i, s] + w[K3, i, s], 2.0, w[K1, i, s] + w[K4, i, s]),
+                                 DP_TAU6, w[STATE, i, s])
 
 
 @jit(inline="always")
 def double_pole_force(output, floor):
     """_DoublePoleBase.force: (sigmoid(u) - 0.5) * 20 N, the sigmoid in float64; with a
     `floor` > 0, double_pole.floor_force of it."""
-    force = (1.0 / (1.0 + math.exp(-np.float64(output))) - 0.5) * DP_FORCE2
+    z = -np.float64(output)
+    z = -EXP_CLAMP if z < -EXP_CLAMP else z  # (NaN passes)
+    z = EXP_CLAMP if z > EXP_CLAMP else z
+    force = (1.0 / (1.0 + exp(z)) - 0.5) * DP_FORCE2
     if floor > 0.0:
-        if math.isnan(force):
-            force = DP_FORCE_MAG
-        if abs(force) < floor:
-            force = floor if force >= 0 else -floor
+        force = DP_FORCE_MAG if math.isnan(force) else force
+        force = (floor if force >= 0 else -floor) if abs(force) < floor else force
     return force
 
 
 @jit(inline="always")
-def double_pole_step(w, s, force, fric1, fric2, muc):
-    """double_pole_step for the state in w[s, STATE], in place: two RK4 steps; True if it
-    failed. `fric` is mu_p / (m l) per pole, `muc` the cart friction."""
+def control(physics, w, lo, hi, u, fric1, fric2, muc, floor, fell):
+    """Task.step for lanes lo..hi (unsigned) of w, in place, for the network outputs u[l]
+    (float32): fell[l] True if lane l's episode failed."""
+    if physics == CARTPOLE:
+        for s in range(lo, hi):
+            fell[s] = cartpole_step(w, s, u[s] > np.float32(0.0))
+        return
+    for s in range(lo, hi):
+        w[FORCE, 0, s] = double_pole_force(u[s], floor)
     for _ in range(DP_RK4_STEPS):
-        _rk4(w, s, force, fric1, fric2, muc)
-    return (abs(w[s, STATE, 0]) > DP_X_LIMIT or abs(w[s, STATE, 2]) > DP_ANGLE_LIMIT
-            or abs(w[s, STATE, 4]) > DP_ANGLE_LIMIT)
+        _rk4(w, lo, hi, fric1, fric2, muc)
+    for s in range(lo, hi):
+        fell[s] = ((abs(w[STATE, 0, s]) > DP_X_LIMIT) | (abs(w[STATE, 2, s]) > DP_ANGLE_LIMIT)
+                   | (abs(w[STATE, 4, s]) > DP_ANGLE_LIMIT))
 
 
 @jit(inline="always")
 def wobble(w, s):
-    """|x| + |x_dot| + |th1| + |th1_dot| of w[s, STATE], summed in order (torch's 4-element
+    """|x| + |x_dot| + |th1| + |th1_dot| of lane s's state, summed in order (torch's 4-element
     row sum)."""
-    return ((abs(w[s, STATE, 0]) + abs(w[s, STATE, 1])) + abs(w[s, STATE, 2])) + abs(w[s, STATE, 3])
+    return ((abs(w[STATE, 0, s]) + abs(w[STATE, 1, s])) + abs(w[STATE, 2, s])) + abs(w[STATE, 3, s])
 
 
 @jit(inline="always")
@@ -167,7 +171,7 @@ def input_wobble(w, s, obs_index, obs_scale, bias, has_bias):
     `observe(state).abs().sum(1)`), summed in order, the bias last."""
     total = 0.0
     for i in range(obs_index.shape[0]):
-        total += abs(w[s, STATE, obs_index[i]] * obs_scale[i])
+        total += abs(w[STATE, obs_index[i], s] * obs_scale[i])
     return total + abs(bias) if has_bias else total
 
 

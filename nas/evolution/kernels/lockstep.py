@@ -1,0 +1,297 @@
+"""Pure networks, a block of LANES episodes per thread in lockstep across SIMD lanes.
+
+One episode is one long dependency chain (network, then physics, then the next step), so
+a thread running one at a time waits on latency, not arithmetic. Here a thread keeps
+LANES episodes in flight: every array is structure-of-arrays with the lane innermost and
+contiguous, and every loop over lanes has the compile-time trip count LANES, so LLVM
+turns it into vector instructions and the episodes' chains overlap. When an episode
+ends (it failed, or reached max_steps) its lane is refilled from the thread's queue of
+rows at once, so short episodes still end early; lanes left without a row run a dummy
+episode (zero network, zero state) whose results are never written.
+
+Determinism: a lane computes exactly what the scalar code would, whatever its position
+and whatever the other lanes hold. Every loop body is plain IEEE arithmetic and selects
+(no libm call: trig.sincos, activations' exp/tanh), and no value is combined across
+lanes, so vector and scalar instructions round alike and a row's result is
+bit-identical alone or in any batch, at any thread count.
+
+Networks: the padded genome layout of networks.py, copied per lane into P[param, lane]
+when a lane is (re)filled; each weighted sum accumulated in torch's order
+(`acc = 0; acc += x[k] * w[k, j]` for k in order, then `bias + acc`), as networks.py
+describes, LANES lanes per vector instruction (mac_lanes, add_lanes).
+"""
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from nas.evolution.kernels import physics as ph
+from nas.evolution.kernels._numba import jit
+from nas.evolution.kernels.activations import ELU, RELU, SIGMOID, TANH, elu, relu, sigmoid, tanh
+from nas.evolution.kernels.networks import ELMAN, FULL, _padded
+
+LANES = 16
+U = np.uint64
+L = U(LANES)
+F32 = np.float32
+WINDOW = 100  # wobble window (double_pole._episodes)
+NO_WOBBLE, STATE_WOBBLE, INPUT_WOBBLE = 0, 1, 2
+# rows of the float32 scratch buf[row, unit, lane]
+OBS, CTX, A, B = 0, 1, 2, 3
+
+
+@intrinsic
+def fetch_add(typingctx, counter):
+    """counter[0] += 1 atomically; returns the old value (the row a lane claims)."""
+    if counter != types.int64[::1]:
+        return None
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0], ary,
+                                       [context.get_constant(types.intp, 0)])
+        one = context.get_constant(types.int64, 1)
+        return builder.atomic_rmw("add", ptr, one, "monotonic")
+
+    return types.int64(counter), codegen
+
+
+@jit(inline="always")
+def _claim(counter, rows):
+    """The next row of the shared queue, or -1 when it is empty."""
+    r = fetch_add(counter)
+    return r if r < rows else -1
+
+
+def _lane_vectors(context, builder, signature, args):
+    """Pointers to <LANES x float> at (array, flat element offset) pairs of `args`."""
+    vector = ir.VectorType(ir.FloatType(), LANES).as_pointer()
+    out = []
+    for i in range(0, len(args), 2):
+        ary = context.make_array(signature.args[i])(context, builder, args[i])
+        offset = context.cast(builder, args[i + 1], signature.args[i + 1], types.intp)
+        out.append(builder.bitcast(builder.gep(ary.data, [offset]), vector))
+    return out
+
+
+def _float32_arrays(*arrays):
+    return all(isinstance(a, types.Array) and a.dtype == types.float32 for a in arrays)
+
+
+@intrinsic
+def mac_lanes(typingctx, acc, i, x, j, p, k):
+    """acc[i:i+LANES] = acc[i:i+LANES] + x[j:j+LANES] * p[k:k+LANES] (float32, flat offsets):
+    one vector multiply and one vector add, each lane rounded as the scalar code rounds.
+    (LLVM fully unrolls a 16-trip loop and then leaves it scalar, so the lanes are
+    vectorized by hand here.)"""
+    if not _float32_arrays(acc, x, p):
+        return None
+
+    def codegen(context, builder, signature, args):
+        a, b, c = _lane_vectors(context, builder, signature, args)
+        product = builder.fmul(builder.load(b, align=4), builder.load(c, align=4))
+        builder.store(builder.fadd(builder.load(a, align=4), product), a, align=4)
+        return context.get_dummy_value()
+
+    return types.void(acc, i, x, j, p, k), codegen
+
+
+@intrinsic
+def add_lanes(typingctx, out, i, x, j, y, k):
+    """out[i:i+LANES] = x[j:j+LANES] + y[k:k+LANES] (float32, flat offsets)."""
+    if not _float32_arrays(out, x, y):
+        return None
+
+    def codegen(context, builder, signature, args):
+        a, b, c = _lane_vectors(context, builder, signature, args)
+        builder.store(builder.fadd(builder.load(b, align=4), builder.load(c, align=4)), a,
+                      align=4)
+        return context.get_dummy_value()
+
+    return types.void(out, i, x, j, y, k), codegen
+
+
+@jit(inline="always")
+def _layer(P, weights, width, bias, buf, src, n_in, n_out, dst, add, acc):
+    """buf[dst, j] = P[bias + j] + sum_k buf[src, k] * P[weights + k width + j], j < n_out,
+    in torch's order (acc = 0, acc += x w for k in order, then bias + acc); with `add`, the
+    sum is added to buf[dst] instead (Elman's context). acc: float32[LANES] scratch."""
+    units = U(buf.shape[1])
+    for j in range(U(n_out)):
+        for l in range(L):
+            acc[l] = F32(0.0)
+        r = U(weights) + j
+        for k in range(U(n_in)):
+            mac_lanes(acc, U(0), buf, (U(src) * units + k) * L, P, r * L)
+            r += U(width)
+        at = (U(dst) * units + j) * L
+        if add:
+            add_lanes(buf, at, buf, at, acc, U(0))
+        else:
+            add_lanes(buf, at, P, (U(bias) + j) * L, acc, U(0))
+
+
+@jit(inline="always")
+def _activate(kind, buf, row, n):
+    """buf[row, :n] = activation(buf[row, :n]), every lane: one loop per kind."""
+    r = U(row)
+    for j in range(U(n)):
+        if kind == TANH:
+            for l in range(L):
+                buf[r, j, l] = tanh(buf[r, j, l])
+        elif kind == SIGMOID:
+            for l in range(L):
+                buf[r, j, l] = sigmoid(buf[r, j, l])
+        elif kind == RELU:
+            for l in range(L):
+                buf[r, j, l] = relu(buf[r, j, l])
+        elif kind == ELU:
+            for l in range(L):
+                buf[r, j, l] = elu(buf[r, j, l])
+
+
+@jit(inline="always")
+def _copy(buf, src, dst, n):
+    for j in range(U(n)):
+        for l in range(L):
+            buf[U(dst), j, l] = buf[U(src), j, l]
+
+
+@jit(inline="always")
+def network_step(P, sizes, recurrent, act, buf, u, acc):
+    """BatchedNetwork.__call__ for every lane: buf[OBS] (float32 observations) -> u (each
+    lane's first output); buf[CTX] is the recurrent state (zeros at an episode's start)."""
+    n_layers = sizes.shape[0] - 1
+    n_in = sizes[0]
+    if recurrent == FULL:
+        n = sizes[1]
+        width = _padded(n)
+        w_rec = n_in * width
+        _layer(P, 0, width, w_rec + n * width, buf, OBS, n_in, n, A, False, acc)
+        _layer(P, w_rec, width, 0, buf, CTX, n, n, A, True, acc)
+        for l in range(L):
+            u[l] = buf[A, 0, l]
+        _copy(buf, A, CTX, n)
+        _activate(act, buf, CTX, n)
+        return
+    src, dst = OBS, A
+    offset = 0
+    for i in range(n_layers):
+        a, b = sizes[i], sizes[i + 1]
+        width = _padded(b)
+        weights = offset
+        offset += a * width
+        context = offset
+        if i == 0 and recurrent == ELMAN:
+            offset += b * width
+        bias = offset
+        offset += width
+        _layer(P, weights, width, bias, buf, src, a, b, dst, False, acc)
+        if i == 0 and recurrent == ELMAN:
+            _layer(P, context, width, 0, buf, CTX, b, b, dst, True, acc)
+        if i == n_layers - 1:
+            for l in range(L):
+                u[l] = buf[U(dst), 0, l]
+            return
+        _activate(act, buf, dst, b)
+        if i == 0 and recurrent == ELMAN:
+            _copy(buf, dst, CTX, b)
+        src, dst = dst, (B if dst == A else A)
+
+
+@jit(inline="always")
+def _observe(w, obs_index, obs_scale, buf):
+    """Task.observe then `.to(float32)` for every lane (the bias input is set once)."""
+    for i in range(U(obs_index.shape[0])):
+        k, scale = U(obs_index[i]), obs_scale[i]
+        for l in range(L):
+            buf[OBS, i, l] = F32(w[ph.STATE, k, l] * scale)
+
+
+@jit(inline="always")
+def _fill(l, r, params, genome_of, starts, P, w, buf, t, row, window, wobble_kind):
+    """Lane l starts row r (r < 0: a dummy episode, zero network and state)."""
+    g = genome_of[r] if r >= 0 else 0
+    for i in range(P.shape[0]):
+        P[i, l] = params[g, i] if r >= 0 else F32(0.0)
+    for i in range(6):
+        w[ph.STATE, i, l] = 0.0
+    if r >= 0:
+        for i in range(starts.shape[1]):
+            w[ph.STATE, i, l] = starts[r, i]
+    for j in range(buf.shape[1]):
+        buf[CTX, j, l] = F32(0.0)
+    if wobble_kind != NO_WOBBLE:
+        for k in range(WINDOW):
+            window[l, k] = 0.0
+    t[l], row[l] = 0, r
+
+
+@jit()
+def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, bias, has_bias,
+              params, genome_of, sizes, recurrent, act, starts, max_steps, wobble_kind, lanes,
+              survived, failed, wobble):
+    """Rows claimed from the shared queue `counter` (the next row to run, an int64[1]),
+    LANES at a time in lockstep, until it is empty (episodes.pure_episodes' contract).
+    Which thread and lane runs a row changes nothing in its result."""
+    rows = starts.shape[0]
+    first = _claim(counter, rows)
+    if first < 0:
+        return
+    if max_steps <= 0:
+        while first >= 0:
+            survived[first], failed[first], wobble[first] = max_steps, False, 0.0
+            first = _claim(counter, rows)
+        return
+    P = np.zeros((params.shape[1], LANES), F32)
+    buf = np.zeros((4, _padded(max(sizes.max(), obs_index.shape[0] + 1)), LANES), F32)
+    w = np.zeros((ph.STAGES, 6, LANES), np.float64)
+    u = np.zeros(LANES, F32)
+    acc = np.zeros(LANES, F32)
+    fell = np.zeros(LANES, np.bool_)
+    t = np.zeros(LANES, np.int64)
+    row = np.zeros(LANES, np.int64)
+    window = np.zeros((LANES, WINDOW), np.float64)
+    if has_bias:
+        for l in range(L):
+            buf[OBS, obs_index.shape[0], l] = F32(bias)
+    active, more = 0, True
+    for l in range(LANES):
+        r = first if l == 0 else (_claim(counter, rows) if more else -1)
+        more = r >= 0
+        _fill(l, r, params, genome_of, starts, P, w, buf, t, row, window, wobble_kind)
+        active += 1 if r >= 0 else 0
+    while active > 0:
+        _observe(w, obs_index, obs_scale, buf)
+        if wobble_kind == INPUT_WOBBLE:
+            for l in range(L):
+                window[l, t[l] % WINDOW] = ph.input_wobble(w, l, obs_index, obs_scale, bias,
+                                                           has_bias)
+        network_step(P, sizes, recurrent, act, buf, u, acc)
+        ph.control(physics, w, U(0), L, u, fric1, fric2, muc, floor, fell)
+        if wobble_kind == STATE_WOBBLE:
+            for l in range(L):
+                if not fell[l]:
+                    window[l, t[l] % WINDOW] = ph.wobble(w, l)
+        done = False
+        for l in range(L):
+            t[l] += 1
+            done |= fell[l] | (t[l] >= max_steps)
+        if done:
+            for l in range(LANES):
+                if not (fell[l] or t[l] >= max_steps):
+                    continue
+                r = row[l]
+                if r >= 0:
+                    survived[r] = t[l] - 1 if fell[l] else max_steps
+                    failed[r] = fell[l]
+                    wobble[r] = (ph.window_sum(window, U(l), lanes)
+                                 if wobble_kind != NO_WOBBLE else 0.0)
+                    active -= 1
+                r = _claim(counter, rows) if more else -1
+                more = r >= 0
+                _fill(l, r, params, genome_of, starts, P, w, buf, t, row, window, wobble_kind)
+                active += 1 if r >= 0 else 0
