@@ -23,6 +23,7 @@ import torch
 
 from nas.errors import NasError
 from nas.evolution.algorithms.base import Algorithm
+from nas.evolution.neat import batched
 from nas.evolution.neat.genes import Genome, InnovationTracker, minimal_genome
 from nas.evolution.neat.operators import operators
 from nas.evolution.neat.operators.reproduction import ranked
@@ -66,6 +67,8 @@ class NEAT(Algorithm[NEATState, list[Genome]]):
         self.n_inputs, self.n_outputs, self.size = n_inputs, n_outputs, population
         self.params = params or NEATParams()
         self.ops = operators(self.params)
+        # the compiled breeding's options (None: these operators breed in Python)
+        self._compiled = self.ops.reproduction.breeding.compiled()
 
     def init(self, generator: torch.Generator) -> NEATState:
         rng, p, ops = numpy_rng(generator), self.params, self.ops
@@ -91,12 +94,15 @@ class NEAT(Algorithm[NEATState, list[Genome]]):
         plan = ops.reproduction.plan(species, fit, gen, last_improved, self.size)
         tracker = InnovationTracker(state.next_innovation, state.next_node)
         pools = [ranked(sp, fit) for sp in species]
-        children: list[Genome] = []
-        for k, n in enumerate(plan.counts):
-            children += plan.offspring(k, pools, n, pop, fit, rng, tracker)
+        if self._compiled is not None and plan.offspring == ops.reproduction.breeding.offspring:
+            children = batched.breed(self._compiled, pop, fit, pools, plan.counts, rng, tracker)
+        else:
+            children = []
+            for k, n in enumerate(plan.counts):
+                children += plan.offspring(k, pools, n, pop, fit, rng, tracker)
         reps = ops.representatives.pick(species, plan.counts, pools, pop, rng)
-        new_species, next_species = speciate(children, reps, state.threshold,
-                                             state.next_species, gen + 1, self.params)
+        new_species, next_species = batched.speciate(children, reps, state.threshold,
+                                                     state.next_species, gen + 1, self.params)
         return NEATState(children, new_species,
                          ops.threshold.adapt(state.threshold, len(new_species)),
                          tracker.next_innovation, tracker.next_node, next_species, gen + 1,
@@ -118,4 +124,4 @@ class NEAT(Algorithm[NEATState, list[Genome]]):
         pop = state.population
         return {"species": len(state.species),
                 "nodes": sum(g.n_nodes for g in pop) / len(pop),
-                "connections": sum(len(g.enabled()) for g in pop) / len(pop)}
+                "connections": batched.enabled_count(pop) / len(pop)}

@@ -164,6 +164,17 @@ class Breeding:
             out.append(child)
         return out
 
+    def compiled(self) -> dict | None:
+        """Every option of the compiled breeding (`neat._compiled.breed`, the same draws
+        as `offspring`), or None where an operator has no compiled form."""
+        parts = (self.crossover.compiled(), self.mate_only.compiled(), self.mutation.compiled())
+        if type(self) is not Breeding or None in parts:
+            return None
+        return {**parts[0], **parts[1], **parts[2], "elitism": self.elitism,
+                "elitism_min_size": self.elitism_min_size, "survival": self.survival,
+                "crossover_rate": self.crossover_rate,
+                "interspecies_rate": self.interspecies_rate}
+
     def _parents(self, pool: list[int]) -> list[int]:
         return pool[:max(1, math.ceil(self.survival * len(pool)))]
 
