@@ -352,14 +352,17 @@ def _sorted_genes(ptr, innov, weight, rows):
 
 
 @jit()
-def _distance(ai, aw, bi, bw, c1, c2, c3, norm_min, bound):
-    """key_distance over innovation-sorted genes."""
-    na, nb = ai.shape[0], bi.shape[0]
+def _distance(ai, aw, a0, a1, bi, bw, b0, b1, c1, c2, c3, norm_min, bound):
+    """key_distance between genes a0:a1 of (ai, aw) and b0:b1 of (bi, bw), each sorted
+    by innovation; matching weights summed in innovation order."""
+    na, nb = a1 - a0, b1 - b0
     if na == 0 and nb == 0:
         return 0.0
-    i = j = matching = 0
+    last_a = ai[a1 - 1] if na else -1
+    last_b = bi[b1 - 1] if nb else -1
+    i, j, matching, excess = a0, b0, 0, 0
     wsum = 0.0
-    while i < na and j < nb:
+    while i < a1 and j < b1:
         if ai[i] == bi[j]:
             wsum += abs(aw[i] - bw[j])
             matching += 1
@@ -369,15 +372,14 @@ def _distance(ai, aw, bi, bw, c1, c2, c3, norm_min, bound):
             i += 1
         else:
             j += 1
-    last_a = ai[na - 1] if na else -1
-    last_b = bi[nb - 1] if nb else -1
-    excess = 0
-    if last_a > last_b:
-        for x in ai:
-            excess += x > last_b
-    else:
-        for x in bi:
-            excess += x > last_a
+    if last_a > last_b:  # a's genes past b's last innovation (the merge stopped there)
+        while i < a1 and ai[i] <= last_b:
+            i += 1
+        excess = a1 - i
+    elif last_b > last_a:
+        while j < b1 and bi[j] <= last_a:
+            j += 1
+        excess = b1 - j
     disjoint = na + nb - 2 * matching - excess
     n = max(na, nb)
     if n < norm_min:
@@ -403,15 +405,16 @@ def speciate(c_ptr, c_inn, c_w, c_rows, r_ptr, r_inn, r_w, rep_rows, threshold, 
     n_groups = n_reps
     group = np.empty(n, np.int64)
     for i in range(n):
-        ai, aw = ki[kp[i]:kp[i + 1]], kw[kp[i]:kp[i + 1]]
         group[i] = -1
         for g in range(n_groups):
             if g < n_reps:
-                bi, bw = ri[rp[g]:rp[g + 1]], rw[rp[g]:rp[g + 1]]
+                d = _distance(ki, kw, kp[i], kp[i + 1], ri, rw, rp[g], rp[g + 1], c1, c2, c3,
+                              norm_min, threshold)
             else:
                 f = founders[g - n_reps]
-                bi, bw = ki[kp[f]:kp[f + 1]], kw[kp[f]:kp[f + 1]]
-            if _distance(ai, aw, bi, bw, c1, c2, c3, norm_min, threshold) < threshold:
+                d = _distance(ki, kw, kp[i], kp[i + 1], ki, kw, kp[f], kp[f + 1], c1, c2, c3,
+                              norm_min, threshold)
+            if d < threshold:
                 group[i] = g
                 break
         if group[i] < 0:
