@@ -121,3 +121,16 @@ def test_gather_reads_packed_rows_and_objects_alike():
                  "hidden"):
         assert np.array_equal(getattr(pool, name), getattr(reference, name)), name
     assert gather(states[-1].population) is states[-1].population[0].packed_row()[0]
+
+
+def test_ranked_all_and_species_best_agree_with_one_species_at_a_time():
+    from nas.evolution.neat.operators.reproduction import ranked, ranked_all, species_best
+    from nas.evolution.neat.operators.speciation import Species
+
+    rng = np.random.default_rng(0)
+    fit = rng.integers(0, 4, 40).astype(float)  # many ties
+    fit[[3, 17]] = -np.inf
+    order = rng.permutation(40).tolist()
+    species = [Species(k, order[a:b], 0) for k, (a, b) in enumerate([(0, 1), (1, 15), (15, 40)])]
+    assert ranked_all(species, fit) == [ranked(sp, fit) for sp in species]
+    assert species_best(species, fit) == [float(fit[sp.members].max()) for sp in species]

@@ -26,7 +26,7 @@ from nas.evolution.algorithms.base import Algorithm
 from nas.evolution.neat import batched
 from nas.evolution.neat.genes import Genome, InnovationTracker, minimal_genome
 from nas.evolution.neat.operators import operators
-from nas.evolution.neat.operators.reproduction import ranked
+from nas.evolution.neat.operators.reproduction import ranked_all
 from nas.evolution.neat.operators.speciation import Species, speciate
 from nas.evolution.neat.params import NEATParams
 
@@ -93,7 +93,7 @@ class NEAT(Algorithm[NEATState, list[Genome]]):
         species = ops.reproduction.survivors(state.species, fit, gen)
         plan = ops.reproduction.plan(species, fit, gen, last_improved, self.size)
         tracker = InnovationTracker(state.next_innovation, state.next_node)
-        pools = [ranked(sp, fit) for sp in species]
+        pools = ranked_all(species, fit)
         if self._compiled is not None and plan.offspring == ops.reproduction.breeding.offspring:
             children = batched.breed(self._compiled, pop, fit, pools, plan.counts, rng, tracker)
         else:

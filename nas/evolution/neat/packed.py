@@ -8,13 +8,17 @@ are its rows (`Genome.packed`) can share it and copy themselves for free.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import numpy as np
 
 from nas.evolution.neat.genes import ConnectionGene, Genome
 
 
-@dataclass(eq=False)
+_POOL, _ROW = attrgetter("_pool"), attrgetter("_row")
+
+
+@dataclass(eq=False)  # compared by identity: a genome is a row of this very pool
 class GenePool:
     gene_ptr: np.ndarray  # int64 (rows + 1)
     innovation: np.ndarray  # int64 per gene
@@ -46,10 +50,9 @@ def pack(genomes: list[Genome]) -> tuple[GenePool, np.ndarray]:
     """(pool, rows): genome i is row rows[i] of pool. Free when every genome is a row of
     one pool (a population straight from the compiled reproduction); otherwise the pool
     `gather` builds, rows 0..n-1."""
-    handles = [g.packed_row() for g in genomes]
-    first = handles[0][0] if handles and handles[0] is not None else None
-    if first is not None and all(h is not None and h[0] is first for h in handles):
-        return first, np.array([r for _, r in handles], np.int64)
+    pools = list(map(_POOL, genomes))  # (map and count: C loops, this runs every generation)
+    if pools and pools[0] is not None and pools.count(pools[0]) == len(pools):
+        return pools[0], np.fromiter(map(_ROW, genomes), np.int64, len(genomes))
     return gather(genomes), np.arange(len(genomes), dtype=np.int64)
 
 
@@ -133,5 +136,12 @@ def _concat(parts: list[GenePool]) -> GenePool:
 
 
 def rows_of(pool: GenePool, n_inputs: int, n_outputs: int) -> list[Genome]:
-    """Every row of `pool` as a packed genome."""
-    return [Genome.packed(n_inputs, n_outputs, pool, r) for r in range(len(pool.gene_ptr) - 1)]
+    """Every row of `pool` as a packed genome (`Genome.packed` inlined: a population's
+    worth of calls is a visible part of a generation)."""
+    new, out = Genome.__new__, []
+    for r in range(len(pool.gene_ptr) - 1):
+        g = new(Genome)
+        g.n_inputs, g.n_outputs, g._hidden, g._connections = n_inputs, n_outputs, None, None
+        g._pool, g._row = pool, r
+        out.append(g)
+    return out
