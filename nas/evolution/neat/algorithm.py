@@ -9,6 +9,10 @@ top `survival_threshold`, crossover or copy, mutation); speciate the children ag
 the previous species' representatives; move the threshold. Each step that a variant
 changes is an operator from `operators(params)` (nas.evolution.neat.operators), whose
 classes document the rules, so a variant is a class there and never a branch here.
+Where the run's operators have a compiled form (`Breeding.compiled()`), breeding and
+speciation run compiled over the packed population (`batched`, `_compiled`): the same
+draws and arithmetic, so the same generation bit for bit, in a fraction of the time; the
+children are then rows of one `packed.GenePool`, built into gene objects only if read.
 
 All randomness comes from a numpy Generator seeded from the caller's torch.Generator
 (one draw per call), so the same seed gives the same run.

@@ -21,6 +21,12 @@ def _kernels():
     return _compiled
 
 
+def _speciation_kernels():
+    from nas.evolution.neat import _compiled_speciation
+
+    return _compiled_speciation
+
+
 def _arrays(pool: GenePool) -> tuple:
     return (pool.gene_ptr, pool.innovation, pool.src, pool.dst, pool.weight, pool.enabled,
             pool.hidden_ptr, pool.hidden)
@@ -54,7 +60,7 @@ def speciate(genomes: list[Genome], representatives: list[tuple[Species, Genome]
     reps, rep_rows = (pack([g for _, g in representatives]) if representatives
                       else pack([genomes[0]]))
     rep_rows = rep_rows[:len(representatives)]
-    group, n_groups = _kernels().speciate(
+    group, n_groups = _speciation_kernels().speciate(
         children.gene_ptr, children.innovation, children.weight, rows, reps.gene_ptr,
         reps.innovation, reps.weight, rep_rows, float(threshold), float(params.c1),
         float(params.c2), float(params.c3), int(params.normalize_min_genes))
