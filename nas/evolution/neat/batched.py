@@ -35,20 +35,22 @@ def _arrays(pool: GenePool) -> tuple:
 def breed(options: dict, pop: list[Genome], fit: np.ndarray, pools: list[list[int]],
           counts: list[int], rng: np.random.Generator,
           tracker: InnovationTracker) -> list[Genome]:
-    """Every species' children, in species order, as rows of one new pool; `tracker`
-    ends where the Python operators would leave it."""
+    """Every species' children, in species order, as rows of one new pool; `tracker`'s
+    counters end where the Python operators would leave them (its tables of this
+    generation's new links and splits are the compiled code's own: a tracker lives for
+    one generation)."""
     k = _kernels()
     parents, rows = pack(pop)
     flat = np.array([i for top in pools for i in top], np.int64)
     ptr = np.cumsum([0] + [len(top) for top in pools], dtype=np.int64)
     ip = np.array([options[name] for name in k.INT_OPTIONS], np.int64)
     fp = np.array([options[name] for name in k.FLOAT_OPTIONS], np.float64)
-    out, tracker.next_innovation, tracker.next_node = k.breed(
+    out, next_innovation, next_node = k.breed(
         rng, _arrays(parents), rows, pop[0].n_inputs, pop[0].n_outputs, fit, flat, ptr,
         np.array(counts, np.int64), ip, fp, tracker.next_innovation, tracker.next_node)
+    tracker.next_innovation, tracker.next_node = int(next_innovation), int(next_node)
     n_genes, n_hidden = int(out[0][-1]), int(out[6][-1])
     children = GenePool(out[0], *(a[:n_genes] for a in out[1:6]), out[6], out[7][:n_hidden])
-    tracker.next_innovation, tracker.next_node = int(tracker.next_innovation), int(tracker.next_node)
     return rows_of(children, pop[0].n_inputs, pop[0].n_outputs)
 
 
@@ -57,8 +59,8 @@ def speciate(genomes: list[Genome], representatives: list[tuple[Species, Genome]
              params: NEATParams) -> tuple[list[Species], int]:
     """`operators.speciation.speciate`, compiled (same groups, same order)."""
     children, rows = pack(genomes)
-    reps, rep_rows = (pack([g for _, g in representatives]) if representatives
-                      else pack([genomes[0]]))
+    # (no representatives: any pool, with no rows of it, keeps the arrays typed)
+    reps, rep_rows = pack([g for _, g in representatives] or genomes[:1])
     rep_rows = rep_rows[:len(representatives)]
     group, n_groups = _speciation_kernels().speciate(
         children.gene_ptr, children.innovation, children.weight, rows, reps.gene_ptr,
@@ -72,7 +74,6 @@ def speciate(genomes: list[Genome], representatives: list[tuple[Species, Genome]
     for i, g in enumerate(group.tolist()):
         species[g].members.append(i)
     return [sp for sp in species if sp.members], next_species
-
 
 
 def enabled_count(genomes: list[Genome]) -> int:

@@ -246,7 +246,8 @@ def key_distance(a: GeneKey, b: GeneKey, params: NEATParams, bound: float = math
     if structural >= bound or not matching:
         return structural
     # in innovation order, as the compiled speciation sums (the same bits either way)
-    return structural + params.c3 * sum([abs(wa[i] - wb[i]) for i in sorted(matching)]) / len(matching)
+    weights = sum([abs(wa[i] - wb[i]) for i in sorted(matching)])
+    return structural + params.c3 * weights / len(matching)
 
 
 def distance(a: Genome, b: Genome, params: NEATParams) -> float:

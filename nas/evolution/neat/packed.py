@@ -70,8 +70,8 @@ def gather(genomes: list[Genome]) -> GenePool:
             parts.append(_from_objects(genomes[i:j]))
         else:
             rows = [h[1]]
-            while j < len(genomes) and (hj := genomes[j].packed_row()) is not None and hj[0] is h[0]:
-                rows.append(hj[1])
+            while j < len(genomes) and genomes[j]._pool is h[0]:
+                rows.append(genomes[j]._row)
                 j += 1
             parts.append(_rows(h[0], np.array(rows, np.int64)))
         i = j

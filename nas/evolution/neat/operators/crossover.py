@@ -86,4 +86,6 @@ class MateOnlyChance(MateOnly):
         return a != b and rng.random() < self.prob
 
     def compiled(self):
-        return {"mate_only": 1, "mate_only_prob": self.prob} if type(self) is MateOnlyChance else None
+        if type(self) is not MateOnlyChance:
+            return None
+        return {"mate_only": 1, "mate_only_prob": self.prob}
