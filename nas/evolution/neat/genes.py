@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,26 +39,92 @@ class ConnectionGene:
         return ConnectionGene(self.innovation, self.src, self.dst, self.weight, self.enabled)
 
 
-@dataclass
 class Genome:
-    n_inputs: int
-    n_outputs: int
-    hidden: list[int] = field(default_factory=list)  # hidden node ids, ascending
-    connections: dict[int, ConnectionGene] = field(default_factory=dict)  # by innovation
+    """A genome's node and connection genes. Either held as Python objects (`hidden`, and
+    `connections` by innovation, in the order they were added: mutations draw by that
+    position), or a row of a packed population (`nas.evolution.neat.packed.GenePool`),
+    which is how the compiled reproduction hands out its children: the objects are then
+    built on first use of `hidden` or `connections`, so a generation that only evaluates
+    and breeds its genomes never builds one per gene. A pool is never written to, so a
+    packed genome's copy is another handle on the same row."""
+
+    __slots__ = ("n_inputs", "n_outputs", "_hidden", "_connections", "_pool", "_row")
+
+    def __init__(self, n_inputs: int, n_outputs: int, hidden: list[int] | None = None,
+                 connections: dict[int, ConnectionGene] | None = None):
+        self.n_inputs, self.n_outputs = n_inputs, n_outputs
+        self._hidden = [] if hidden is None else hidden  # hidden node ids, ascending
+        self._connections = {} if connections is None else connections  # by innovation
+        self._pool, self._row = None, -1
+
+    @classmethod
+    def packed(cls, n_inputs: int, n_outputs: int, pool, row: int) -> "Genome":
+        g = cls.__new__(cls)
+        g.n_inputs, g.n_outputs, g._hidden, g._connections = n_inputs, n_outputs, None, None
+        g._pool, g._row = pool, row
+        return g
+
+    @property
+    def hidden(self) -> list[int]:
+        if self._pool is not None:
+            self._unpack()
+        return self._hidden
+
+    @hidden.setter
+    def hidden(self, value: list[int]) -> None:
+        if self._pool is not None:
+            self._unpack()
+        self._hidden = value
+
+    @property
+    def connections(self) -> dict[int, ConnectionGene]:
+        if self._pool is not None:
+            self._unpack()
+        return self._connections
+
+    @connections.setter
+    def connections(self, value: dict[int, ConnectionGene]) -> None:
+        if self._pool is not None:
+            self._unpack()
+        self._connections = value
+
+    def packed_row(self):
+        """(pool, row) while this genome is still a pool's row, else None."""
+        return None if self._pool is None else (self._pool, self._row)
+
+    def _unpack(self) -> None:
+        self._hidden, self._connections = self._pool.unpack(self._row)
+        self._pool = None
 
     @property
     def n_nodes(self) -> int:
-        return self.n_inputs + self.n_outputs + len(self.hidden)
+        if self._pool is not None:
+            return self.n_inputs + self.n_outputs + self._pool.n_hidden(self._row)
+        return self.n_inputs + self.n_outputs + len(self._hidden)
 
     def node_ids(self) -> list[int]:
         return list(range(self.n_inputs + self.n_outputs)) + list(self.hidden)
 
     def copy(self) -> "Genome":
-        return Genome(self.n_inputs, self.n_outputs, list(self.hidden),
-                      {k: c.copy() for k, c in self.connections.items()})
+        if self._pool is not None:
+            return Genome.packed(self.n_inputs, self.n_outputs, self._pool, self._row)
+        return Genome(self.n_inputs, self.n_outputs, list(self._hidden),
+                      {k: c.copy() for k, c in self._connections.items()})
 
     def enabled(self) -> list[ConnectionGene]:
         return [c for _, c in sorted(self.connections.items()) if c.enabled]
+
+    def __eq__(self, other) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return ((self.n_inputs, self.n_outputs, self.hidden, self.connections)
+                == (other.n_inputs, other.n_outputs, other.hidden, other.connections))
+
+    __hash__ = None  # mutable, compared by value (as the dataclass it was)
+
+    def __repr__(self) -> str:
+        return (f"Genome(n_inputs={self.n_inputs!r}, n_outputs={self.n_outputs!r}, "
+                f"hidden={self.hidden!r}, connections={self.connections!r})")
 
 
 class InnovationTracker:
@@ -147,7 +213,8 @@ def toggle(genome: Genome, rng: np.random.Generator, to: bool) -> None:
 class GeneKey:
     """A genome's genes as the distance needs them, built once per speciation: weights by
     innovation and the sorted innovations. Speciation compares every child with up to
-    every representative, so this is the hot loop of reproduction."""
+    every representative; runs do that compiled (`neat._compiled_speciation`, the same
+    arithmetic), and this is the reference it is tested against."""
 
     __slots__ = ("weights", "innovations", "last")
 
@@ -178,7 +245,9 @@ def key_distance(a: GeneKey, b: GeneKey, params: NEATParams, bound: float = math
     structural = params.c1 * excess / n + params.c2 * disjoint / n
     if structural >= bound or not matching:
         return structural
-    return structural + params.c3 * sum([abs(wa[i] - wb[i]) for i in matching]) / len(matching)
+    # in innovation order, as the compiled speciation sums (the same bits either way)
+    weights = sum([abs(wa[i] - wb[i]) for i in sorted(matching)])
+    return structural + params.c3 * weights / len(matching)
 
 
 def distance(a: Genome, b: Genome, params: NEATParams) -> float:

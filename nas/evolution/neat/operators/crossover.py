@@ -42,6 +42,13 @@ class Crossover:
         """Whether this crossover averages matching weights (the paper's never does)."""
         return False
 
+    def compiled(self) -> dict | None:
+        """Options for the compiled reproduction, or None (see mutation.WeightNoise)."""
+        if type(self) is not Crossover:
+            return None
+        return {"averaging": 0, "average_prob": 0.0,
+                "inherit_disabled_prob": self.inherit_disabled_prob}
+
 
 @dataclass(frozen=True)
 class AveragingCrossover(Crossover):
@@ -52,12 +59,21 @@ class AveragingCrossover(Crossover):
     def _averages(self, rng: np.random.Generator) -> bool:
         return rng.random() < self.average_prob
 
+    def compiled(self):
+        if type(self) is not AveragingCrossover:
+            return None
+        return {"averaging": 1, "average_prob": self.average_prob,
+                "inherit_disabled_prob": self.inherit_disabled_prob}
+
 
 class MateOnly:
     """Whether a crossover child skips mutation (the paper's: never; no draw)."""
 
     def keeps(self, a: int, b: int, rng: np.random.Generator) -> bool:
         return False
+
+    def compiled(self) -> dict | None:
+        return {"mate_only": 0, "mate_only_prob": 0.0} if type(self) is MateOnly else None
 
 
 @dataclass(frozen=True)
@@ -68,3 +84,8 @@ class MateOnlyChance(MateOnly):
 
     def keeps(self, a: int, b: int, rng: np.random.Generator) -> bool:
         return a != b and rng.random() < self.prob
+
+    def compiled(self):
+        if type(self) is not MateOnlyChance:
+            return None
+        return {"mate_only": 1, "mate_only_prob": self.prob}

@@ -27,6 +27,12 @@ class WeightNoise:
         """n draws of unit scale, which the schedule scales by sigma or init_std."""
         raise NotImplementedError
 
+    def compiled(self) -> dict | None:
+        """This rule's options for the compiled reproduction (`neat._compiled`), or None
+        where it has no compiled form (then the operators run in Python). Every operator
+        has this method; a subclass that changes a rule must say its own."""
+        return None
+
 
 @dataclass(frozen=True)
 class GaussianNoise(WeightNoise):
@@ -38,6 +44,9 @@ class GaussianNoise(WeightNoise):
 
     def unit(self, rng: np.random.Generator, n: int) -> list[float]:
         return rng.normal(0.0, 1.0, n).tolist()
+
+    def compiled(self):
+        return {"uniform_noise": 0} if type(self) is GaussianNoise else None
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,9 @@ class UniformNoise(WeightNoise):
     def unit(self, rng: np.random.Generator, n: int) -> list[float]:
         return rng.uniform(-1.0, 1.0, n).tolist()
 
+    def compiled(self):
+        return {"uniform_noise": 1} if type(self) is UniformNoise else None
+
 
 class WeightSchedule:
     """Which genes of a reweighted genome are perturbed and which replaced."""
@@ -58,6 +70,9 @@ class WeightSchedule:
     def choose(self, conns: list[ConnectionGene],
                rng: np.random.Generator) -> tuple[list[bool], list[bool]]:
         raise NotImplementedError
+
+    def compiled(self) -> dict | None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,9 @@ class PerConnection(WeightSchedule):
     def choose(self, conns, rng):
         perturb = (rng.random(len(conns)) < self.perturb_prob).tolist()
         return perturb, [not p for p in perturb]
+
+    def compiled(self):
+        return {"perturb_prob": self.perturb_prob} if type(self) is PerConnection else None
 
 
 class StanleySchedule(WeightSchedule):
@@ -113,6 +131,13 @@ class Reweight:
                 w = c.weight + sigma * z if p else init_std * z
                 c.weight = min(lim, max(-lim, w))
 
+    def compiled(self) -> dict | None:
+        parts = (self.schedule.compiled(), self.noise.compiled())
+        if type(self) is not Reweight or None in parts:
+            return None
+        return {**parts[0], **parts[1], "sigma": self.sigma, "init_std": self.init_std,
+                "limit": self.limit}
+
 
 class LinkChoice:
     """Which of a genome's open links an add-link mutation may pick."""
@@ -121,6 +146,9 @@ class LinkChoice:
                    rng: np.random.Generator) -> list[tuple[int, int]]:
         raise NotImplementedError
 
+    def compiled(self) -> dict | None:
+        return None
+
 
 class FeedForwardLinks(LinkChoice):
     """Feed-forward genomes: only links that close no cycle."""
@@ -128,12 +156,18 @@ class FeedForwardLinks(LinkChoice):
     def candidates(self, genome, open_links, rng):
         return [(s, d) for s, d in open_links if not creates_cycle(genome, s, d)]
 
+    def compiled(self):
+        return {"link_choice": 0} if type(self) is FeedForwardLinks else None
+
 
 class AnyOpenLink(LinkChoice):
     """Recurrent genomes: every open link, uniformly."""
 
     def candidates(self, genome, open_links, rng):
         return open_links
+
+    def compiled(self):
+        return {"link_choice": 1} if type(self) is AnyOpenLink else None
 
 
 @dataclass(frozen=True)
@@ -146,6 +180,10 @@ class RecurrentFirst(LinkChoice):
     def candidates(self, genome, open_links, rng):
         recur = bool(rng.random() < self.prob)
         return [(s, d) for s, d in open_links if creates_cycle(genome, s, d) == recur]
+
+    def compiled(self):
+        return ({"link_choice": 2, "recurrent_link_prob": self.prob}
+                if type(self) is RecurrentFirst else None)
 
 
 @dataclass(frozen=True)
@@ -170,6 +208,12 @@ class AddConnection:
         genome.connections[innov] = ConnectionGene(innov, src, dst, weight)
         return True
 
+    def compiled(self) -> dict | None:
+        parts = (self.links.compiled(), self.noise.compiled())
+        if type(self) is not AddConnection or None in parts:
+            return None
+        return {"recurrent_link_prob": 0.0, **parts[0], **parts[1]}
+
 
 @dataclass(frozen=True)
 class Mutation:
@@ -185,6 +229,20 @@ class Mutation:
     def __call__(self, genome: Genome, tracker: InnovationTracker,
                  rng: np.random.Generator) -> None:
         raise NotImplementedError
+
+    def compiled(self) -> dict | None:
+        return None
+
+    def _options(self, exclusive: int) -> dict | None:
+        """The compiled options of this scheme with its parts (None where a part has no
+        compiled form, or the two draw their new weights differently)."""
+        reweight, add = self.reweight.compiled(), self.add_connection.compiled()
+        if reweight is None or add is None or reweight["uniform_noise"] != add["uniform_noise"]:
+            return None
+        return {**reweight, **add, "exclusive": exclusive, "weight_prob": self.weight_prob,
+                "add_node_prob": self.add_node_prob,
+                "add_connection_prob": self.add_connection_prob,
+                "enable_prob": self.enable_prob, "disable_prob": self.disable_prob}
 
     def _maybe_reweight(self, genome: Genome, rng: np.random.Generator) -> None:
         if rng.random() < self.weight_prob:
@@ -208,6 +266,9 @@ class IndependentMutation(Mutation):
             self.add_connection(genome, tracker, rng)
         self._maybe_toggle(genome, rng)
 
+    def compiled(self):
+        return self._options(0) if type(self) is IndependentMutation else None
+
 
 class ExclusiveMutation(Mutation):
     """Stanley's code: add-node, else add-link, else the weight and toggle mutations, so a
@@ -221,3 +282,6 @@ class ExclusiveMutation(Mutation):
         else:
             self._maybe_reweight(genome, rng)
             self._maybe_toggle(genome, rng)
+
+    def compiled(self):
+        return self._options(1) if type(self) is ExclusiveMutation else None

@@ -28,6 +28,25 @@ def ranked(sp: Species, fit: np.ndarray) -> list[int]:
     return [int(i) for i in members[np.argsort(-fit[members], kind="stable")]]
 
 
+def ranked_all(species: list[Species], fit: np.ndarray) -> list[list[int]]:
+    """`ranked` of every species, in one sort (a stable sort by species, then fitness)."""
+    sizes = [len(sp.members) for sp in species]
+    members = np.array([i for sp in species for i in sp.members], np.int64)
+    which = np.repeat(np.arange(len(species)), sizes)
+    flat = members[np.lexsort((-fit[members], which))].tolist()
+    ends = np.cumsum(sizes).tolist()
+    return [flat[end - size:end] for size, end in zip(sizes, ends)]
+
+
+def species_best(species: list[Species], fit: np.ndarray) -> list[float]:
+    """Each (non-empty) species' best fitness this generation."""
+    if not species:
+        return []
+    members = np.array([i for sp in species for i in sp.members], np.int64)
+    starts = np.cumsum([0] + [len(sp.members) for sp in species[:-1]])
+    return np.maximum.reduceat(fit[members], starts).tolist()
+
+
 def fitness_shares(species: list[Species], fit: np.ndarray) -> np.ndarray:
     """Explicit fitness sharing: a species' share is the sum of f_i / |species|, i.e. its
     mean fitness, after shifting fitness so the minimum is 0 when any is negative; NaN
@@ -164,6 +183,17 @@ class Breeding:
             out.append(child)
         return out
 
+    def compiled(self) -> dict | None:
+        """Every option of the compiled breeding (`neat._compiled.breed`, the same draws
+        as `offspring`), or None where an operator has no compiled form."""
+        parts = (self.crossover.compiled(), self.mate_only.compiled(), self.mutation.compiled())
+        if type(self) is not Breeding or None in parts:
+            return None
+        return {**parts[0], **parts[1], **parts[2], "elitism": self.elitism,
+                "elitism_min_size": self.elitism_min_size, "survival": self.survival,
+                "crossover_rate": self.crossover_rate,
+                "interspecies_rate": self.interspecies_rate}
+
     def _parents(self, pool: list[int]) -> list[int]:
         return pool[:max(1, math.ceil(self.survival * len(pool)))]
 
@@ -244,8 +274,7 @@ class Reproduction:
         """Each species' record updated (as new objects), obliteration flags set, then
         the stagnation rule applied."""
         updated = []
-        for sp in species:
-            best = float(fit[sp.members].max())
+        for sp, best in zip(species, species_best(species, fit)):
             improved = best > sp.best_fitness
             updated.append(Species(sp.id, list(sp.members), sp.created,
                                    best if improved else sp.best_fitness,

@@ -28,7 +28,8 @@ def speciate(genomes: list[Genome], representatives: list[tuple[Species, Genome]
              params: NEATParams) -> tuple[list[Species], int]:
     """Each genome joins the first species (in order) whose representative is closer than
     the threshold, else founds a new species with itself as representative. Empty
-    species disappear; survivors keep their id and stagnation record."""
+    species disappear; survivors keep their id and stagnation record. (NEAT.tell runs
+    the compiled twin, `batched.speciate`; this is its reference.)"""
     groups = [(Species(sp.id, [], sp.created, sp.best_fitness, sp.last_improved,
                        sp.obliterated), GeneKey(rep))
               for sp, rep in representatives]
