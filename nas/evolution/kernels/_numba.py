@@ -38,6 +38,7 @@ import numba  # noqa: E402
 _HERE = Path(__file__).resolve().parent
 SOURCES = sorted(_HERE.glob("*.py")) + [_HERE.parent / "tasks" / name for name in
                                         ("base.py", "cartpole.py", "double_pole.py")]
+SOURCES += sorted((_HERE.parent / "neat").glob("_compiled*.py"))  # NEAT's compiled reproduction
 
 
 def _sources_hash() -> str:

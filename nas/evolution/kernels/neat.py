@@ -29,6 +29,7 @@ import numpy as np
 
 from nas.evolution.kernels._numba import jit
 from nas.evolution.kernels.activations import ACTIVATION_IDS, ZERO, activate
+from nas.evolution.neat.packed import gather
 from nas.evolution.neat.params import SLOPES
 
 
@@ -46,23 +47,12 @@ def compile_genomes(genomes, n_inputs: int, n_outputs: int, params) -> NeatArray
     """The sparse layout of `genomes` (any seeds'), row g = genomes[g]."""
     if not genomes:
         raise ValueError("compile_genomes needs at least one genome")
-    hidden_ptr, hidden, gene_ptr = [0], [], [0]
-    src, dst, weight, enabled = [], [], [], []
-    for g in genomes:
-        if g.n_inputs != n_inputs or g.n_outputs != n_outputs:
-            raise ValueError("genome inputs/outputs do not match compile_genomes'")
-        hidden += g.hidden
-        hidden_ptr.append(len(hidden))
-        for c in g.connections.values():
-            src.append(c.src)
-            dst.append(c.dst)
-            weight.append(c.weight)
-            enabled.append(c.enabled)
-        gene_ptr.append(len(src))
+    if any(g.n_inputs != n_inputs or g.n_outputs != n_outputs for g in genomes):
+        raise ValueError("genome inputs/outputs do not match compile_genomes'")
+    pool = gather(genomes)  # the compiled reproduction's arrays as they are: no gene objects
     out_name = params.output_activation or params.activation
-    arrays = _build(n_inputs, n_outputs, np.array(hidden_ptr, np.int64), np.array(hidden, np.int64),
-                    np.array(gene_ptr, np.int64), np.array(src, np.int64), np.array(dst, np.int64),
-                    np.array(weight, np.float64), np.array(enabled, np.bool_),
+    arrays = _build(n_inputs, n_outputs, pool.hidden_ptr, pool.hidden, pool.gene_ptr, pool.src,
+                    pool.dst, pool.weight, pool.enabled,
                     np.float32(params.output_slope()), np.float32(SLOPES[params.activation]),
                     ACTIVATION_IDS[out_name], ACTIVATION_IDS[params.activation],
                     not params.recurrent)

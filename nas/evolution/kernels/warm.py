@@ -53,9 +53,11 @@ def warm_part(mode_name: str) -> None:
                                     if mode_name == "pure" else
                                     {"task": task.name, "mode": "neat", "population": 2})
     mode = MODES[mode_name](cfg, task)
-    genomes = mode.algorithm.ask(mode.algorithm.init(torch.Generator().manual_seed(0)))
+    state = mode.algorithm.init(torch.Generator().manual_seed(0))
     engine = KernelEngine(task, mode.kernel_networks(task.kernel()))
-    engine.evaluate([genomes], task.initial_states(torch.Generator(), 2))
+    engine.evaluate([mode.algorithm.ask(state)], task.initial_states(torch.Generator(), 2))
+    if mode_name == "neat":  # NEAT's compiled reproduction (neat/_compiled*.py), ~40 s cold
+        mode.algorithm.tell(state, torch.zeros(2), torch.Generator())
     if mode_name == "pure":
         from nas.evolution.kernels.episodes import physics_steps
 
