@@ -11,6 +11,7 @@ import dataclasses
 import math
 
 import pytest
+import numpy as np
 import torch
 
 from nas.errors import NasError
@@ -44,6 +45,10 @@ def plain(x):
         return {f.name: plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
     if isinstance(x, (list, tuple)):
         return [plain(v) for v in x]
+    if isinstance(x, dict):  # e.g. CMA-ES's distribution: the cmaes object's own state
+        return {k: plain(v) for k, v in x.items()}
+    if isinstance(x, (np.ndarray, np.generic)):
+        return str(x.dtype), list(np.shape(x)), np.asarray(x).tolist()
     return x
 
 
@@ -99,6 +104,11 @@ def test_algorithm_nan_fitness_ranks_worst(name):
     before = plain(algo.ask(state))
     nxt = algo.tell(state, fitness, gen(1))
     after = algo.ask(nxt)
+    if not getattr(algo, "keeps_best", True):  # no elite (CMA-ES): NaN is told as -inf
+        worst = fitness.nan_to_num(nan=-math.inf)
+        assert plain(nxt) == plain(algo.tell(state, worst, gen(1)))
+        assert plain(nxt) != plain(algo.tell(state, fitness.nan_to_num(nan=math.inf), gen(1)))
+        return
     assert len(after) == SIZE
     if isinstance(after, torch.Tensor):
         assert bool(torch.isfinite(after).all())

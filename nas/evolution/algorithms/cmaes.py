@@ -135,6 +135,7 @@ class CMAESState:
 
 class CMAES(TensorAlgorithm[CMAESState]):
     min_population = 2  # cmaes needs mu = size // 2 >= 1
+    keeps_best = False  # no elite: the best genome is not carried into the next population
 
     def __init__(self, n_params: int, population: int, params: CMAESParams,
                  dtype=torch.float32, searched: np.ndarray | None = None):
@@ -160,7 +161,9 @@ class CMAES(TensorAlgorithm[CMAESState]):
         cma = self._cls.__new__(self._cls)
         cma.__setstate__(copy.deepcopy(state.distribution))
         genomes = state.population[:, torch.from_numpy(self.searched)].double().numpy()
-        values = (-fitness.double()).tolist()  # -(-inf) = inf: NaN ranks worst
+        # cmaes minimizes and sorts by value: NaN must become the worst (+inf), not a value
+        # that sorts anywhere
+        values = (-fitness.double().nan_to_num(nan=-math.inf)).tolist()
         with one_blas_thread():
             cma.tell([(genomes[i], values[i]) for i in range(self.size)])
         return self._sample(cma, generator, state.generation)
