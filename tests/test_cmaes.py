@@ -1,5 +1,6 @@
 """CMA-ES in pure mode (nas.evolution.algorithms.cmaes): the `cmaes` package's update,
 negated for nas's maximized fitness, seeded from each seed's generator."""
+import math
 import os
 
 import numpy as np
@@ -151,3 +152,93 @@ def test_the_same_bits_whatever_numpys_blas_threads():
         lib[1](before)
     assert repr(runs[0].curve_mean) == repr(runs[1].curve_mean)
     assert runs[0].best_genome == runs[1].best_genome
+
+
+def restarts_run(params: CMAESParams, fitness_of, generations: int, dim: int = 4, size: int = 8):
+    """The states of a run told `fitness_of(generation, genomes)` for `generations`."""
+    algo, gen = CMAES(dim, size, params), torch.Generator().manual_seed(0)
+    states = [algo.init(gen)]
+    for g in range(generations):
+        states.append(algo.tell(states[-1], fitness_of(g, algo.ask(states[-1])), gen))
+    return algo, states
+
+
+def test_a_converged_run_restarts_from_a_fresh_mean_with_the_initial_sigma():
+    """Flat fitness: the package's should_stop (tolfun over 10 + 30n/size generations)
+    fires, and the run starts again elsewhere; without restarts it stays."""
+    flat = lambda g, x: torch.zeros(len(x), dtype=torch.float64)
+    algo, on = restarts_run(CMAESParams(sigma=0.5), flat, 60)
+    _, off = restarts_run(CMAESParams(sigma=0.5, restarts=False), flat, 60)
+    first = next(i for i, s in enumerate(on) if s.restarts)
+    assert 10 < first < 40 and on[-1].restarts >= 2 and off[-1].restarts == 0
+    before, after = on[first - 1].distribution, on[first].distribution
+    assert not np.allclose(after["_mean"], before["_mean"]) and after["_sigma"] == 0.5
+    assert after["_g"] == 0 and before["_g"] == first - 1 and on[first].stall == 0
+    assert not torch.equal(on[first].population, off[first].population)
+    assert all(torch.equal(a.population, b.population) for a, b in zip(on[:first], off[:first]))
+
+
+def test_a_run_whose_best_stops_rising_restarts_after_the_stall_limit():
+    """Fitness that varies (should_stop's flat-fitness test never fires) but whose best
+    never beats generation 0's: a restart after stall_limit generations."""
+    noisy = lambda g, x: torch.rand(len(x), generator=torch.Generator().manual_seed(g),
+                                    dtype=torch.float64) + (100.0 if g == 0 else 0.0)
+    algo, states = restarts_run(CMAESParams(sigma=0.5), noisy, 150, dim=2)
+    assert algo.stall_limit == 100 + math.ceil(100 * 2 ** 1.5 / 8)
+    restarted = [i for i in range(1, len(states)) if states[i].restarts > states[i - 1].restarts]
+    assert restarted == [algo.stall_limit + 1]
+    assert states[algo.stall_limit].stall == algo.stall_limit - 1
+
+
+def test_nan_fitness_never_counts_as_an_improvement():
+    algo, states = restarts_run(CMAESParams(sigma=0.5), lambda g, x: torch.full(
+        (len(x),), float("nan") if g else 1.0, dtype=torch.float64), 5)
+    assert [s.best for s in states[1:]] == [1.0] * 5 and states[-1].stall == 4
+
+
+FLAT = {**CONFIG, "hidden": [], "algorithm_params": {"sigma": 1e-6}}  # 23 steps, every genome
+
+
+def final_states(config, generations, seeds, resume=None, stop_at=None):
+    """The algorithm states of run_evolution's seeds after `generations` (read from a
+    checkpoint), or the checkpoint after `stop_at`."""
+    from nas.evolution.checkpoint import HEADER, restore
+
+    out = {}
+
+    def grab(g, so):
+        if g in (generations - 1, stop_at):
+            out[g] = so.checkpoint()
+            if g == stop_at:
+                raise KeyboardInterrupt
+
+    try:
+        run_evolution(config, generations, seeds=seeds, stop_when_solved=False,
+                      on_generation=grab, resume=resume)
+    except KeyboardInterrupt:
+        return out[stop_at]
+    blob = out[generations - 1]
+    return [s["state"] for s in restore(blob, HEADER.unpack_from(blob)[3], len(seeds))[1]]
+
+
+def same_state(a, b) -> bool:
+    return (torch.equal(a.population, b.population) and repr(a.distribution) == repr(b.distribution)
+            and (a.generation, a.best, a.stall, a.restarts) == (b.generation, b.best, b.stall, b.restarts))
+
+
+def test_restarts_give_a_seed_the_same_bits_alone_or_beside_others():
+    alone = final_states(FLAT, 40, [4])
+    batched = final_states(FLAT, 40, [1, 4, 7])
+    assert alone[0].restarts >= 1 and same_state(alone[0], batched[1])
+    assert not same_state(batched[0], batched[1])
+
+
+def test_a_run_resumed_after_a_restart_equals_the_uninterrupted_run():
+    full = final_states(FLAT, 40, [0, 1])
+    blob = final_states(FLAT, 40, [0, 1], stop_at=32)
+    resumed = final_states(FLAT, 40, [0, 1], resume=blob)
+    from nas.evolution.checkpoint import HEADER, restore
+
+    at_stop = restore(blob, HEADER.unpack_from(blob)[3], 2)[1]
+    assert all(s["state"].restarts >= 1 for s in at_stop)  # checkpointed after a restart
+    assert all(same_state(a, b) for a, b in zip(full, resumed))
