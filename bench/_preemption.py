@@ -87,7 +87,9 @@ def drill(url: str, cluster, study: str, args, schedule: str, logdir: Path,
     try:
         while fleet.live():
             done = finished(url, study)
-            if schedule != "clean" and time.perf_counter() > next_fault and 0 <= done < args.drill_trials:
+            faulting = args.fault_window is None or time.perf_counter() - started < args.fault_window
+            if schedule != "clean" and faulting and time.perf_counter() > next_fault \
+                    and 0 <= done < args.drill_trials:
                 fault(fleet, cluster, schedule, rng, faults, args)
                 next_fault = time.perf_counter() + (
                     args.spot_every if schedule == "spot" else rng.uniform(*args.drill_fault_seconds))

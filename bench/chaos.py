@@ -203,6 +203,9 @@ def main() -> None:
                         metavar=("MIN", "MAX"))
     parser.add_argument("--spot-every", type=float, default=12.0,
                         help="seconds between spot evictions (shorter than a drill trial)")
+    parser.add_argument("--fault-window", type=float, default=None,
+                        help="drills: seconds after which no more faults are injected, so a "
+                             "drill ends however slowly workers start (default: no limit)")
     parser.add_argument("--spot-down", type=float, default=1.0,
                         help="seconds before evicted workers are replaced")
     # smoke: 8 trials, so that 2 workers cannot jump past the halfway window (done 4..5)
@@ -213,7 +216,8 @@ def main() -> None:
                                      "drill_trials": 2, "drill_generations": 24,
                                      "drill_population": 30, "pace": 0.2,
                                      "checkpoint_seconds": 1.0, "drill_fault_seconds": [3.0, 4.0],
-                                     "spot_every": 6.0, "spot_down": 0.3})
+                                     "spot_every": 8.0, "spot_down": 0.3,
+                                     "fault_window": 45.0})
     base = Path(tempfile.mkdtemp(prefix="nas-chaos-", dir="/tmp"))
     os.chmod(base, 0o755)
     cluster = ThrowawayCluster(base / "data", settings={"fsync": "off"})

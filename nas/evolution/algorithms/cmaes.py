@@ -28,16 +28,14 @@ bits in any process. With another BLAS it cannot: set its thread variable to 1 t
 the workers' environment does: OPENBLAS_NUM_THREADS, MKL_NUM_THREADS...).
 
 Restarts (`restarts`, on by default as in genoxide and Igel 2003; not searched): a run
-stuck without a solution never leaves (double pole with velocities, population 16, seeds
-0..99: 4 and 10 runs unsolved in 100,000 evaluations, two of them diverging to the
-package's |mean| >= 1e32 error; with restarts none, bench/cmaes_restarts.py). After each
-`tell` a run restarts from a fresh mean drawn N(0, sigma^2 I) from the seed's generator
-(where the first generation's genomes come from) with the initial sigma, when its best
-fitness has not risen for 100 + 100 n^1.5 / size generations (pycma's tolstagnation: every
-restart measured there) or when the package's `should_stop()` says so (Hansen's criteria:
-flat fitness, sigma collapsed or diverging, condition number; alone it missed the 10
-bias-free runs). The population size stays: genomes are [size, n_params] tensors for the
-whole run (no IPOP doubling).
+that converged without a solution never leaves its optimum, and a diverging one ends in
+the package's |mean| >= 1e32 error. After each `tell` a run restarts from a fresh mean
+drawn N(0, sigma^2 I) from the seed's generator (where the first generation's genomes
+come from) with the initial sigma, when its best fitness has not risen for
+100 + 100 n^1.5 / size generations (pycma's tolstagnation) or when the package's
+`should_stop()` says so (Hansen's criteria: flat fitness, sigma collapsed or diverging,
+condition number; alone they miss runs that keep improving by nothing). The population
+size stays: genomes are [size, n_params] tensors for the whole run (no IPOP doubling).
 """
 from __future__ import annotations
 
