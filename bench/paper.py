@@ -114,14 +114,20 @@ def _run_seeds(job: tuple[dict, int, list[int]]) -> list[int | None]:
 
 
 def solved_evaluations(config: dict, generations: int, seeds: int, jobs: int) -> list[int | None]:
-    """Evaluations to solve for seeds 0..seeds-1 (None: unsolved), in seed order; the
-    seeds dealt round-robin to `jobs` fresh processes (spawned: no threads forked)."""
+    """Evaluations to solve for seeds 0..seeds-1 (None: unsolved), in seed order."""
+    return per_seed(_run_seeds, config, generations, seeds, jobs)
+
+
+def per_seed(run_seeds, config: dict, generations: int, seeds: int, jobs: int) -> list:
+    """`run_seeds((config, generations, seed list))`'s per-seed results for seeds
+    0..seeds-1, in seed order; the seeds dealt round-robin to `jobs` fresh processes
+    (spawned: no threads forked). A seed's result is the same alone or batched."""
     groups = [list(range(seeds))[j::jobs] for j in range(min(jobs, seeds))]
     if len(groups) == 1:
-        return _run_seeds((config, generations, groups[0]))
+        return run_seeds((config, generations, groups[0]))
     with ProcessPoolExecutor(len(groups), mp_context=multiprocessing.get_context("spawn")) as pool:
-        parts = list(pool.map(_run_seeds, [(config, generations, g) for g in groups]))
-    out: list[int | None] = [None] * seeds
+        parts = list(pool.map(run_seeds, [(config, generations, g) for g in groups]))
+    out: list = [None] * seeds
     for group, part in zip(groups, parts):
         for seed, value in zip(group, part):
             out[seed] = value

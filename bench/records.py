@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 
 from _support import ROOT, nas_env, parse_args, throwaway_postgres
 
@@ -110,14 +108,9 @@ def generalization(task_name: str, genome: dict | None) -> int | None:
 
 
 def held_out(config: dict, generations: int, seeds: int, jobs: int) -> list[tuple]:
-    groups = [list(range(seeds))[j::jobs] for j in range(min(jobs, seeds))]
-    with ProcessPoolExecutor(len(groups), mp_context=multiprocessing.get_context("spawn")) as pool:
-        parts = list(pool.map(_held_out, [(config, generations, g) for g in groups]))
-    out: list[tuple] = [(None, None)] * seeds
-    for group, part in zip(groups, parts):
-        for seed, value in zip(group, part):
-            out[seed] = value
-    return out
+    from paper import per_seed
+
+    return per_seed(_held_out, config, generations, seeds, jobs)
 
 
 def row(task: str, method: str, config: dict, outcomes: list[tuple], seconds: float) -> str:
