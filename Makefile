@@ -32,8 +32,8 @@ $(STAMP): pyproject.toml
 postgres:  ## PostgreSQL server binaries (apt as root, else instructions)
 	@deploy/ensure-postgres.sh
 
-test: install postgres  ## the whole suite, 2 processes; starts its own PostgreSQL servers
-	$(PY) -m pytest -m "not slurm and not slow and not docker" -n 2 --dist worksteal --durations=25
+test: install postgres  ## the whole suite, 3 processes (most tests wait on workers and servers); starts its own PostgreSQL servers
+	$(PY) -m pytest -m "not slurm and not slow and not docker" -n 3 --dist load --durations=40
 
 test-slow: install postgres  ## the scale tests kept out of make test (24 workers on one study); about 2 min
 	$(PY) -m pytest -m slow -n 2

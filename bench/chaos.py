@@ -217,7 +217,7 @@ def main() -> None:
                                      "drill_population": 30, "pace": 0.2,
                                      "checkpoint_seconds": 1.0, "drill_fault_seconds": [3.0, 4.0],
                                      "spot_every": 8.0, "spot_down": 0.3,
-                                     "fault_window": 45.0})
+                                     "fault_window": 25.0})
     base = Path(tempfile.mkdtemp(prefix="nas-chaos-", dir="/tmp"))
     os.chmod(base, 0o755)
     cluster = ThrowawayCluster(base / "data", settings={"fsync": "off"})

@@ -53,3 +53,24 @@ def private_pg(tmp_path):
     cluster.start()
     yield cluster
     cluster.crash()
+
+
+# The suite's longest tests (tens of seconds each, mostly waiting on workers, heartbeats and
+# outages), started first: with `--dist load` handing out tests one at a time, the longest
+# go first and short ones fill the gaps, so no minute-long test starts last and runs alone.
+LONGEST_FIRST = ("test_bench_smoke.py::test_bench_smoke[chaos]",
+                 "test_bench_smoke.py::test_bench_smoke[scaling]",
+                 "test_bench_smoke.py::test_bench_smoke[coordination]",
+                 "test_faults_user_objective.py", "test_resume.py", "test_faults.py",
+                 "test_pgbouncer.py", "test_bench_smoke.py", "test_workers.py", "test_deploy.py",
+                 "test_views.py", "test_partition.py", "test_vanished_study.py", "test_report.py",
+                 "test_many_studies.py", "test_studies.py", "test_gym.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        path = item.nodeid.split("/", 1)[-1]
+        return next((i for i, key in enumerate(LONGEST_FIRST) if path.startswith(key)),
+                    len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: within a rank, the collection order

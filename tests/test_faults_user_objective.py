@@ -43,7 +43,7 @@ def test_a_user_objective_rides_out_an_outage_shorter_than_the_grace(private_pg,
     url = private_pg.url.replace("postgresql://", "postgresql+psycopg2://")
     env = {**nas_env, "NAS_DATABASE_URL": url, "NAS_HEARTBEAT_INTERVAL": "1",
            "NAS_HEARTBEAT_GRACE": "45", "NAS_TEST_GENERATION_SECONDS": "1"}
-    steps = 20
+    steps = 12  # the outage comes two steps in: the rest wait on it, then run
     nas("study", "create", "uo", *USER, "-n", "2", "-g", str(steps), env=env, check=True)
     logs = [tmp_path / f"w{i}.log" for i in range(2)]
     procs = [start_nas("worker", "--study", "uo", "--threads", "1", env=env, log=log) for log in logs]
