@@ -136,22 +136,32 @@ def test_it_solves_double_pole_with_velocities_bias_free():
 def test_the_same_bits_whatever_numpys_blas_threads():
     """A large network's update is BLAS work: held at one thread, so a process whose numpy
     runs more (a script, this test) gives what a worker (one BLAS thread) gives."""
-    from nas.evolution.algorithms.cmaes import _openblas
+    from threadpoolctl import threadpool_limits
 
-    lib = _openblas()
-    if lib is None or (os.cpu_count() or 1) < 2:
-        pytest.skip("needs numpy's bundled OpenBLAS and two cores")
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("needs two cores")
     config = {**CONFIG, "hidden": [16, 8], "population": 10,  # 273 params: full CMA
               "algorithm_params": {"sigma": 0.3}}
-    before, runs = lib[0](), []
-    try:
-        for threads in (1, 2):
-            lib[1](threads)
+    runs = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="blas"):
             runs.append(run_evolution(config, 3, seeds=[0], stop_when_solved=False).seeds[0])
-    finally:
-        lib[1](before)
     assert repr(runs[0].curve_mean) == repr(runs[1].curve_mean)
     assert runs[0].best_genome == runs[1].best_genome
+
+
+def test_the_blas_hold_is_one_thread_inside_and_as_before_after():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from nas.evolution.algorithms.cmaes import one_blas_thread
+
+    blas = lambda: {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+    if not blas():
+        pytest.skip("numpy without a BLAS threadpoolctl knows")
+    with threadpool_limits(limits=2, user_api="blas"):
+        with one_blas_thread():
+            assert blas() == {1}
+        assert blas() == {2}
 
 
 def restarts_run(params: CMAESParams, fitness_of, generations: int, dim: int = 4, size: int = 8):

@@ -23,9 +23,9 @@ place and a resumed run goes through exactly the same numbers as an uninterrupte
 Threads: the `cmaes` update is numpy linear algebra (eigh, matrix products), whose bits for
 a large network depend on how many threads the BLAS splits them over. Workers run numpy
 with one BLAS thread (nas.worker.threads); elsewhere (a script, a test) `one_blas_thread`
-holds numpy's bundled OpenBLAS at one thread during the update, so a seed gives the same
-bits in any process. With another BLAS it cannot: set its thread variable to 1 there (as
-the workers' environment does: OPENBLAS_NUM_THREADS, MKL_NUM_THREADS...).
+holds numpy's BLAS at one thread during the update (threadpoolctl, which finds and sets
+OpenBLAS, MKL or BLIS alike: nothing of ours that knows their symbols), so a seed gives
+the same bits in any process.
 
 Restarts (`restarts`, on by default as in genoxide and Igel 2003; not searched): a run
 that converged without a solution never leaves its optimum, and a diverging one ends in
@@ -39,19 +39,16 @@ size stays: genomes are [size, n_params] tensors for the whole run (no IPOP doub
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import ctypes
 import functools
 import math
-import os
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 from cmaes import CMA, SepCMA
+from threadpoolctl import ThreadpoolController
 
 from nas.errors import NasError
 from nas.evolution.algorithms.base import TensorAlgorithm
@@ -61,39 +58,14 @@ FULL_MAX_DIM = 300  # above: SepCMA whatever `separable` says (0.1 s per generat
 
 
 @functools.cache
-def _openblas() -> tuple | None:
-    """(get, set) of numpy's bundled OpenBLAS thread count, or None (another BLAS)."""
-    import numpy
-
-    root = Path(numpy.__file__).parent
-    for lib_path in sorted([*root.parent.glob("numpy.libs/lib*openblas*"),
-                            *root.glob(".dylibs/lib*openblas*")]):
-        try:
-            lib = ctypes.CDLL(os.fspath(lib_path))
-        except OSError:
-            continue
-        for prefix in ("scipy_openblas_", "openblas_"):
-            for suffix in ("64_", ""):
-                get = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
-                put = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
-                if get is not None and put is not None:
-                    return get, put
-    return None
+def _blas() -> ThreadpoolController:
+    """numpy's BLAS libraries (whichever: OpenBLAS, MKL...), found once per process."""
+    return ThreadpoolController().select(user_api="blas")
 
 
-@contextlib.contextmanager
 def one_blas_thread():
-    """numpy's OpenBLAS at one thread inside, as it was after (nothing with another BLAS)."""
-    lib = _openblas()
-    before = lib[0]() if lib else 1
-    if before == 1:
-        yield
-        return
-    lib[1](1)
-    try:
-        yield
-    finally:
-        lib[1](before)
+    """A context in which numpy's BLAS runs one thread, as it was after."""
+    return _blas().limit(limits=1)
 
 
 def default_population(n: int) -> int:
