@@ -2,6 +2,7 @@
 negated for nas's maximized fitness, seeded from each seed's generator."""
 import math
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -198,6 +199,30 @@ def test_a_run_whose_best_stops_rising_restarts_after_the_stall_limit():
     restarted = [i for i in range(1, len(states)) if states[i].restarts > states[i - 1].restarts]
     assert restarted == [algo.stall_limit + 1]
     assert states[algo.stall_limit].stall == algo.stall_limit - 1
+
+
+@pytest.mark.parametrize("separable", [False, True])
+def test_a_diverging_run_without_restarts_ends_where_it_is_instead_of_raising(separable):
+    """Linear fitness drives the mean and sigma up until a genome reaches the package's
+    1e32 (its AssertionError in tell, some 200 generations in): from there the run asks
+    the same genomes again, its distribution unchanged, and never restarts."""
+    params = CMAESParams(sigma=0.5, restarts=False, separable=separable)
+    algo, states = restarts_run(params, lambda g, x: x.double().sum(1), 400)
+    over = next(i for i, s in enumerate(states) if not bool((s.population.abs() < 1e32).all()))
+    assert 50 < over < 390 and states[-1].restarts == 0 and states[-1].generation == 400
+    assert all(torch.equal(s.population, states[over].population) for s in states[over:])
+    assert repr(states[-1].distribution) == repr(states[over].distribution)
+
+
+def test_a_diverged_run_with_restarts_restarts():
+    algo = CMAES(4, 8, CMAESParams(sigma=0.5))
+    gen = torch.Generator().manual_seed(0)
+    state = algo.init(gen)
+    population = state.population.clone()
+    population[3, 1] = float("inf")
+    nxt = algo.tell(replace(state, population=population), torch.arange(8.0), gen)
+    assert nxt.restarts == 1 and nxt.distribution["_g"] == 0 and nxt.distribution["_sigma"] == 0.5
+    assert bool(nxt.population.isfinite().all())
 
 
 def test_nan_fitness_never_counts_as_an_improvement():

@@ -27,9 +27,14 @@ holds numpy's BLAS at one thread during the update (threadpoolctl, which finds a
 OpenBLAS, MKL or BLIS alike: nothing of ours that knows their symbols), so a seed gives
 the same bits in any process.
 
+Divergence: the package asserts every genome told is below 1e32 in size (an
+AssertionError that would end the whole trial, every seed with it). A run whose genomes
+reach that (or inf, NaN) has diverged: with restarts it restarts; without, it is over and
+asks the same genomes again, its distribution kept as it was, so the seed ends unsolved
+(or at run_evolution's stagnation limit) while its neighbours go on.
+
 Restarts (`restarts`, on by default as in genoxide and Igel 2003; not searched): a run
-that converged without a solution never leaves its optimum, and a diverging one ends in
-the package's |mean| >= 1e32 error. After each `tell` a run restarts from a fresh mean
+that converged without a solution never leaves its optimum. After each `tell` a run restarts from a fresh mean
 drawn N(0, sigma^2 I) from the seed's generator (where the first generation's genomes
 come from) with the initial sigma, when its best fitness has not risen for
 100 + 100 n^1.5 / size generations (pycma's tolstagnation) or when the package's
@@ -54,6 +59,7 @@ from nas.errors import NasError
 from nas.evolution.algorithms.base import TensorAlgorithm
 
 _SEED_SPAN = 2 ** 31 - 1  # numpy RandomState seeds are 32-bit
+_GENOME_MAX = 1e32  # the cmaes package asserts every genome told is below (its _MEAN_MAX)
 FULL_MAX_DIM = 300  # above: SepCMA whatever `separable` says (0.1 s per generation of 20 at 300)
 
 
@@ -148,22 +154,30 @@ class CMAES(TensorAlgorithm[CMAESState]):
 
     def _tell(self, state: CMAESState, fitness: torch.Tensor,
               generator: torch.Generator) -> CMAESState:
-        cma = self._cls.__new__(self._cls)
-        cma.__setstate__(copy.deepcopy(state.distribution))
         genomes = state.population[:, torch.from_numpy(self.searched)].double().numpy()
+        top = float(fitness.max())
+        best, stall = (top, 0) if top > state.best else (state.best, state.stall + 1)
+        if not np.all(np.abs(genomes) < _GENOME_MAX):  # diverged (inf and NaN included)
+            if not self.params.restarts:  # the run is over: the same genomes again
+                return replace(state, best=best, stall=stall)
+            return self._restart(state, generator)
         # cmaes minimizes and sorts by value: NaN must become the worst (+inf), not a value
         # that sorts anywhere
         values = (-fitness.double().nan_to_num(nan=-math.inf)).tolist()
+        cma = self._cls.__new__(self._cls)
+        cma.__setstate__(copy.deepcopy(state.distribution))
         with one_blas_thread():
             cma.tell([(genomes[i], values[i]) for i in range(self.size)])
             stop = self.params.restarts and cma.should_stop()
-        top = float(fitness.max())
-        best, stall = (top, 0) if top > state.best else (state.best, state.stall + 1)
         if stop or (self.params.restarts and stall >= self.stall_limit):
-            mean = torch.randn(self.dim, generator=generator, dtype=torch.float64)
-            cma = self._fresh(mean.numpy() * self.params.sigma)
-            best, stall, state = -math.inf, 0, replace(state, restarts=state.restarts + 1)
+            return self._restart(state, generator)
         return self._sample(cma, generator, replace(state, best=best, stall=stall))
+
+    def _restart(self, state: CMAESState, generator: torch.Generator) -> CMAESState:
+        """A fresh distribution: mean N(0, sigma^2 I) from the generator, the initial sigma."""
+        mean = torch.randn(self.dim, generator=generator, dtype=torch.float64)
+        return self._sample(self._fresh(mean.numpy() * self.params.sigma), generator,
+                            replace(state, best=-math.inf, stall=0, restarts=state.restarts + 1))
 
     def _sample(self, cma, generator: torch.Generator, state: CMAESState) -> CMAESState:
         """The state after `state` (its counters kept) with the genomes `cma` draws."""
