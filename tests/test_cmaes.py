@@ -87,7 +87,8 @@ def test_the_space_gives_cmaes_its_default_population_when_chosen():
     from nas.worker.space import SPACES
 
     params = {"recurrence": "none", "hidden_layers": 0, "activation": "tanh",
-              "algorithm": "cmaes", "sigma": 0.3, "cmaes_separable": False}
+              "algorithm": "cmaes", "sigma": 0.3, "cmaes_separable": False,
+              "cmaes_run_generations": 50}
     spec = StudySpec(task="double-pole", population=50)
     for biases, population, expected in [(True, "given", 50), (True, "default", default_population(8)),
                                          (False, "default", default_population(7))]:
@@ -95,7 +96,8 @@ def test_the_space_gives_cmaes_its_default_population_when_chosen():
                                          "cmaes_population": population})
         config = SPACES["pure"](trial, spec)
         assert config["population"] == expected
-        assert config["algorithm_params"] == {"sigma": 0.3, "separable": False, "biases": biases}
+        assert config["algorithm_params"] == {"sigma": 0.3, "separable": False, "biases": biases,
+                                              "run_generations": 50}
 
 
 def test_default_population_is_hansens():
@@ -103,10 +105,31 @@ def test_default_population_is_hansens():
     assert default_population(1) == 4
 
 
-@pytest.mark.parametrize("bad", [{"sigma": 0}, {"sigma": -1.0}, {"sigma": float("nan")}])
+@pytest.mark.parametrize("bad", [{"sigma": 0}, {"sigma": -1.0}, {"sigma": float("nan")},
+                                 {"run_generations": -1}, {"run_generations": 2.5},
+                                 {"run_generations": 10, "restarts": False}])
 def test_bad_params(bad):
-    with pytest.raises(NasError, match="sigma"):
+    with pytest.raises(NasError, match="sigma" if "sigma" in bad else "run_generations"):
         CMAESParams(**bad)
+
+
+def test_narrowing_fixes_the_run_cap_like_any_categorical():
+    import optuna
+
+    from nas.spec import StudySpec
+    from nas.worker.narrow import Narrowed
+    from nas.worker.space import SPACES
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    spec = StudySpec(task="double-pole", population=16)
+    caps = set()
+    for _ in range(8):
+        trial = study.ask()
+        config = SPACES["pure"](Narrowed(trial, {"algorithm": "cmaes"},
+                                         {"cmaes_run_generations": "25,50"}), spec)
+        caps.add(config["algorithm_params"]["run_generations"])
+        assert trial.params["cmaes_run_generations"] in (25, 50)
+    assert caps == {25, 50}
 
 
 CONFIG = {"task": "double-pole", "population": 12, "hidden": [], "algorithm": "cmaes",
@@ -225,6 +248,18 @@ def test_a_diverged_run_with_restarts_restarts():
     assert bool(nxt.population.isfinite().all())
 
 
+def test_a_run_capped_at_n_generations_restarts_every_n_even_while_it_improves():
+    """run_generations: a run that keeps rising (no stall, no should_stop) still restarts
+    after that many generations, counted from its own (re)start."""
+    rising = lambda g, x: g + torch.rand(len(x), generator=torch.Generator().manual_seed(g),
+                                        dtype=torch.float64)
+    _, capped = restarts_run(CMAESParams(sigma=0.5, run_generations=7), rising, 30)
+    _, free = restarts_run(CMAESParams(sigma=0.5), rising, 30)
+    restarted = [i for i in range(1, 31) if capped[i].restarts > capped[i - 1].restarts]
+    assert restarted == [7, 14, 21, 28] and free[-1].restarts == 0
+    assert capped[7].distribution["_g"] == 0 and capped[7].distribution["_sigma"] == 0.5
+
+
 def test_nan_fitness_never_counts_as_an_improvement():
     algo, states = restarts_run(CMAESParams(sigma=0.5), lambda g, x: torch.full(
         (len(x),), float("nan") if g else 1.0, dtype=torch.float64), 5)
@@ -261,17 +296,22 @@ def same_state(a, b) -> bool:
             and (a.generation, a.best, a.stall, a.restarts) == (b.generation, b.best, b.stall, b.restarts))
 
 
-def test_restarts_give_a_seed_the_same_bits_alone_or_beside_others():
-    alone = final_states(FLAT, 40, [4])
-    batched = final_states(FLAT, 40, [1, 4, 7])
+CAPPED = {**CONFIG, "algorithm_params": {"sigma": 0.3, "biases": False, "run_generations": 9}}
+
+
+@pytest.mark.parametrize("config", [FLAT, CAPPED], ids=["should_stop", "run_generations"])
+def test_restarts_give_a_seed_the_same_bits_alone_or_beside_others(config):
+    alone = final_states(config, 40, [4])
+    batched = final_states(config, 40, [1, 4, 7])
     assert alone[0].restarts >= 1 and same_state(alone[0], batched[1])
     assert not same_state(batched[0], batched[1])
 
 
-def test_a_run_resumed_after_a_restart_equals_the_uninterrupted_run():
-    full = final_states(FLAT, 40, [0, 1])
-    blob = final_states(FLAT, 40, [0, 1], stop_at=32)
-    resumed = final_states(FLAT, 40, [0, 1], resume=blob)
+@pytest.mark.parametrize("config", [FLAT, CAPPED], ids=["should_stop", "run_generations"])
+def test_a_run_resumed_after_a_restart_equals_the_uninterrupted_run(config):
+    full = final_states(config, 40, [0, 1])
+    blob = final_states(config, 40, [0, 1], stop_at=32)
+    resumed = final_states(config, 40, [0, 1], resume=blob)
     from nas.evolution.checkpoint import HEADER, restore
 
     at_stop = restore(blob, HEADER.unpack_from(blob)[3], 2)[1]

@@ -34,13 +34,25 @@ asks the same genomes again, its distribution kept as it was, so the seed ends u
 (or at run_evolution's stagnation limit) while its neighbours go on.
 
 Restarts (`restarts`, on by default as in genoxide and Igel 2003; not searched): a run
-that converged without a solution never leaves its optimum. After each `tell` a run restarts from a fresh mean
-drawn N(0, sigma^2 I) from the seed's generator (where the first generation's genomes
-come from) with the initial sigma, when its best fitness has not risen for
-100 + 100 n^1.5 / size generations (pycma's tolstagnation) or when the package's
-`should_stop()` says so (Hansen's criteria: flat fitness, sigma collapsed or diverging,
-condition number; alone they miss runs that keep improving by nothing). The population
-size stays: genomes are [size, n_params] tensors for the whole run (no IPOP doubling).
+that converged without a solution never leaves its optimum. After each `tell` a run
+restarts from a fresh mean drawn N(0, sigma^2 I) from the seed's generator (where the
+first generation's genomes come from) with the initial sigma, when its best fitness has
+not risen for 100 + 100 n^1.5 / size generations (pycma's tolstagnation) or when the
+package's `should_stop()` says so (Hansen's criteria: flat fitness, sigma collapsed or
+diverging, condition number).
+
+Neither fires on a run stuck on a slope that keeps creeping up: on the double pole a
+failing net's best rises by a few steps every few dozen generations, the stall counter
+resets each time, and the seed spends thousands of evaluations there before (if ever) it
+restarts, while a run that will solve does so early. `run_generations` (searched:
+`cmaes_run_generations`, 0 = no cap) restarts every run that has not solved after that
+many generations, however it is doing: with a success chance p per run and a cap near
+where most successful runs have finished, the expected cost is about E[min(T, cap)] / p,
+far below the stuck seeds' tail. The cap counts the distribution's own generations (the
+`cmaes` object's counter, reset on restart), so it is part of the state a checkpoint
+keeps. The population size stays: genomes are [size, n_params] tensors for the whole
+run (no IPOP doubling: run_evolution evaluates every seed's generation as one batch of
+equal-sized populations).
 """
 from __future__ import annotations
 
@@ -60,7 +72,8 @@ from nas.evolution.algorithms.base import TensorAlgorithm
 
 _SEED_SPAN = 2 ** 31 - 1  # numpy RandomState seeds are 32-bit
 _GENOME_MAX = 1e32  # the cmaes package asserts every genome told is below (its _MEAN_MAX)
-FULL_MAX_DIM = 300  # above: SepCMA whatever `separable` says (0.1 s per generation of 20 at 300)
+FULL_MAX_DIM = 300
+RUN_CAPS = [0, 25, 50, 100, 200, 400]  # the space's choices of run_generations (0: no cap)  # above: SepCMA whatever `separable` says (0.1 s per generation of 20 at 300)
 
 
 @functools.cache
@@ -85,10 +98,15 @@ class CMAESParams:
     separable: bool = False  # cmaes.SepCMA: diagonal covariance
     biases: bool = True  # False: biases held at 0, only the weights searched
     restarts: bool = True  # restart a converged or stalled run from a fresh mean
+    run_generations: int = 0  # > 0: also restart every run unsolved after this many (0: no cap)
 
     def __post_init__(self):
         if not (self.sigma > 0 and math.isfinite(self.sigma)):
             raise NasError("cmaes sigma must be a positive number")
+        if not (isinstance(self.run_generations, int) and self.run_generations >= 0):
+            raise NasError("cmaes run_generations must be a whole number >= 0 (0: no cap)")
+        if self.run_generations and not self.restarts:
+            raise NasError("cmaes run_generations caps a run before a restart: it needs restarts")
 
     @staticmethod
     def suggest(trial, sigma: float) -> dict:
@@ -96,7 +114,8 @@ class CMAESParams:
         before this, is the initial step size)."""
         return {"sigma": sigma,
                 "separable": trial.suggest_categorical("cmaes_separable", [False, True]),
-                "biases": trial.suggest_categorical("cmaes_biases", [True, False])}
+                "biases": trial.suggest_categorical("cmaes_biases", [True, False]),
+                "run_generations": trial.suggest_categorical("cmaes_run_generations", RUN_CAPS)}
 
     @staticmethod
     def population(trial, given: int, shapes: Sequence[tuple[str, tuple]], chosen: dict) -> int:
@@ -169,7 +188,8 @@ class CMAES(TensorAlgorithm[CMAESState]):
         with one_blas_thread():
             cma.tell([(genomes[i], values[i]) for i in range(self.size)])
             stop = self.params.restarts and cma.should_stop()
-        if stop or (self.params.restarts and stall >= self.stall_limit):
+        capped = 0 < self.params.run_generations <= cma.generation
+        if stop or capped or (self.params.restarts and stall >= self.stall_limit):
             return self._restart(state, generator)
         return self._sample(cma, generator, replace(state, best=best, stall=stall))
 
