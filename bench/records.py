@@ -19,10 +19,13 @@ NEAT 6,929 (33,184 in the NEAT paper). Where our protocol differs from theirs: d
 
 Run: python bench/records.py [--tasks double-pole double-pole-nv double-pole-nv-gomez]
      [--methods pure neat] [--trials 40] [--held-out 100] [--jobs 2]
+`--config JSON` skips the search and holds out that configuration (a row "given"): a
+setting chosen elsewhere, measured on the same seeds through the same path.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -151,22 +154,28 @@ def main() -> None:
     parser.add_argument("--neat-args", default="", help="more flags for the neat study")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--search-timeout", type=float, default=6 * 3600)
+    parser.add_argument("--config", help="no search: a run_evolution configuration (JSON, "
+                        "its task set from --tasks) held out as is, e.g. one found before")
     args = parse_args(parser, smoke={"tasks": ["double-pole"], "methods": ["pure"], "trials": 2, "search_seeds": 1,
                                      "search_evaluations": 200, "held_out": 2,
                                      "held_out_evaluations": 400, "jobs": 1,
                                      "neat_population": 30, "search_timeout": 600})
     if min(args.jobs, args.trials, args.search_seeds, args.held_out) < 1:
         parser.error("--jobs, --trials, --search-seeds and --held-out must be at least 1")
-    print(f"records: {args.trials} trials per study on {args.search_seeds} search seeds "
+    print(f"records: configuration given, no search" if args.config else
+          f"records: {args.trials} trials per study on {args.search_seeds} search seeds "
           f"(from {SEARCH_BASE_SEED}), {args.search_evaluations:,} evaluations per seed; best "
           f"config on {args.held_out} held-out seeds (0..), up to {args.held_out_evaluations:,} each")
     print(f"{'task':20} {'method':6} {'solved':>7} {'mean':>8} {'median':>8} {'general':>9} "
           f"{'seconds':>7}  against the best published")
-    with throwaway_postgres() as url:
+    with contextlib.nullcontext() if args.config else throwaway_postgres() as url:
         for task in args.tasks:
-            for method in args.methods:
-                params, spec, searched = search(url, task, method, args)
-                config = config_of(params, spec)
+            for method in ["given"] if args.config else args.methods:
+                if args.config:  # no search: this configuration, held out on the task
+                    config, searched = {**json.loads(args.config), "task": task}, 0.0
+                else:
+                    params, spec, searched = search(url, task, method, args)
+                    config = config_of(params, spec)
                 started = time.perf_counter()
                 generations = max(1, args.held_out_evaluations // config["population"])
                 outcomes = held_out(config, generations, args.held_out, args.jobs)
@@ -174,7 +183,6 @@ def main() -> None:
                       flush=True)
                 print(f"  config: {describe(config)}")
             print(f"  published: {PUBLISHED[task]}")
-
 
 if __name__ == "__main__":
     main()

@@ -2,6 +2,7 @@
 negated for nas's maximized fitness, seeded from each seed's generator."""
 import math
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -86,7 +87,8 @@ def test_the_space_gives_cmaes_its_default_population_when_chosen():
     from nas.worker.space import SPACES
 
     params = {"recurrence": "none", "hidden_layers": 0, "activation": "tanh",
-              "algorithm": "cmaes", "sigma": 0.3, "cmaes_separable": False}
+              "algorithm": "cmaes", "sigma": 0.3, "cmaes_separable": False,
+              "cmaes_run_generations": 50}
     spec = StudySpec(task="double-pole", population=50)
     for biases, population, expected in [(True, "given", 50), (True, "default", default_population(8)),
                                          (False, "default", default_population(7))]:
@@ -94,7 +96,8 @@ def test_the_space_gives_cmaes_its_default_population_when_chosen():
                                          "cmaes_population": population})
         config = SPACES["pure"](trial, spec)
         assert config["population"] == expected
-        assert config["algorithm_params"] == {"sigma": 0.3, "separable": False, "biases": biases}
+        assert config["algorithm_params"] == {"sigma": 0.3, "separable": False, "biases": biases,
+                                              "run_generations": 50}
 
 
 def test_default_population_is_hansens():
@@ -102,10 +105,31 @@ def test_default_population_is_hansens():
     assert default_population(1) == 4
 
 
-@pytest.mark.parametrize("bad", [{"sigma": 0}, {"sigma": -1.0}, {"sigma": float("nan")}])
+@pytest.mark.parametrize("bad", [{"sigma": 0}, {"sigma": -1.0}, {"sigma": float("nan")},
+                                 {"run_generations": -1}, {"run_generations": 2.5},
+                                 {"run_generations": 10, "restarts": False}])
 def test_bad_params(bad):
-    with pytest.raises(NasError, match="sigma"):
+    with pytest.raises(NasError, match="sigma" if "sigma" in bad else "run_generations"):
         CMAESParams(**bad)
+
+
+def test_narrowing_fixes_the_run_cap_like_any_categorical():
+    import optuna
+
+    from nas.spec import StudySpec
+    from nas.worker.narrow import Narrowed
+    from nas.worker.space import SPACES
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    spec = StudySpec(task="double-pole", population=16)
+    caps = set()
+    for _ in range(8):
+        trial = study.ask()
+        config = SPACES["pure"](Narrowed(trial, {"algorithm": "cmaes"},
+                                         {"cmaes_run_generations": "25,50"}), spec)
+        caps.add(config["algorithm_params"]["run_generations"])
+        assert trial.params["cmaes_run_generations"] in (25, 50)
+    assert caps == {25, 50}
 
 
 CONFIG = {"task": "double-pole", "population": 12, "hidden": [], "algorithm": "cmaes",
@@ -136,22 +160,32 @@ def test_it_solves_double_pole_with_velocities_bias_free():
 def test_the_same_bits_whatever_numpys_blas_threads():
     """A large network's update is BLAS work: held at one thread, so a process whose numpy
     runs more (a script, this test) gives what a worker (one BLAS thread) gives."""
-    from nas.evolution.algorithms.cmaes import _openblas
+    from threadpoolctl import threadpool_limits
 
-    lib = _openblas()
-    if lib is None or (os.cpu_count() or 1) < 2:
-        pytest.skip("needs numpy's bundled OpenBLAS and two cores")
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("needs two cores")
     config = {**CONFIG, "hidden": [16, 8], "population": 10,  # 273 params: full CMA
               "algorithm_params": {"sigma": 0.3}}
-    before, runs = lib[0](), []
-    try:
-        for threads in (1, 2):
-            lib[1](threads)
+    runs = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="blas"):
             runs.append(run_evolution(config, 3, seeds=[0], stop_when_solved=False).seeds[0])
-    finally:
-        lib[1](before)
     assert repr(runs[0].curve_mean) == repr(runs[1].curve_mean)
     assert runs[0].best_genome == runs[1].best_genome
+
+
+def test_the_blas_hold_is_one_thread_inside_and_as_before_after():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from nas.evolution.algorithms.cmaes import one_blas_thread
+
+    blas = lambda: {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+    if not blas():
+        pytest.skip("numpy without a BLAS threadpoolctl knows")
+    with threadpool_limits(limits=2, user_api="blas"):
+        with one_blas_thread():
+            assert blas() == {1}
+        assert blas() == {2}
 
 
 def restarts_run(params: CMAESParams, fitness_of, generations: int, dim: int = 4, size: int = 8):
@@ -190,6 +224,42 @@ def test_a_run_whose_best_stops_rising_restarts_after_the_stall_limit():
     assert states[algo.stall_limit].stall == algo.stall_limit - 1
 
 
+@pytest.mark.parametrize("separable", [False, True])
+def test_a_diverging_run_without_restarts_ends_where_it_is_instead_of_raising(separable):
+    """Linear fitness drives the mean and sigma up until a genome reaches the package's
+    1e32 (its AssertionError in tell, some 200 generations in): from there the run asks
+    the same genomes again, its distribution unchanged, and never restarts."""
+    params = CMAESParams(sigma=0.5, restarts=False, separable=separable)
+    algo, states = restarts_run(params, lambda g, x: x.double().sum(1), 400)
+    over = next(i for i, s in enumerate(states) if not bool((s.population.abs() < 1e32).all()))
+    assert 50 < over < 390 and states[-1].restarts == 0 and states[-1].generation == 400
+    assert all(torch.equal(s.population, states[over].population) for s in states[over:])
+    assert repr(states[-1].distribution) == repr(states[over].distribution)
+
+
+def test_a_diverged_run_with_restarts_restarts():
+    algo = CMAES(4, 8, CMAESParams(sigma=0.5))
+    gen = torch.Generator().manual_seed(0)
+    state = algo.init(gen)
+    population = state.population.clone()
+    population[3, 1] = float("inf")
+    nxt = algo.tell(replace(state, population=population), torch.arange(8.0), gen)
+    assert nxt.restarts == 1 and nxt.distribution["_g"] == 0 and nxt.distribution["_sigma"] == 0.5
+    assert bool(nxt.population.isfinite().all())
+
+
+def test_a_run_capped_at_n_generations_restarts_every_n_even_while_it_improves():
+    """run_generations: a run that keeps rising (no stall, no should_stop) still restarts
+    after that many generations, counted from its own (re)start."""
+    rising = lambda g, x: g + torch.rand(len(x), generator=torch.Generator().manual_seed(g),
+                                        dtype=torch.float64)
+    _, capped = restarts_run(CMAESParams(sigma=0.5, run_generations=7), rising, 30)
+    _, free = restarts_run(CMAESParams(sigma=0.5), rising, 30)
+    restarted = [i for i in range(1, 31) if capped[i].restarts > capped[i - 1].restarts]
+    assert restarted == [7, 14, 21, 28] and free[-1].restarts == 0
+    assert capped[7].distribution["_g"] == 0 and capped[7].distribution["_sigma"] == 0.5
+
+
 def test_nan_fitness_never_counts_as_an_improvement():
     algo, states = restarts_run(CMAESParams(sigma=0.5), lambda g, x: torch.full(
         (len(x),), float("nan") if g else 1.0, dtype=torch.float64), 5)
@@ -226,17 +296,22 @@ def same_state(a, b) -> bool:
             and (a.generation, a.best, a.stall, a.restarts) == (b.generation, b.best, b.stall, b.restarts))
 
 
-def test_restarts_give_a_seed_the_same_bits_alone_or_beside_others():
-    alone = final_states(FLAT, 40, [4])
-    batched = final_states(FLAT, 40, [1, 4, 7])
+CAPPED = {**CONFIG, "algorithm_params": {"sigma": 0.3, "biases": False, "run_generations": 9}}
+
+
+@pytest.mark.parametrize("config", [FLAT, CAPPED], ids=["should_stop", "run_generations"])
+def test_restarts_give_a_seed_the_same_bits_alone_or_beside_others(config):
+    alone = final_states(config, 40, [4])
+    batched = final_states(config, 40, [1, 4, 7])
     assert alone[0].restarts >= 1 and same_state(alone[0], batched[1])
     assert not same_state(batched[0], batched[1])
 
 
-def test_a_run_resumed_after_a_restart_equals_the_uninterrupted_run():
-    full = final_states(FLAT, 40, [0, 1])
-    blob = final_states(FLAT, 40, [0, 1], stop_at=32)
-    resumed = final_states(FLAT, 40, [0, 1], resume=blob)
+@pytest.mark.parametrize("config", [FLAT, CAPPED], ids=["should_stop", "run_generations"])
+def test_a_run_resumed_after_a_restart_equals_the_uninterrupted_run(config):
+    full = final_states(config, 40, [0, 1])
+    blob = final_states(config, 40, [0, 1], stop_at=32)
+    resumed = final_states(config, 40, [0, 1], resume=blob)
     from nas.evolution.checkpoint import HEADER, restore
 
     at_stop = restore(blob, HEADER.unpack_from(blob)[3], 2)[1]

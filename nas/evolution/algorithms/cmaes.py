@@ -23,77 +23,68 @@ place and a resumed run goes through exactly the same numbers as an uninterrupte
 Threads: the `cmaes` update is numpy linear algebra (eigh, matrix products), whose bits for
 a large network depend on how many threads the BLAS splits them over. Workers run numpy
 with one BLAS thread (nas.worker.threads); elsewhere (a script, a test) `one_blas_thread`
-holds numpy's bundled OpenBLAS at one thread during the update, so a seed gives the same
-bits in any process. With another BLAS it cannot: set its thread variable to 1 there (as
-the workers' environment does: OPENBLAS_NUM_THREADS, MKL_NUM_THREADS...).
+holds numpy's BLAS at one thread during the update (threadpoolctl, which finds and sets
+OpenBLAS, MKL or BLIS alike: nothing of ours that knows their symbols), so a seed gives
+the same bits in any process.
+
+Divergence: the package asserts every genome told is below 1e32 in size (an
+AssertionError that would end the whole trial, every seed with it). A run whose genomes
+reach that (or inf, NaN) has diverged: with restarts it restarts; without, it is over and
+asks the same genomes again, its distribution kept as it was, so the seed ends unsolved
+(or at run_evolution's stagnation limit) while its neighbours go on.
 
 Restarts (`restarts`, on by default as in genoxide and Igel 2003; not searched): a run
-that converged without a solution never leaves its optimum, and a diverging one ends in
-the package's |mean| >= 1e32 error. After each `tell` a run restarts from a fresh mean
-drawn N(0, sigma^2 I) from the seed's generator (where the first generation's genomes
-come from) with the initial sigma, when its best fitness has not risen for
-100 + 100 n^1.5 / size generations (pycma's tolstagnation) or when the package's
-`should_stop()` says so (Hansen's criteria: flat fitness, sigma collapsed or diverging,
-condition number; alone they miss runs that keep improving by nothing). The population
-size stays: genomes are [size, n_params] tensors for the whole run (no IPOP doubling).
+that converged without a solution never leaves its optimum. After each `tell` a run
+restarts from a fresh mean drawn N(0, sigma^2 I) from the seed's generator (where the
+first generation's genomes come from) with the initial sigma, when its best fitness has
+not risen for 100 + 100 n^1.5 / size generations (pycma's tolstagnation) or when the
+package's `should_stop()` says so (Hansen's criteria: flat fitness, sigma collapsed or
+diverging, condition number).
+
+Neither fires on a run stuck on a slope that keeps creeping up: on the double pole a
+failing net's best rises by a few steps every few dozen generations, the stall counter
+resets each time, and the seed spends thousands of evaluations there before (if ever) it
+restarts, while a run that will solve does so early. `run_generations` (searched:
+`cmaes_run_generations`, 0 = no cap) restarts every run that has not solved after that
+many generations, however it is doing: with a success chance p per run and a cap near
+where most successful runs have finished, the expected cost is about E[min(T, cap)] / p,
+far below the stuck seeds' tail. The cap counts the distribution's own generations (the
+`cmaes` object's counter, reset on restart), so it is part of the state a checkpoint
+keeps. The population size stays: genomes are [size, n_params] tensors for the whole
+run (no IPOP doubling: run_evolution evaluates every seed's generation as one batch of
+equal-sized populations).
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import ctypes
 import functools
 import math
-import os
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 from cmaes import CMA, SepCMA
+from threadpoolctl import ThreadpoolController
 
 from nas.errors import NasError
 from nas.evolution.algorithms.base import TensorAlgorithm
 
 _SEED_SPAN = 2 ** 31 - 1  # numpy RandomState seeds are 32-bit
-FULL_MAX_DIM = 300  # above: SepCMA whatever `separable` says (0.1 s per generation of 20 at 300)
+_GENOME_MAX = 1e32  # the cmaes package asserts every genome told is below (its _MEAN_MAX)
+FULL_MAX_DIM = 300
+RUN_CAPS = [0, 25, 50, 100, 200, 400]  # the space's choices of run_generations (0: no cap)  # above: SepCMA whatever `separable` says (0.1 s per generation of 20 at 300)
 
 
 @functools.cache
-def _openblas() -> tuple | None:
-    """(get, set) of numpy's bundled OpenBLAS thread count, or None (another BLAS)."""
-    import numpy
-
-    root = Path(numpy.__file__).parent
-    for lib_path in sorted([*root.parent.glob("numpy.libs/lib*openblas*"),
-                            *root.glob(".dylibs/lib*openblas*")]):
-        try:
-            lib = ctypes.CDLL(os.fspath(lib_path))
-        except OSError:
-            continue
-        for prefix in ("scipy_openblas_", "openblas_"):
-            for suffix in ("64_", ""):
-                get = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
-                put = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
-                if get is not None and put is not None:
-                    return get, put
-    return None
+def _blas() -> ThreadpoolController:
+    """numpy's BLAS libraries (whichever: OpenBLAS, MKL...), found once per process."""
+    return ThreadpoolController().select(user_api="blas")
 
 
-@contextlib.contextmanager
 def one_blas_thread():
-    """numpy's OpenBLAS at one thread inside, as it was after (nothing with another BLAS)."""
-    lib = _openblas()
-    before = lib[0]() if lib else 1
-    if before == 1:
-        yield
-        return
-    lib[1](1)
-    try:
-        yield
-    finally:
-        lib[1](before)
+    """A context in which numpy's BLAS runs one thread, as it was after."""
+    return _blas().limit(limits=1)
 
 
 def default_population(n: int) -> int:
@@ -107,10 +98,15 @@ class CMAESParams:
     separable: bool = False  # cmaes.SepCMA: diagonal covariance
     biases: bool = True  # False: biases held at 0, only the weights searched
     restarts: bool = True  # restart a converged or stalled run from a fresh mean
+    run_generations: int = 0  # > 0: also restart every run unsolved after this many (0: no cap)
 
     def __post_init__(self):
         if not (self.sigma > 0 and math.isfinite(self.sigma)):
             raise NasError("cmaes sigma must be a positive number")
+        if not (isinstance(self.run_generations, int) and self.run_generations >= 0):
+            raise NasError("cmaes run_generations must be a whole number >= 0 (0: no cap)")
+        if self.run_generations and not self.restarts:
+            raise NasError("cmaes run_generations caps a run before a restart: it needs restarts")
 
     @staticmethod
     def suggest(trial, sigma: float) -> dict:
@@ -118,7 +114,8 @@ class CMAESParams:
         before this, is the initial step size)."""
         return {"sigma": sigma,
                 "separable": trial.suggest_categorical("cmaes_separable", [False, True]),
-                "biases": trial.suggest_categorical("cmaes_biases", [True, False])}
+                "biases": trial.suggest_categorical("cmaes_biases", [True, False]),
+                "run_generations": trial.suggest_categorical("cmaes_run_generations", RUN_CAPS)}
 
     @staticmethod
     def population(trial, given: int, shapes: Sequence[tuple[str, tuple]], chosen: dict) -> int:
@@ -176,22 +173,31 @@ class CMAES(TensorAlgorithm[CMAESState]):
 
     def _tell(self, state: CMAESState, fitness: torch.Tensor,
               generator: torch.Generator) -> CMAESState:
-        cma = self._cls.__new__(self._cls)
-        cma.__setstate__(copy.deepcopy(state.distribution))
         genomes = state.population[:, torch.from_numpy(self.searched)].double().numpy()
+        top = float(fitness.max())
+        best, stall = (top, 0) if top > state.best else (state.best, state.stall + 1)
+        if not np.all(np.abs(genomes) < _GENOME_MAX):  # diverged (inf and NaN included)
+            if not self.params.restarts:  # the run is over: the same genomes again
+                return replace(state, best=best, stall=stall)
+            return self._restart(state, generator)
         # cmaes minimizes and sorts by value: NaN must become the worst (+inf), not a value
         # that sorts anywhere
         values = (-fitness.double().nan_to_num(nan=-math.inf)).tolist()
+        cma = self._cls.__new__(self._cls)
+        cma.__setstate__(copy.deepcopy(state.distribution))
         with one_blas_thread():
             cma.tell([(genomes[i], values[i]) for i in range(self.size)])
             stop = self.params.restarts and cma.should_stop()
-        top = float(fitness.max())
-        best, stall = (top, 0) if top > state.best else (state.best, state.stall + 1)
-        if stop or (self.params.restarts and stall >= self.stall_limit):
-            mean = torch.randn(self.dim, generator=generator, dtype=torch.float64)
-            cma = self._fresh(mean.numpy() * self.params.sigma)
-            best, stall, state = -math.inf, 0, replace(state, restarts=state.restarts + 1)
+        capped = 0 < self.params.run_generations <= cma.generation
+        if stop or capped or (self.params.restarts and stall >= self.stall_limit):
+            return self._restart(state, generator)
         return self._sample(cma, generator, replace(state, best=best, stall=stall))
+
+    def _restart(self, state: CMAESState, generator: torch.Generator) -> CMAESState:
+        """A fresh distribution: mean N(0, sigma^2 I) from the generator, the initial sigma."""
+        mean = torch.randn(self.dim, generator=generator, dtype=torch.float64)
+        return self._sample(self._fresh(mean.numpy() * self.params.sigma), generator,
+                            replace(state, best=-math.inf, stall=0, restarts=state.restarts + 1))
 
     def _sample(self, cma, generator: torch.Generator, state: CMAESState) -> CMAESState:
         """The state after `state` (its counters kept) with the genomes `cma` draws."""
