@@ -1,4 +1,5 @@
-"""NEAT genomes as sparse arrays, and their evaluation for one episode at a time.
+"""NEAT genomes as sparse arrays, and one step of one genome's network (neat_step, which
+lockstep_neat.py runs lane by lane).
 
 Layout of a batch of G genomes (built by `compile_genomes`; nothing is padded):
 

@@ -1,0 +1,127 @@
+"""NEAT networks, a block of LANES episodes per thread in lockstep (lockstep.py's scheme).
+
+Each lane holds a different genome, so the networks cannot share vector instructions:
+each lane's network runs as neat.neat_step, lane after lane. What lockstep buys here is
+the rest of the step. The physics (sin, cos and the integration) runs across the lanes in
+vector instructions, as it does for pure networks. And the lanes' networks are independent
+chains the core can overlap, where one episode at a time waits on each result in turn.
+Lanes are refilled from the threads' shared queue of rows as episodes end, so short
+episodes still end early.
+
+Determinism: a lane's network is the scalar code a single episode runs, and the physics is
+lockstep.py's, with no value combined across lanes. So a row's result is bit-identical
+alone or in any batch, at any thread count, and equal to the one-episode kernel's.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nas.evolution.kernels import physics as ph
+from nas.evolution.kernels._numba import jit
+from nas.evolution.kernels.lockstep import INPUT_WOBBLE, LANES, NO_WOBBLE, STATE_WOBBLE, WINDOW, _claim
+from nas.evolution.kernels.neat import OBS, VALUES, neat_step
+
+U = np.uint64
+L = U(LANES)
+
+
+@jit(inline="always")
+def _observe(w, obs_index, obs_scale, buf):
+    """Task.observe then `.to(float32)` for every lane, into buf[lane, OBS] (the bias input
+    is set once)."""
+    for i in range(U(obs_index.shape[0])):
+        k, scale = U(obs_index[i]), obs_scale[i]
+        for l in range(L):
+            buf[l, U(OBS), i] = np.float32(w[ph.STATE, k, l] * scale)
+
+
+@jit(inline="always")
+def _fill(l, r, genome_of, starts, w, buf, t, row, genome, window, wobble_kind):
+    """Lane l starts row r (r < 0: a dummy episode with the zero state, genome -1 skipped)."""
+    for i in range(6):
+        w[ph.STATE, i, l] = 0.0
+    if r >= 0:
+        for i in range(starts.shape[1]):
+            w[ph.STATE, i, l] = starts[r, i]
+    for j in range(buf.shape[2]):
+        buf[l, U(VALUES), j] = np.float32(0.0)
+    if wobble_kind != NO_WOBBLE:
+        for k in range(WINDOW):
+            window[l, k] = 0.0
+    t[l], row[l] = 0, r
+    genome[l] = genome_of[r] if r >= 0 else -1
+
+
+@jit()
+def run_neat_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, bias,
+                   has_bias, node_ptr, node_slot, node_act, edge_ptr, edge_src, edge_w, n_slots,
+                   n_out, recurrent, genome_of, starts, max_steps, wobble_kind, lanes,
+                   survived, failed, wobble):
+    """Rows claimed from the shared queue `counter` (an int64[1], the next row to run),
+    LANES at a time in lockstep, until it is empty (episodes.neat_episodes' contract)."""
+    rows = starts.shape[0]
+    first = _claim(counter, rows)
+    if first < 0:
+        return
+    if max_steps <= 0:
+        while first >= 0:
+            survived[first], failed[first], wobble[first] = max_steps, False, 0.0
+            first = _claim(counter, rows)
+        return
+    n_in = obs_index.shape[0] + (1 if has_bias else 0)
+    buf = np.zeros((LANES, 3, max(n_slots.max(), n_in)), np.float32)  # obs, values, new
+    out = np.zeros((LANES, n_out), np.float32)
+    w = np.zeros((ph.STAGES, 6, LANES), np.float64)
+    u = np.zeros(LANES, np.float32)
+    fell = np.zeros(LANES, np.bool_)
+    t = np.zeros(LANES, np.int64)
+    row = np.zeros(LANES, np.int64)
+    genome = np.zeros(LANES, np.int64)
+    window = np.zeros((LANES, WINDOW), np.float64)
+    if has_bias:
+        for l in range(L):
+            buf[l, U(OBS), obs_index.shape[0]] = np.float32(bias)
+    active, more = 0, True
+    for l in range(LANES):
+        r = first if l == 0 else (_claim(counter, rows) if more else -1)
+        more = r >= 0
+        _fill(l, r, genome_of, starts, w, buf, t, row, genome, window, wobble_kind)
+        active += 1 if r >= 0 else 0
+    while active > 0:
+        _observe(w, obs_index, obs_scale, buf)
+        if wobble_kind == INPUT_WOBBLE:
+            for l in range(L):
+                window[l, t[l] % WINDOW] = ph.input_wobble(w, l, obs_index, obs_scale, bias,
+                                                           has_bias)
+        for l in range(L):
+            g = genome[l]
+            if g >= 0:
+                neat_step(node_ptr[g], node_ptr[g + 1], node_slot, node_act, edge_ptr,
+                          edge_src, edge_w, n_in, recurrent, buf, l, out)
+                u[l] = out[l, 0]
+            else:
+                u[l] = np.float32(0.0)
+        ph.control(physics, w, U(0), L, u, fric1, fric2, muc, floor, fell)
+        if wobble_kind == STATE_WOBBLE:
+            for l in range(L):
+                if not fell[l]:
+                    window[l, t[l] % WINDOW] = ph.wobble(w, l)
+        done = False
+        for l in range(L):
+            t[l] += 1
+            done |= fell[l] | (t[l] >= max_steps)
+        if done:
+            for l in range(LANES):
+                if not (fell[l] or t[l] >= max_steps):
+                    continue
+                r = row[l]
+                if r >= 0:
+                    survived[r] = t[l] - 1 if fell[l] else max_steps
+                    failed[r] = fell[l]
+                    wobble[r] = (ph.window_sum(window, U(l), lanes)
+                                 if wobble_kind != NO_WOBBLE else 0.0)
+                    active -= 1
+                r = _claim(counter, rows) if more else -1
+                more = r >= 0
+                _fill(l, r, genome_of, starts, w, buf, t, row, genome, window, wobble_kind)
+                active += 1 if r >= 0 else 0
