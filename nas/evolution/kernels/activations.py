@@ -13,7 +13,7 @@ Cody-Waite range reduction, e^x = 2^n e^r with |r| <= ln(2)/2, a degree-13 Taylo
 polynomial in Estrin's form, and 2^n built from its bits.
 
 tanh is most of a pure network's time, so it is one formula with no branch to compute
-twice: tanh(a) = -m / (2 + m), m = expm1(-2a) (no cancellation near 0, so no separate
+twice: tanh(a) = e / (2 - e), e = -expm1(-2a) (no cancellation near 0, so no separate
 small-argument form), the polynomial in fused multiply-adds, and the float64 division
 replaced by a float32 reciprocal refined by one Newton step (a float64 divide costs
 several times a float32 one per lane). Its float64 result is within ~1e-14 relative,
@@ -50,6 +50,8 @@ C = [1.0]
 for _n in range(1, 14):
     C.append(C[-1] / _n)  # 1 / n!
 C0, C1, C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, C12, C13 = C
+# tanh's expm1(-2u) / u = sum over k of (-2)^(k+1) u^k / (k+1)!, to u^11
+G0, G1, G2, G3, G4, G5, G6, G7, G8, G9, G10, G11 = [(-2.0) ** (k + 1) * C[k + 1] for k in range(12)]
 
 
 @intrinsic
@@ -109,28 +111,25 @@ def expm1_f64(x):
 
 @jit(inline="always")
 def tanh(v):
-    """tanh(v) = -m / (2 + m), m = expm1(-2|v|), the sign copied from v. expm1 as
-    2^n (expm1(r) + 1) - 1 (exact scaling: n <= 0, so 2^n - 1 is exact) with expm1(r) a
-    degree-12 Taylor polynomial in Horner form with fused multiply-adds; the
-    division seeded by a float32 reciprocal (one cheap vector instruction for 16 lanes)
-    and finished by one Newton step in float64."""
-    d = np.float64(v)
-    a = abs(d)
+    """tanh(v) = e / (2 - e), e = -expm1(-2|v|) = 1 - e^-2|v| (no cancellation near 0, so
+    no separate small-argument form), the sign copied from v. -2|v| = n ln2 - 2u, |u| <=
+    ln(2)/4, and expm1(-2u) = u G(u), G the degree-11 Taylor polynomial of expm1(-2u) / u
+    in Horner form with fused multiply-adds, so e = (1 - 2^n) - 2^n u G(u) (2^n - 1 exact:
+    n <= 0). The division: a float32 reciprocal (one cheap instruction for 16 lanes) and
+    one Newton step in float64."""
+    a = abs(np.float64(v))
     a = TANH_CLAMP if a > TANH_CLAMP else a
-    x = -2.0 * a
-    n = np.floor(fma(x, LOG2E, 0.5))
-    r = fma(n, -LN2_HI, x)  # exact: n LN2_HI has 30 bits, x - n LN2_HI cancels
-    r = fma(n, -LN2_LO, r)
-    q = fma(fma(fma(fma(fma(C12, r, C11), r, C10), r, C9), r, C8), r, C7)
-    q = fma(fma(fma(fma(fma(q, r, C6), r, C5), r, C4), r, C3), r, C2)
-    p = fma(r * r, q, r)  # expm1(r), to r^12
+    n = np.floor(fma(a, -2.0 * LOG2E, 0.5))
+    u = fma(n, 0.5 * LN2_HI, a)  # exact, as x - n LN2_HI is in exp_f64
+    u = fma(n, 0.5 * LN2_LO, u)
+    g = fma(fma(fma(fma(fma(G11, u, G10), u, G9), u, G8), u, G7), u, G6)
+    g = fma(fma(fma(fma(fma(fma(g, u, G5), u, G4), u, G3), u, G2), u, G1), u, G0)
     s = _f64_from_bits((np.int64(n) + 1023) << 52)
-    m = fma(s, p, s - 1.0)
-    den = 2.0 + m
+    e = fma(-s, u * g, 1.0 - s)
+    den = 2.0 - e
     y = np.float64(ONE / F32(den))  # 1 / den to 2^-23
-    q0 = -m * y
-    t = fma(q0, den, m)  # -m - q0 den, exactly
-    return F32(np.copysign(fma(-t, y, q0), d))
+    q = e * y
+    return F32(np.copysign(fma(-fma(q, den, -e), y, q), np.float64(v)))
 
 
 @jit(inline="always")
