@@ -193,23 +193,23 @@ def _layer(P, weights, width, bias, buf, src, n_in, n_out, dst, add):
 
 
 @jit(inline="always")
-def _activate(kind, buf, row, n):
-    """buf[row, :n] = activation(buf[row, :n]), every lane: the units' lanes are one
-    contiguous run, so each kind is one flat loop (one vectorized loop, its constants
-    loaded once, no dispatch per unit)."""
-    flat = buf[U(row)].reshape(-1)
-    m = U(n) * L
+def _activate(kind, flat, units, row, n):
+    """buf[row, :n] = activation(buf[row, :n]), every lane, `flat` being buf flattened: the
+    units' lanes are one contiguous run, so each kind is one flat loop (one vectorized
+    loop, its constants loaded once, no dispatch per unit)."""
+    lo = U(row) * U(units) * L
+    hi = lo + U(n) * L
     if kind == TANH:
-        for i in range(m):
+        for i in range(lo, hi):
             flat[i] = tanh(flat[i])
     elif kind == SIGMOID:
-        for i in range(m):
+        for i in range(lo, hi):
             flat[i] = sigmoid(flat[i])
     elif kind == RELU:
-        for i in range(m):
+        for i in range(lo, hi):
             flat[i] = relu(flat[i])
     elif kind == ELU:
-        for i in range(m):
+        for i in range(lo, hi):
             flat[i] = elu(flat[i])
 
 
@@ -221,9 +221,10 @@ def _copy(buf, src, dst, n):
 
 
 @jit(inline="always")
-def network_step(P, sizes, recurrent, act, buf, u):
+def network_step(P, sizes, recurrent, act, buf, flat, u):
     """BatchedNetwork.__call__ for every lane: buf[OBS] (float32 observations) -> u (each
-    lane's first output); buf[CTX] is the recurrent state (zeros at an episode's start)."""
+    lane's first output); buf[CTX] is the recurrent state (zeros at an episode's start);
+    flat: buf flattened (one view, made once)."""
     n_layers = sizes.shape[0] - 1
     n_in = sizes[0]
     if recurrent == FULL:
@@ -235,7 +236,7 @@ def network_step(P, sizes, recurrent, act, buf, u):
         for l in range(L):
             u[l] = buf[A, 0, l]
         _copy(buf, A, CTX, n)
-        _activate(act, buf, CTX, n)
+        _activate(act, flat, buf.shape[1], CTX, n)
         return
     src, dst = OBS, A
     offset = 0
@@ -256,7 +257,7 @@ def network_step(P, sizes, recurrent, act, buf, u):
             for l in range(L):
                 u[l] = buf[U(dst), 0, l]
             return
-        _activate(act, buf, dst, b)
+        _activate(act, flat, buf.shape[1], dst, b)
         if i == 0 and recurrent == ELMAN:
             _copy(buf, dst, CTX, b)
         src, dst = dst, (B if dst == A else A)
@@ -312,6 +313,7 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
               np.zeros(LANES, np.bool_), np.zeros(LANES, np.int64), np.zeros(LANES, np.int64),
               np.zeros((LANES, WINDOW), np.float64))
     P, buf, w, u = borrow(owners[0]), borrow(owners[1]), borrow(owners[2]), borrow(owners[3])
+    flat = buf.reshape(-1)  # once: a reshape is a call
     fell, t, row, window = borrow(owners[4]), borrow(owners[5]), borrow(owners[6]), borrow(owners[7])
     # the arguments: the caller holds them for the whole call
     counter, obs_index, obs_scale, params = (borrow(counter), borrow(obs_index),
@@ -333,7 +335,7 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
             for l in range(L):
                 window[l, t[l] % WINDOW] = ph.input_wobble(w, l, obs_index, obs_scale, bias,
                                                            has_bias)
-        network_step(P, sizes, recurrent, act, buf, u)
+        network_step(P, sizes, recurrent, act, buf, flat, u)
         ph.control(physics, w, U(0), L, u, fric1, fric2, muc, floor, fell)
         if wobble_kind == STATE_WOBBLE:
             for l in range(L):
