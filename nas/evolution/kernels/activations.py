@@ -18,10 +18,11 @@ small-argument form), the polynomial in fused multiply-adds, and the float64 div
 replaced by a float32 reciprocal refined by one Newton step (a float64 divide costs
 several times a float32 one per lane). Its float64 result is within ~1e-14 relative,
 which rounds to the same float32 as the correctly rounded tanh unless tanh(v) lies within
-that of a float32 rounding boundary: measured over 70 million inputs (uniform in
-[-10, 10], normal(0, 2), log-uniform magnitudes in [1e-8, 10]) it gave the same float32
-as the correctly rounded tanh (and as the previous Cephes/exp form) on every one;
-torch.tanh on a contiguous tensor differs from both on 0.3-1% of them.
+that of a float32 rounding boundary: of every positive float32 below 9.1 (1.09e9 inputs;
+negative ones are their mirror, larger ones give 1), 2 differ in the last bit from the
+correctly rounded tanh (the previous Cephes/exp form: 0 of those 2), none of 70 million
+sampled inputs (uniform in [-10, 10], normal(0, 2), log-uniform magnitudes in
+[1e-8, 10]) does; torch.tanh on a contiguous tensor differs from it on 0.3-1% of them.
 """
 from __future__ import annotations
 
