@@ -17,6 +17,16 @@ inlines from another file does, nor a task constant it froze in; so the cache li
 subdirectory named by a hash of every source it depends on (`SOURCES`), and a changed nas
 compiles afresh instead of loading stale code. No fastmath anywhere: the kernels must
 round like the torch path does.
+
+Vector width. On CPUs with AVX-512, LLVM's tuning for Intel server cores prefers 256-bit
+vectors (`prefer-256-bit`), so the lockstep kernels' 16-lane float32 and 8-lane float64
+loops would run as two or four ymm instructions each; nas's kernels ask for the host's
+features minus that preference (`KERNEL_CPU_FEATURES`), so they run in zmm. Lanes are
+independent elementwise IEEE operations, so the width changes no bit (the tests compare
+batches, thread counts and the torch path). numba keys its cache on the CPU name and
+these features (its codegen's magic tuple), so a cache compiled here is never loaded by
+a machine with other features. A NUMBA_CPU_FEATURES set by the user wins. numba reads the
+setting once, when its CPU target first compiles, so it is set right after numba loads.
 """
 from __future__ import annotations
 
@@ -34,6 +44,7 @@ if "numba" not in sys.modules:
     os.environ.setdefault(defaults.KERNEL_POOL_ENV, str(torch.get_num_threads()))
 
 import numba  # noqa: E402
+from llvmlite import binding as _llvm  # noqa: E402
 
 _HERE = Path(__file__).resolve().parent
 SOURCES = sorted(_HERE.glob("*.py")) + [_HERE.parent / "tasks" / name for name in
@@ -55,6 +66,21 @@ numba.config.CACHE_DIR = str(Path(os.environ.get("NUMBA_CACHE_DIR") or kernel_ca
 if not os.environ.get("NUMBA_THREADING_LAYER"):
     numba.config.THREADING_LAYER = "default"
     numba.config.THREADING_LAYER_PRIORITY = ["omp", "workqueue", "tbb"]
+
+
+
+def kernel_cpu_features() -> str | None:
+    """The host's CPU features for LLVM, with `-prefer-256-bit` where it has AVX-512
+    (None: numba's own choice, the host's features)."""
+    try:
+        features = _llvm.get_host_cpu_features().flatten()
+    except RuntimeError:  # LLVM cannot tell on this host
+        return None
+    return f"{features},-prefer-256-bit" if "+avx512f" in features.split(",") else None
+
+
+if numba.config.CPU_FEATURES is None and numba.config.ENABLE_AVX:  # no user setting
+    numba.config.CPU_FEATURES = kernel_cpu_features()
 
 prange = numba.prange
 

@@ -1,23 +1,35 @@
 """float32 activations as the torch path computes them, written to vectorize.
 
 Each takes and returns float32, rounding like torch's function up to its own last-bit
-error: tanh and elu are computed in float64 to ~3e-16 relative and rounded (correctly
-rounded float32 but for ~1e-8 of inputs; torch's vectorized tanh / elu differ from that in
-the last bit for ~0.6% / ~0.3% of inputs); sigmoid follows torch's float32 formula
+error: tanh and elu are computed in float64 and rounded (correctly rounded float32 but
+for a tiny fraction of inputs; torch's vectorized tanh / elu differ from that in the last
+bit for ~0.4-1% / ~0.3% of inputs); sigmoid follows torch's float32 formula
 1 / (1 + exp(-x)) with exp correctly rounded to float32 (torch's own exp differs in the
 last bit for ~4% of inputs). relu and identity are exact.
 
 Written for a short dependency chain and for SIMD: no libm calls, both sides of every
 choice computed and one selected (clamps let NaN through, as torch does). exp is
 Cody-Waite range reduction, e^x = 2^n e^r with |r| <= ln(2)/2, a degree-13 Taylor
-polynomial in Estrin's form, and 2^n built from its bits; tanh is Cephes' rational form
-below 0.625 and (1 - e^-2a) / (1 + e^-2a) above, sharing one division.
+polynomial in Estrin's form, and 2^n built from its bits.
+
+tanh is most of a pure network's time, so it is one formula with no branch to compute
+twice: tanh(a) = e / (2 - e), e = -expm1(-2a) (no cancellation near 0, so no separate
+small-argument form), the polynomial in fused multiply-adds, and the float64 division
+replaced by a float32 reciprocal refined by one Newton step (a float64 divide costs
+several times a float32 one per lane). Its float64 result is within ~1e-14 relative,
+which rounds to the same float32 as the correctly rounded tanh unless tanh(v) lies within
+that of a float32 rounding boundary: of every positive float32 below 9.1 (1.09e9 inputs;
+negative ones are their mirror, larger ones give 1), 2 differ in the last bit from the
+correctly rounded tanh (the previous Cephes/exp form: 0 of those 2), none of 70 million
+sampled inputs (uniform in [-10, 10], normal(0, 2), log-uniform magnitudes in
+[1e-8, 10]) does; torch.tanh on a contiguous tensor differs from it on 0.3-1% of them.
 """
 from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from nas.evolution.kernels._numba import jit
@@ -39,9 +51,16 @@ C = [1.0]
 for _n in range(1, 14):
     C.append(C[-1] / _n)  # 1 / n!
 C0, C1, C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, C12, C13 = C
-# Cephes tanh, |x| < 0.625: x + x z P(z) / Q(z), z = x^2 (relative error 2.5e-16)
-P0, P1, P2 = -1.61468768441708447952e3, -9.92877231001918586564e1, -9.64399179425052238628e-1
-Q0, Q1, Q2 = 4.84406305325125486048e3, 2.23548839060100448583e3, 1.12811678491632931402e2
+# tanh's expm1(-2u) / u on |u| <= ln(2)/4: the near-minimax (Chebyshev) degree-9 fit,
+# relative error 1.5e-15 with these float64 coefficients (mpmath.chebyfit at 40 digits on
+# the interval widened by 0.1%; the Taylor polynomial needs degree 11 for 6e-16)
+G0, G1, G2, G3, G4 = (-2.0000000000000027, 2.0000000000000004, -1.333333333329219,
+                      0.6666666666659812, -0.26666666776051545)
+G5, G6, G7, G8, G9 = (0.08888888907114932, -0.025396723622440113, 0.00634918939081426,
+                      -0.0014147989290323115, 0.00028283086429216304)
+# fma(y, 1, SHIFTER) rounds y to an integer n in its low mantissa bits, biased by 1023:
+# those bits shifted to the exponent field make 2^n (1.5 * 2^52 keeps it in one binade)
+SHIFTER = 1.5 * 2.0 ** 52 + 1023.0
 
 
 @intrinsic
@@ -54,6 +73,32 @@ def _f64_from_bits(typingctx, bits):
         return builder.bitcast(args[0], ir.DoubleType())
 
     return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _bits_of_f64(typingctx, x):
+    """The IEEE bits of the float64 `x`, as an int64."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c rounded once (llvm.fma: the FMA instruction, or libm's fma)."""
+    if not (a == b == c == types.float64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(ir.DoubleType(), [ir.DoubleType()] * 3)
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.fma.f64")
+        return builder.call(fn, args)
+
+    return types.float64(types.float64, types.float64, types.float64), codegen
 
 
 @jit(inline="always")
@@ -87,16 +132,26 @@ def expm1_f64(x):
 
 @jit(inline="always")
 def tanh(v):
-    d = np.float64(v)
-    a = abs(d)
+    """tanh(v) = e / (2 - e), e = -expm1(-2|v|) = 1 - e^-2|v| (no cancellation near 0, so
+    no separate small-argument form), the sign copied from v. -2|v| = n ln2 - 2u, |u| <=
+    ln(2)/4, and expm1(-2u) = u G(u), G a degree-9 polynomial in Horner form with fused
+    multiply-adds, so e = (1 - 2^n) - 2^n u G(u) (1 - 2^n exact: n <= 0); n and 2^n both
+    come from one rounding (SHIFTER). The division: a float32 reciprocal (one cheap
+    instruction for 16 lanes) and one Newton step in float64."""
+    a = abs(np.float64(v))
     a = TANH_CLAMP if a > TANH_CLAMP else a
-    z = a * a
-    e = exp_f64(-2.0 * a)
-    small = a < 0.625
-    num = a * z * ((P2 * z + P1) * z + P0) if small else 1.0 - e
-    den = ((z + Q2) * z + Q1) * z + Q0 if small else 1.0 + e
-    ratio = num / den
-    return F32(np.copysign(a + ratio if small else ratio, d))
+    k = fma(a, -2.0 * LOG2E, SHIFTER)
+    n = k - SHIFTER  # round(-2a / ln 2), exact
+    s = _f64_from_bits(_bits_of_f64(k) << 52)  # 2^n
+    u = fma(n, 0.5 * LN2_HI, a)  # exact, as x - n LN2_HI is in exp_f64
+    u = fma(n, 0.5 * LN2_LO, u)
+    g = fma(fma(fma(fma(fma(G9, u, G8), u, G7), u, G6), u, G5), u, G4)
+    g = fma(fma(fma(fma(g, u, G3), u, G2), u, G1), u, G0)
+    e = fma(-s, u * g, 1.0 - s)
+    den = 2.0 - e
+    y = np.float64(ONE / F32(den))  # 1 / den to 2^-23
+    q = e * y
+    return F32(np.copysign(fma(-fma(q, den, -e), y, q), np.float64(v)))
 
 
 @jit(inline="always")

@@ -18,7 +18,13 @@ bit-identical alone or in any batch, at any thread count.
 Networks: the padded genome layout of networks.py, copied per lane into P[param, lane]
 when a lane is (re)filled; each weighted sum accumulated in torch's order
 (`acc = 0; acc += x[k] * w[k, j]` for k in order, then `bias + acc`), as networks.py
-describes, LANES lanes per vector instruction (mac_lanes, add_lanes).
+describes, LANES lanes per vector instruction (dot_lanes).
+
+Reference counts. numba increfs and decrefs an array whenever its IR inlining passes it
+on (every inlined helper below), and its pruning pass leaves many of those in the step
+loop: each an atomic instruction, measured at a fifth of the loop's time. run_block
+therefore works on borrowed views (`borrow`: the same data, no reference count) of its
+arguments and scratch arrays, the scratch owned by a tuple kept alive to the end.
 """
 from __future__ import annotations
 
@@ -59,6 +65,36 @@ def fetch_add(typingctx, counter):
     return types.int64(counter), codegen
 
 
+@intrinsic
+def borrow(typingctx, ary):
+    """The same array without its reference count (a NULL meminfo, as numba gives arrays
+    it does not own): numba increfs and decrefs an array on every assignment its
+    inlining makes, an atomic instruction each, many per step of the loop below; on a
+    borrowed array those calls do nothing. The owner must outlive it (keep_alive)."""
+    if not isinstance(ary, types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):
+        src = context.make_array(signature.args[0])(context, builder, args[0])
+        out = context.make_array(signature.return_type)(context, builder)
+        for field in ("nitems", "itemsize", "data", "shape", "strides"):
+            setattr(out, field, getattr(src, field))
+        out.meminfo = cgutils.get_null_value(out.meminfo.type)
+        out.parent = cgutils.get_null_value(out.parent.type)
+        return out._getvalue()
+
+    return ary(ary), codegen
+
+
+@intrinsic
+def keep_alive(typingctx, arrays):
+    """Nothing: a use of `arrays` (a tuple), so numba frees them only after this point."""
+    def codegen(context, builder, signature, args):
+        return context.get_dummy_value()
+
+    return types.void(arrays), codegen
+
+
 @jit(inline="always")
 def _claim(counter, rows):
     """The next row of the shared queue, or -1 when it is empty."""
@@ -66,91 +102,115 @@ def _claim(counter, rows):
     return r if r < rows else -1
 
 
-def _lane_vectors(context, builder, signature, args):
-    """Pointers to <LANES x float> at (array, flat element offset) pairs of `args`."""
-    vector = ir.VectorType(ir.FloatType(), LANES).as_pointer()
-    out = []
-    for i in range(0, len(args), 2):
-        ary = context.make_array(signature.args[i])(context, builder, args[i])
-        offset = context.cast(builder, args[i + 1], signature.args[i + 1], types.intp)
-        out.append(builder.bitcast(builder.gep(ary.data, [offset]), vector))
-    return out
+def _lane_vector(context, builder, array_type, array, offset_type, offset, element):
+    """A pointer to the <LANES x element> at flat element `offset` of `array`."""
+    ary = context.make_array(array_type)(context, builder, array)
+    at = context.cast(builder, offset, offset_type, types.intp)
+    return builder.bitcast(builder.gep(ary.data, [at]), ir.VectorType(element, LANES).as_pointer())
 
 
 def _float32_arrays(*arrays):
     return all(isinstance(a, types.Array) and a.dtype == types.float32 for a in arrays)
 
 
-@intrinsic
-def mac_lanes(typingctx, acc, i, x, j, p, k):
-    """acc[i:i+LANES] = acc[i:i+LANES] + x[j:j+LANES] * p[k:k+LANES] (float32, flat offsets):
-    one vector multiply and one vector add, each lane rounded as the scalar code rounds.
-    (LLVM fully unrolls a 16-trip loop and then leaves it scalar, so the lanes are
-    vectorized by hand here.)"""
-    if not _float32_arrays(acc, x, p):
-        return None
-
-    def codegen(context, builder, signature, args):
-        a, b, c = _lane_vectors(context, builder, signature, args)
-        product = builder.fmul(builder.load(b, align=4), builder.load(c, align=4))
-        builder.store(builder.fadd(builder.load(a, align=4), product), a, align=4)
-        return context.get_dummy_value()
-
-    return types.void(acc, i, x, j, p, k), codegen
+def _offsets(*offsets):
+    return all(isinstance(o, types.Integer) for o in offsets)
 
 
 @intrinsic
-def add_lanes(typingctx, out, i, x, j, y, k):
-    """out[i:i+LANES] = x[j:j+LANES] + y[k:k+LANES] (float32, flat offsets)."""
-    if not _float32_arrays(out, x, y):
+def dot_lanes(typingctx, dst, d, x, xo, p, po, step, n, base, bo):
+    """dst[d:d+LANES] = base[bo:bo+LANES] + acc, acc = 0 then, for k < n in order,
+    acc += x[xo + k LANES:+LANES] * p[po + k step:+LANES] (float32, flat offsets): a
+    vector multiply and a vector add per k, each lane rounded as the scalar code rounds,
+    the accumulator in a register (a scratch array would be stored and reloaded every k:
+    LLVM cannot tell it from the arrays read)."""
+    if not (_float32_arrays(dst, x, p, base) and _offsets(d, xo, po, step, n, bo)):
         return None
 
     def codegen(context, builder, signature, args):
-        a, b, c = _lane_vectors(context, builder, signature, args)
-        builder.store(builder.fadd(builder.load(b, align=4), builder.load(c, align=4)), a,
-                      align=4)
+        t, f = signature.args, ir.FloatType()
+        vector = ir.VectorType(f, LANES)
+        intp = context.get_value_type(types.intp)
+        acc = cgutils.alloca_once_value(builder, ir.Constant(vector, [0.0] * LANES))
+        x_at = context.cast(builder, args[3], t[3], types.intp)
+        p_at = context.cast(builder, args[5], t[5], types.intp)
+        p_step = context.cast(builder, args[6], t[6], types.intp)
+        count = context.cast(builder, args[7], t[7], types.intp)
+        with cgutils.for_range(builder, count, intp=intp) as loop:
+            k = loop.index
+            xk = builder.add(x_at, builder.mul(k, ir.Constant(intp, LANES)))
+            pk = builder.add(p_at, builder.mul(k, p_step))
+            xv = builder.load(_lane_vector(context, builder, t[2], args[2], types.intp, xk, f),
+                              align=4)
+            pv = builder.load(_lane_vector(context, builder, t[4], args[4], types.intp, pk, f),
+                              align=4)
+            builder.store(builder.fadd(builder.load(acc), builder.fmul(xv, pv)), acc)
+        bv = builder.load(_lane_vector(context, builder, t[8], args[8], t[9], args[9], f),
+                          align=4)
+        out = _lane_vector(context, builder, t[0], args[0], t[1], args[1], f)
+        builder.store(builder.fadd(bv, builder.load(acc)), out, align=4)
         return context.get_dummy_value()
 
-    return types.void(out, i, x, j, y, k), codegen
+    return types.void(dst, d, x, xo, p, po, step, n, base, bo), codegen
+
+
+@intrinsic
+def scale_lanes(typingctx, dst, d, src, so, scale):
+    """dst[d:d+LANES] = float32(src[so:so+LANES] * scale) (src float64, dst float32)."""
+    if not (_float32_arrays(dst) and isinstance(src, types.Array) and src.dtype == types.float64
+            and _offsets(d, so) and scale == types.float64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        t = signature.args
+        f64 = ir.DoubleType()
+        v = builder.load(_lane_vector(context, builder, t[2], args[2], t[3], args[3], f64),
+                         align=8)
+        factor = ir.Constant(ir.VectorType(f64, LANES), None)
+        for l in range(LANES):
+            factor = builder.insert_element(factor, args[4], ir.Constant(ir.IntType(32), l))
+        out = _lane_vector(context, builder, t[0], args[0], t[1], args[1], ir.FloatType())
+        builder.store(builder.fptrunc(builder.fmul(v, factor), out.type.pointee), out, align=4)
+        return context.get_dummy_value()
+
+    return types.void(dst, d, src, so, scale), codegen
 
 
 @jit(inline="always")
-def _layer(P, weights, width, bias, buf, src, n_in, n_out, dst, add, acc):
+def _layer(P, weights, width, bias, buf, src, n_in, n_out, dst, add):
     """buf[dst, j] = P[bias + j] + sum_k buf[src, k] * P[weights + k width + j], j < n_out,
     in torch's order (acc = 0, acc += x w for k in order, then bias + acc); with `add`, the
-    sum is added to buf[dst] instead (Elman's context). acc: float32[LANES] scratch."""
+    sum is added to buf[dst] instead (Elman's context)."""
     units = U(buf.shape[1])
+    x = U(src) * units * L
     for j in range(U(n_out)):
-        for l in range(L):
-            acc[l] = F32(0.0)
-        r = U(weights) + j
-        for k in range(U(n_in)):
-            mac_lanes(acc, U(0), buf, (U(src) * units + k) * L, P, r * L)
-            r += U(width)
         at = (U(dst) * units + j) * L
+        r = (U(weights) + j) * L
         if add:
-            add_lanes(buf, at, buf, at, acc, U(0))
+            dot_lanes(buf, at, buf, x, P, r, U(width) * L, U(n_in), buf, at)
         else:
-            add_lanes(buf, at, P, (U(bias) + j) * L, acc, U(0))
+            dot_lanes(buf, at, buf, x, P, r, U(width) * L, U(n_in), P, (U(bias) + j) * L)
 
 
 @jit(inline="always")
-def _activate(kind, buf, row, n):
-    """buf[row, :n] = activation(buf[row, :n]), every lane: one loop per kind."""
-    r = U(row)
-    for j in range(U(n)):
-        if kind == TANH:
-            for l in range(L):
-                buf[r, j, l] = tanh(buf[r, j, l])
-        elif kind == SIGMOID:
-            for l in range(L):
-                buf[r, j, l] = sigmoid(buf[r, j, l])
-        elif kind == RELU:
-            for l in range(L):
-                buf[r, j, l] = relu(buf[r, j, l])
-        elif kind == ELU:
-            for l in range(L):
-                buf[r, j, l] = elu(buf[r, j, l])
+def _activate(kind, flat, units, row, n):
+    """buf[row, :n] = activation(buf[row, :n]), every lane, `flat` being buf flattened: the
+    units' lanes are one contiguous run, so each kind is one flat loop (one vectorized
+    loop, its constants loaded once, no dispatch per unit)."""
+    lo = U(row) * U(units) * L
+    hi = lo + U(n) * L
+    if kind == TANH:
+        for i in range(lo, hi):
+            flat[i] = tanh(flat[i])
+    elif kind == SIGMOID:
+        for i in range(lo, hi):
+            flat[i] = sigmoid(flat[i])
+    elif kind == RELU:
+        for i in range(lo, hi):
+            flat[i] = relu(flat[i])
+    elif kind == ELU:
+        for i in range(lo, hi):
+            flat[i] = elu(flat[i])
 
 
 @jit(inline="always")
@@ -161,21 +221,22 @@ def _copy(buf, src, dst, n):
 
 
 @jit(inline="always")
-def network_step(P, sizes, recurrent, act, buf, u, acc):
+def network_step(P, sizes, recurrent, act, buf, flat, u):
     """BatchedNetwork.__call__ for every lane: buf[OBS] (float32 observations) -> u (each
-    lane's first output); buf[CTX] is the recurrent state (zeros at an episode's start)."""
+    lane's first output); buf[CTX] is the recurrent state (zeros at an episode's start);
+    flat: buf flattened (one view, made once)."""
     n_layers = sizes.shape[0] - 1
     n_in = sizes[0]
     if recurrent == FULL:
         n = sizes[1]
         width = _padded(n)
         w_rec = n_in * width
-        _layer(P, 0, width, w_rec + n * width, buf, OBS, n_in, n, A, False, acc)
-        _layer(P, w_rec, width, 0, buf, CTX, n, n, A, True, acc)
+        _layer(P, 0, width, w_rec + n * width, buf, OBS, n_in, n, A, False)
+        _layer(P, w_rec, width, 0, buf, CTX, n, n, A, True)
         for l in range(L):
             u[l] = buf[A, 0, l]
         _copy(buf, A, CTX, n)
-        _activate(act, buf, CTX, n)
+        _activate(act, flat, buf.shape[1], CTX, n)
         return
     src, dst = OBS, A
     offset = 0
@@ -189,14 +250,14 @@ def network_step(P, sizes, recurrent, act, buf, u, acc):
             offset += b * width
         bias = offset
         offset += width
-        _layer(P, weights, width, bias, buf, src, a, b, dst, False, acc)
+        _layer(P, weights, width, bias, buf, src, a, b, dst, False)
         if i == 0 and recurrent == ELMAN:
-            _layer(P, context, width, 0, buf, CTX, b, b, dst, True, acc)
+            _layer(P, context, width, 0, buf, CTX, b, b, dst, True)
         if i == n_layers - 1:
             for l in range(L):
                 u[l] = buf[U(dst), 0, l]
             return
-        _activate(act, buf, dst, b)
+        _activate(act, flat, buf.shape[1], dst, b)
         if i == 0 and recurrent == ELMAN:
             _copy(buf, dst, CTX, b)
         src, dst = dst, (B if dst == A else A)
@@ -205,10 +266,10 @@ def network_step(P, sizes, recurrent, act, buf, u, acc):
 @jit(inline="always")
 def _observe(w, obs_index, obs_scale, buf):
     """Task.observe then `.to(float32)` for every lane (the bias input is set once)."""
+    units = U(buf.shape[1])
     for i in range(U(obs_index.shape[0])):
-        k, scale = U(obs_index[i]), obs_scale[i]
-        for l in range(L):
-            buf[OBS, i, l] = F32(w[ph.STATE, k, l] * scale)
+        k = U(obs_index[i])
+        scale_lanes(buf, (U(OBS) * units + i) * L, w, (U(ph.STATE) * U(6) + k) * L, obs_scale[i])
 
 
 @jit(inline="always")
@@ -246,15 +307,19 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
             survived[first], failed[first], wobble[first] = max_steps, False, 0.0
             first = _claim(counter, rows)
         return
-    P = np.zeros((params.shape[1], LANES), F32)
-    buf = np.zeros((4, _padded(max(sizes.max(), obs_index.shape[0] + 1)), LANES), F32)
-    w = np.zeros((ph.STAGES, 6, LANES), np.float64)
-    u = np.zeros(LANES, F32)
-    acc = np.zeros(LANES, F32)
-    fell = np.zeros(LANES, np.bool_)
-    t = np.zeros(LANES, np.int64)
-    row = np.zeros(LANES, np.int64)
-    window = np.zeros((LANES, WINDOW), np.float64)
+    owners = (np.zeros((params.shape[1], LANES), F32),
+              np.zeros((4, _padded(max(sizes.max(), obs_index.shape[0] + 1)), LANES), F32),
+              np.zeros((ph.STAGES, 6, LANES), np.float64), np.zeros(LANES, F32),
+              np.zeros(LANES, np.bool_), np.zeros(LANES, np.int64), np.zeros(LANES, np.int64),
+              np.zeros((LANES, WINDOW), np.float64))
+    P, buf, w, u = borrow(owners[0]), borrow(owners[1]), borrow(owners[2]), borrow(owners[3])
+    flat = buf.reshape(-1)  # once: a reshape is a call
+    fell, t, row, window = borrow(owners[4]), borrow(owners[5]), borrow(owners[6]), borrow(owners[7])
+    # the arguments: the caller holds them for the whole call
+    counter, obs_index, obs_scale, params = (borrow(counter), borrow(obs_index),
+                                             borrow(obs_scale), borrow(params))
+    genome_of, sizes, starts = borrow(genome_of), borrow(sizes), borrow(starts)
+    survived, failed, wobble = borrow(survived), borrow(failed), borrow(wobble)
     if has_bias:
         for l in range(L):
             buf[OBS, obs_index.shape[0], l] = F32(bias)
@@ -270,7 +335,7 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
             for l in range(L):
                 window[l, t[l] % WINDOW] = ph.input_wobble(w, l, obs_index, obs_scale, bias,
                                                            has_bias)
-        network_step(P, sizes, recurrent, act, buf, u, acc)
+        network_step(P, sizes, recurrent, act, buf, flat, u)
         ph.control(physics, w, U(0), L, u, fric1, fric2, muc, floor, fell)
         if wobble_kind == STATE_WOBBLE:
             for l in range(L):
@@ -295,3 +360,4 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
                 more = r >= 0
                 _fill(l, r, params, genome_of, starts, P, w, buf, t, row, window, wobble_kind)
                 active += 1 if r >= 0 else 0
+    keep_alive(owners)

@@ -30,7 +30,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from nas.evolution.kernels._numba import jit
-from nas.evolution.kernels.activations import _f64_from_bits
+from nas.evolution.kernels.activations import _f64_from_bits, fma  # noqa: F401  (physics' fma)
 
 TWO_OVER_PI = 6.36619772367581382433e-01
 PIO2_1 = 1.57079632673412561417e+00  # first 33 bits of pi/2
@@ -48,20 +48,6 @@ LOG2E = 1.4426950408889634
 LN2_HI, LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
 EXP = [1.0 / math.factorial(k) for k in range(4, 17)]  # r^4 ... r^16
 E4, E5, E6, E7, E8, E9, E10, E11, E12, E13, E14, E15, E16 = EXP
-
-
-@intrinsic
-def fma(typingctx, a, b, c):
-    """a * b + c rounded once (llvm.fma: the FMA instruction, or libm's fma)."""
-    if not (a == b == c == types.float64):
-        return None
-
-    def codegen(context, builder, signature, args):
-        fnty = ir.FunctionType(ir.DoubleType(), [ir.DoubleType()] * 3)
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.fma.f64")
-        return builder.call(fn, args)
-
-    return types.float64(types.float64, types.float64, types.float64), codegen
 
 
 @jit(inline="always")
