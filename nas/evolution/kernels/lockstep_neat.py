@@ -18,7 +18,8 @@ import numpy as np
 
 from nas.evolution.kernels import physics as ph
 from nas.evolution.kernels._numba import jit
-from nas.evolution.kernels.lockstep import INPUT_WOBBLE, LANES, NO_WOBBLE, STATE_WOBBLE, WINDOW, _claim
+from nas.evolution.kernels.lockstep import (INPUT_WOBBLE, LANES, NO_WOBBLE, STATE_WOBBLE, WINDOW,
+                                            _claim, borrow, keep_alive)
 from nas.evolution.kernels.neat import OBS, VALUES, neat_step
 
 U = np.uint64
@@ -69,15 +70,21 @@ def run_neat_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_sc
             first = _claim(counter, rows)
         return
     n_in = obs_index.shape[0] + (1 if has_bias else 0)
-    buf = np.zeros((LANES, 3, max(n_slots.max(), n_in)), np.float32)  # obs, values, new
-    out = np.zeros((LANES, n_out), np.float32)
-    w = np.zeros((ph.STAGES, 6, LANES), np.float64)
-    u = np.zeros(LANES, np.float32)
-    fell = np.zeros(LANES, np.bool_)
-    t = np.zeros(LANES, np.int64)
-    row = np.zeros(LANES, np.int64)
-    genome = np.zeros(LANES, np.int64)
-    window = np.zeros((LANES, WINDOW), np.float64)
+    owners = (np.zeros((LANES, 3, max(n_slots.max(), n_in)), np.float32),  # obs, values, new
+              np.zeros((LANES, n_out), np.float32), np.zeros((ph.STAGES, 6, LANES), np.float64),
+              np.zeros(LANES, np.float32), np.zeros(LANES, np.bool_), np.zeros(LANES, np.int64),
+              np.zeros(LANES, np.int64), np.zeros(LANES, np.int64),
+              np.zeros((LANES, WINDOW), np.float64))
+    # borrowed views (lockstep.borrow: no reference counting in the step loop), the owners
+    # held to the end; the arguments are held by the caller
+    buf, out, w, u = borrow(owners[0]), borrow(owners[1]), borrow(owners[2]), borrow(owners[3])
+    fell, t, row, genome = borrow(owners[4]), borrow(owners[5]), borrow(owners[6]), borrow(owners[7])
+    window = borrow(owners[8])
+    counter, obs_index, obs_scale = borrow(counter), borrow(obs_index), borrow(obs_scale)
+    node_ptr, node_slot, node_act = borrow(node_ptr), borrow(node_slot), borrow(node_act)
+    edge_ptr, edge_src, edge_w = borrow(edge_ptr), borrow(edge_src), borrow(edge_w)
+    genome_of, starts = borrow(genome_of), borrow(starts)
+    survived, failed, wobble = borrow(survived), borrow(failed), borrow(wobble)
     if has_bias:
         for l in range(L):
             buf[l, U(OBS), obs_index.shape[0]] = np.float32(bias)
@@ -125,3 +132,4 @@ def run_neat_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_sc
                 more = r >= 0
                 _fill(l, r, genome_of, starts, w, buf, t, row, genome, window, wobble_kind)
                 active += 1 if r >= 0 else 0
+    keep_alive(owners)

@@ -24,11 +24,6 @@ import math
 
 import numpy as np
 
-from llvmlite import ir
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
-
 from nas.evolution.kernels._numba import jit
 from nas.evolution.kernels.activations import _f64_from_bits, fma  # noqa: F401  (physics' fma)
 
