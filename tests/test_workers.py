@@ -44,10 +44,13 @@ def test_worker_os_threads_stay_within_the_cap(nas_env, db_url, tmp_path, thread
     torch's."""
     from pathlib import Path
 
-    nas("study", "create", "threads", *SLOW, "-n", "1", "-g", "200", "-p", "2000", "-s", "2",
+    # paced: the kernels can finish 200 generations of 2,000 in a second, and the trial must
+    # still be running (and the worker alive) while its threads are counted
+    nas("study", "create", "threads", *PACED, "-n", "1", "-g", "200", "-p", "2000", "-s", "2",
         env=nas_env, check=True)
     proc = start_nas("worker", "--study", "threads", "--threads", str(threads),
-                     env={**nas_env, "NAS_ENGINE": engine}, log=tmp_path / "w.log")
+                     env={**nas_env, "NAS_ENGINE": engine, "NAS_TEST_GENERATION_SECONDS": "0.1"},
+                     log=tmp_path / "w.log")
     try:
         wait_until(lambda: trial_states(db_url, "threads").get("RUNNING"), 300, what="a running trial")
         maps = Path(f"/proc/{proc.pid}/maps")
