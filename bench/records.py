@@ -10,7 +10,7 @@ params are turned back into its configuration through the same search space
 Printed per row: seeds solved, mean and median evaluations to solve (one evaluation = one
 episode of one genome, counted up to and including the first that solves, as the papers
 count), and where the task has the 625-start test (Stanley's setup without velocities)
-the mean generalization score of the solved seeds' best genomes.
+the mean generalization score of the genome that solved each seed.
 
 Published (mean evaluations): with velocities CMA-ES 683 (tachsin/genoxide, 2026, bias-free
 net, 100/100), CMA-ES 895 (Igel 2003), CoSyNE 954, NEAT 3,600; without velocities CMA-ES
@@ -87,7 +87,7 @@ def _held_out(job: tuple[dict, int, list[int]]) -> list[tuple[int | None, int | 
     config, generations, seeds = job
     torch.set_num_threads(1)
     result = run_evolution(config, generations, seeds)
-    return [(s.solved_evaluations, generalization(config["task"], s.best_genome)
+    return [(s.solved_evaluations, generalization(config["task"], s.solved_genome)
              if s.solved_evaluations is not None else None) for s in result.seeds]
 
 

@@ -317,3 +317,21 @@ def test_a_run_resumed_after_a_restart_equals_the_uninterrupted_run(config):
     at_stop = restore(blob, HEADER.unpack_from(blob)[3], 2)[1]
     assert all(s["state"].restarts >= 1 for s in at_stop)  # checkpointed after a restart
     assert all(same_state(a, b) for a, b in zip(full, resumed))
+
+
+def test_the_solved_genome_is_the_one_that_passed_the_champion_test():
+    """Without velocities the fittest genome of a run need not be the one that passed the
+    625-start test; a seed keeps the genome that solved it, and that genome passes."""
+    from nas.evolution.evaluators import kernel_evaluator
+    from nas.evolution.modes import stored_mode
+    from nas.evolution.tasks import get_task
+
+    config = {"task": "double-pole-nv", "mode": "pure", "recurrent": "full", "population": 16,
+              "hidden": [2], "activation": "tanh", "algorithm": "cmaes",
+              "algorithm_params": {"sigma": 1.0, "biases": False, "run_generations": 100}}
+    result = run_evolution(config, 400, [3])
+    seed = result.seeds[0]
+    assert seed.solved_evaluations is not None and seed.solved_genome is not None
+    task = get_task("double-pole-nv")
+    mode, genomes = stored_mode(seed.solved_genome)
+    assert kernel_evaluator(task, mode).champion_solved(genomes, 0)

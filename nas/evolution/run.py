@@ -41,6 +41,9 @@ class SeedResult:
     solved_evaluations: int | None = None
     stagnant_for: int = 0
     best_genome: dict[str, Any] | None = None
+    # the first genome that solved (passed the task's champion test, where it has one): on
+    # the tasks without velocities often not the fittest, whose test may have failed
+    solved_genome: dict[str, Any] | None = None
     curve_best: list[float] = field(default_factory=list)
     curve_mean: list[float] = field(default_factory=list)
     curve_extra: list[dict[str, float]] = field(default_factory=list)  # NEAT: species, sizes
@@ -114,8 +117,10 @@ class _SeedRun:
         else:
             res.stagnant_for += 1
         if bool(solved.any()) and res.solved_generation is None:
+            first = int(solved.nonzero()[0])
             res.solved_generation = generation
-            res.solved_evaluations = res.evaluations + int(solved.nonzero()[0]) + 1
+            res.solved_evaluations = res.evaluations + first + 1
+            res.solved_genome = self.mode.genome(genomes, first)
         res.evaluations += len(fitness)
         solved_stop = stop_when_solved and res.solved_generation is not None
         res.stopped = solved_stop or bool(stagnation_limit and res.stagnant_for >= stagnation_limit)
