@@ -213,7 +213,7 @@ def main() -> None:
     args = parse_args(parser, smoke={"trials": 8, "workers": 2, "generations": 8, "population": 50,
                                      "fault_seconds": [2.0, 3.0], "outages": [2.0], "user_outages": [2.0],
                                      "outage_grace": 8, "outage_margin": 4.0, "baseline": False,
-                                     "drill_trials": 2, "drill_generations": 24,
+                                     "drill_trials": 2, "drill_generations": 16,
                                      "drill_population": 30, "pace": 0.2,
                                      "checkpoint_seconds": 1.0, "drill_fault_seconds": [3.0, 4.0],
                                      "spot_every": 8.0, "spot_down": 0.3,
