@@ -291,6 +291,43 @@ def _fill(l, r, params, genome_of, starts, P, w, buf, t, row, window, wobble_kin
     t[l], row[l] = 0, r
 
 
+@jit(inline="always")
+def input_wobble_lanes(w, t, window, obs_index, obs_scale, bias, has_bias):
+    """Every lane's input wobble of this step into its window (before the step)."""
+    for l in range(L):
+        window[l, t[l] % WINDOW] = ph.input_wobble(w, l, obs_index, obs_scale, bias, has_bias)
+
+
+@jit(inline="always")
+def advance_lanes(w, t, fell, window, wobble_kind, max_steps):
+    """After the physics: the state wobble of the lanes still up, every lane's step count
+    advanced; True when some lane's episode ended (failed or reached max_steps)."""
+    if wobble_kind == STATE_WOBBLE:
+        for l in range(L):
+            if not fell[l]:
+                window[l, t[l] % WINDOW] = ph.wobble(w, l)
+    done = False
+    for l in range(L):
+        t[l] += 1
+        done |= fell[l] | (t[l] >= max_steps)
+    return done
+
+
+@jit(inline="always")
+def lane_ended(l, t, fell, row, max_steps, window, lanes, wobble_kind, survived, failed, wobble):
+    """0 if lane l's episode runs on; else its row's results are written (a real row) and
+    1 (a real row ended) or 2 (a dummy one): either way the lane is refilled."""
+    if not (fell[l] or t[l] >= max_steps):
+        return 0
+    r = row[l]
+    if r < 0:
+        return 2
+    survived[r] = t[l] - 1 if fell[l] else max_steps
+    failed[r] = fell[l]
+    wobble[r] = ph.window_sum(window, U(l), lanes) if wobble_kind != NO_WOBBLE else 0.0
+    return 1
+
+
 @jit()
 def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, bias, has_bias,
               params, genome_of, sizes, recurrent, act, starts, max_steps, wobble_kind, lanes,
@@ -332,30 +369,16 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
     while active > 0:
         _observe(w, obs_index, obs_scale, buf)
         if wobble_kind == INPUT_WOBBLE:
-            for l in range(L):
-                window[l, t[l] % WINDOW] = ph.input_wobble(w, l, obs_index, obs_scale, bias,
-                                                           has_bias)
+            input_wobble_lanes(w, t, window, obs_index, obs_scale, bias, has_bias)
         network_step(P, sizes, recurrent, act, buf, flat, u)
         ph.control(physics, w, U(0), L, u, fric1, fric2, muc, floor, fell)
-        if wobble_kind == STATE_WOBBLE:
-            for l in range(L):
-                if not fell[l]:
-                    window[l, t[l] % WINDOW] = ph.wobble(w, l)
-        done = False
-        for l in range(L):
-            t[l] += 1
-            done |= fell[l] | (t[l] >= max_steps)
-        if done:
+        if advance_lanes(w, t, fell, window, wobble_kind, max_steps):
             for l in range(LANES):
-                if not (fell[l] or t[l] >= max_steps):
+                ended = lane_ended(l, t, fell, row, max_steps, window, lanes, wobble_kind,
+                                   survived, failed, wobble)
+                if ended == 0:
                     continue
-                r = row[l]
-                if r >= 0:
-                    survived[r] = t[l] - 1 if fell[l] else max_steps
-                    failed[r] = fell[l]
-                    wobble[r] = (ph.window_sum(window, U(l), lanes)
-                                 if wobble_kind != NO_WOBBLE else 0.0)
-                    active -= 1
+                active -= 1 if ended == 1 else 0
                 r = _claim(counter, rows) if more else -1
                 more = r >= 0
                 _fill(l, r, params, genome_of, starts, P, w, buf, t, row, window, wobble_kind)

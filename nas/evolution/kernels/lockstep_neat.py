@@ -18,8 +18,9 @@ import numpy as np
 
 from nas.evolution.kernels import physics as ph
 from nas.evolution.kernels._numba import jit
-from nas.evolution.kernels.lockstep import (INPUT_WOBBLE, LANES, NO_WOBBLE, STATE_WOBBLE, WINDOW,
-                                            _claim, borrow, keep_alive)
+from nas.evolution.kernels.lockstep import (INPUT_WOBBLE, LANES, NO_WOBBLE, WINDOW, _claim,
+                                            advance_lanes, borrow, input_wobble_lanes,
+                                            keep_alive, lane_ended)
 from nas.evolution.kernels.neat import OBS, VALUES, neat_step
 
 U = np.uint64
@@ -97,9 +98,7 @@ def run_neat_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_sc
     while active > 0:
         _observe(w, obs_index, obs_scale, buf)
         if wobble_kind == INPUT_WOBBLE:
-            for l in range(L):
-                window[l, t[l] % WINDOW] = ph.input_wobble(w, l, obs_index, obs_scale, bias,
-                                                           has_bias)
+            input_wobble_lanes(w, t, window, obs_index, obs_scale, bias, has_bias)
         for l in range(L):
             g = genome[l]
             if g >= 0:
@@ -109,25 +108,13 @@ def run_neat_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_sc
             else:
                 u[l] = np.float32(0.0)
         ph.control(physics, w, U(0), L, u, fric1, fric2, muc, floor, fell)
-        if wobble_kind == STATE_WOBBLE:
-            for l in range(L):
-                if not fell[l]:
-                    window[l, t[l] % WINDOW] = ph.wobble(w, l)
-        done = False
-        for l in range(L):
-            t[l] += 1
-            done |= fell[l] | (t[l] >= max_steps)
-        if done:
+        if advance_lanes(w, t, fell, window, wobble_kind, max_steps):
             for l in range(LANES):
-                if not (fell[l] or t[l] >= max_steps):
+                ended = lane_ended(l, t, fell, row, max_steps, window, lanes, wobble_kind,
+                                   survived, failed, wobble)
+                if ended == 0:
                     continue
-                r = row[l]
-                if r >= 0:
-                    survived[r] = t[l] - 1 if fell[l] else max_steps
-                    failed[r] = fell[l]
-                    wobble[r] = (ph.window_sum(window, U(l), lanes)
-                                 if wobble_kind != NO_WOBBLE else 0.0)
-                    active -= 1
+                active -= 1 if ended == 1 else 0
                 r = _claim(counter, rows) if more else -1
                 more = r >= 0
                 _fill(l, r, genome_of, starts, w, buf, t, row, genome, window, wobble_kind)
