@@ -14,6 +14,8 @@ exactly (checked); the kernel's total is printed beside torch's (`same`: equal).
 the threads' peak (16 float64 FLOPs per cycle per core: two 4-wide FMA units, at the
 clock /proc/cpuinfo reports). An episode is one long dependency chain, so a kernel is
 latency-bound long before it is FLOP-bound; the ceiling says how far that leaves us.
+The balancing rows run networks that keep every episode up to its end (1,000 steps on the
+double pole, whose own limit is 100,000): the per-step speed once a population is good.
 Run: python bench/engine.py [--tasks cartpole] [--threads 1 2] [--population 500 --seeds 3]
 """
 from __future__ import annotations
@@ -61,8 +63,15 @@ def population(task, n: int, hidden=(8,), seed: int = 0):
     return spec, params, starts
 
 
-# A linear controller that balances CartPole from every start (push toward the fall).
-CARTPOLE_CONTROLLER = [0.1, 0.5, 10.0, 2.0]
+# Controllers that balance every start, as (first hidden unit's input weights, its bias,
+# output weight): CartPole's pushes toward the fall; the double pole's is a bang-bang
+# controller a nas CMA-ES run found (no hidden layer, seed 2), its sign through a
+# saturated tanh unit and a steep output.
+BALANCING = {"cartpole": ([0.1, 0.5, 10.0, 2.0], 0.0, 1.0),
+             "double-pole": ([-2.011, -5.403, -8.083, -19.514, 6.824, 2.542, -11.086], 5.852,
+                             20.0)}
+# The double pole's episodes last 100,000 steps; the row caps them so it takes seconds.
+BALANCING_STEPS = {"double-pole": 1_000}
 
 
 def balancing_population(task, n: int, hidden=(8,), seed: int = 0):
@@ -72,8 +81,12 @@ def balancing_population(task, n: int, hidden=(8,), seed: int = 0):
     gen = torch.Generator().manual_seed(seed)
     params = torch.randn(n, spec.n_params, generator=gen) * 0.01
     layers = spec.unflatten(params)  # views into params
-    layers["w0"][:, :, 0] += torch.tensor(CARTPOLE_CONTROLLER)
-    layers["w1"][:, 0, 0] += 1.0
+    weights, bias, gain = BALANCING[task.name]
+    layers["w0"][:, :, 0] += torch.tensor(weights)
+    layers["b0"][:, 0] += bias
+    layers["w1"][:, 0, 0] += gain
+    if task.name in BALANCING_STEPS:
+        task.max_steps = BALANCING_STEPS[task.name]  # this instance only
     return spec, params, task.initial_states(gen, n)
 
 
@@ -124,8 +137,11 @@ def main() -> None:
     print(f"engine: pure mode, hidden (8,), tanh, {n} individuals ({args.population} x {args.seeds} seeds)")
     print(f"{'task':12} {'population':10} {'threads':>7} {'mean steps':>10} {'per-indiv/s':>12} "
           f"{'torch/s':>12} {'kernel/s':>12} {'same':>5} {'ceiling/s':>13} {'ratio':>6}")
-    kinds = [(name, "random", population) for name in args.tasks]
-    kinds.insert(1, ("cartpole", "balancing", balancing_population))
+    kinds = []
+    for name in args.tasks:
+        kinds.append((name, "random", population))
+        if name in BALANCING:
+            kinds.append((name, "balancing", balancing_population))
     for name, kind, make in kinds:
         task = get_task(name)
         spec, params, starts = make(task, n)

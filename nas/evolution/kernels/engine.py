@@ -16,7 +16,7 @@ from nas.evolution.kernels import episodes
 from nas.evolution.kernels._numba import use_torch_threads
 from nas.evolution.kernels.neat import compile_genomes
 from nas.evolution.kernels.activations import ACTIVATION_IDS
-from nas.evolution.kernels.networks import RECURRENCE_IDS, pad_genomes, padded_layout
+from nas.evolution.kernels.networks import RECURRENCE_IDS, padded_layout
 from nas.evolution.kernels.registry import TaskKernel
 from nas.evolution.tasks.double_pole import generalization_starts
 
@@ -56,15 +56,20 @@ class PureNetworks(_Episodes):
         self.layout = padded_layout(network)
 
     def batch(self, genomes: list[torch.Tensor]):
-        return pad_genomes(torch.cat(genomes).numpy(), self.layout)
+        """The genomes as one float32 array in NetworkSpec's layout: the kernel pads each
+        one as it loads it into a lane (padding the whole batch in numpy first cost more
+        than the kernel itself on a batch of short episodes)."""
+        whole = genomes[0] if len(genomes) == 1 else torch.cat(genomes)
+        return np.ascontiguousarray(whole.numpy(), np.float32)
 
     def one(self, genomes: torch.Tensor, index: int):
-        return pad_genomes(genomes[index:index + 1].numpy(), self.layout)
+        return np.ascontiguousarray(genomes[index:index + 1].numpy(), np.float32)
 
     def run(self, net, genome_of, starts, max_steps: int, wobble: int):
         out = self.outputs(len(starts))
-        episodes.pure_episodes(*self.task_args(), net, genome_of, self.sizes, self.recurrent,
-                               self.act, starts, int(max_steps), int(wobble), LANES, *out)
+        episodes.pure_episodes(*self.task_args(), net, self.layout, genome_of, self.sizes,
+                               self.recurrent, self.act, starts, int(max_steps), int(wobble),
+                               LANES, *out)
         return out
 
 

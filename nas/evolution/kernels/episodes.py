@@ -35,15 +35,16 @@ def _start(w, s, starts, r):
 
 @jit(parallel=True)
 def pure_episodes(physics, fric1, fric2, muc, floor, obs_index, obs_scale, bias, has_bias,
-                  params, genome_of, sizes, recurrent, act, starts, max_steps,
+                  params, layout, genome_of, sizes, recurrent, act, starts, max_steps,
                   wobble_kind, lanes, survived, failed, wobble):
-    """Row r: the pure network params[genome_of[r]] from starts[r] (see module doc); the
-    threads take rows from one shared queue, LANES episodes in flight each."""
+    """Row r: the pure network params[genome_of[r]] (NetworkSpec's layout; `layout`:
+    networks.padded_layout) from starts[r] (see module doc); the threads take rows from
+    one shared queue, LANES episodes in flight each."""
     rows = starts.shape[0]
     counter = np.zeros(1, np.int64)  # the next row of the shared queue
     for _ in prange(rows):  # each thread's first iteration drains the queue, the rest return
         run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, bias,
-                  has_bias, params, genome_of, sizes, recurrent, act, starts, max_steps,
+                  has_bias, params, layout, genome_of, sizes, recurrent, act, starts, max_steps,
                   wobble_kind, lanes, survived, failed, wobble)
 
 

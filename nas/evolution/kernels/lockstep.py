@@ -273,11 +273,14 @@ def _observe(w, obs_index, obs_scale, buf):
 
 
 @jit(inline="always")
-def _fill(l, r, params, genome_of, starts, P, w, buf, t, row, window, wobble_kind):
-    """Lane l starts row r (r < 0: a dummy episode, zero network and state)."""
+def _fill(l, r, params, layout, genome_of, starts, P, w, buf, t, row, window, wobble_kind):
+    """Lane l starts row r (r < 0: a dummy episode, zero network and state); its genome is
+    gathered into the padded layout (networks.padded_layout) here, lane by lane, rather
+    than the whole batch padded beforehand in numpy."""
     g = genome_of[r] if r >= 0 else 0
     for i in range(P.shape[0]):
-        P[i, l] = params[g, i] if r >= 0 else F32(0.0)
+        k = layout[i]
+        P[i, l] = params[g, k] if (r >= 0) & (k >= 0) else F32(0.0)
     for i in range(6):
         w[ph.STATE, i, l] = 0.0
     if r >= 0:
@@ -330,8 +333,8 @@ def lane_ended(l, t, fell, row, max_steps, window, lanes, wobble_kind, survived,
 
 @jit()
 def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, bias, has_bias,
-              params, genome_of, sizes, recurrent, act, starts, max_steps, wobble_kind, lanes,
-              survived, failed, wobble):
+              params, layout, genome_of, sizes, recurrent, act, starts, max_steps, wobble_kind,
+              lanes, survived, failed, wobble):
     """Rows claimed from the shared queue `counter` (the next row to run, an int64[1]),
     LANES at a time in lockstep, until it is empty (episodes.pure_episodes' contract).
     Which thread and lane runs a row changes nothing in its result."""
@@ -344,7 +347,7 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
             survived[first], failed[first], wobble[first] = max_steps, False, 0.0
             first = _claim(counter, rows)
         return
-    owners = (np.zeros((params.shape[1], LANES), F32),
+    owners = (np.zeros((layout.shape[0], LANES), F32),
               np.zeros((4, _padded(max(sizes.max(), obs_index.shape[0] + 1)), LANES), F32),
               np.zeros((ph.STAGES, 6, LANES), np.float64), np.zeros(LANES, F32),
               np.zeros(LANES, np.bool_), np.zeros(LANES, np.int64), np.zeros(LANES, np.int64),
@@ -356,7 +359,7 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
     counter, obs_index, obs_scale, params = (borrow(counter), borrow(obs_index),
                                              borrow(obs_scale), borrow(params))
     genome_of, sizes, starts = borrow(genome_of), borrow(sizes), borrow(starts)
-    survived, failed, wobble = borrow(survived), borrow(failed), borrow(wobble)
+    survived, failed, wobble, layout = borrow(survived), borrow(failed), borrow(wobble), borrow(layout)
     if has_bias:
         for l in range(L):
             buf[OBS, obs_index.shape[0], l] = F32(bias)
@@ -364,7 +367,7 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
     for l in range(LANES):
         r = first if l == 0 else (_claim(counter, rows) if more else -1)
         more = r >= 0
-        _fill(l, r, params, genome_of, starts, P, w, buf, t, row, window, wobble_kind)
+        _fill(l, r, params, layout, genome_of, starts, P, w, buf, t, row, window, wobble_kind)
         active += 1 if r >= 0 else 0
     while active > 0:
         _observe(w, obs_index, obs_scale, buf)
@@ -381,6 +384,6 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
                 active -= 1 if ended == 1 else 0
                 r = _claim(counter, rows) if more else -1
                 more = r >= 0
-                _fill(l, r, params, genome_of, starts, P, w, buf, t, row, window, wobble_kind)
+                _fill(l, r, params, layout, genome_of, starts, P, w, buf, t, row, window, wobble_kind)
                 active += 1 if r >= 0 else 0
     keep_alive(owners)

@@ -11,9 +11,10 @@ the two paths agree to float32 rounding only. Activations: activations.py.
 Layout. A genome arrives in NetworkSpec's layout (per layer its weights `in x out`
 row-major, then, first layer of an Elman net, the context matrix `h x h`, then its biases;
 fully recurrent: w_in `n_in x N`, w_rec `N x N`, biases `N`). `padded_layout` maps it to
-the kernel's: the same blocks with every row padded with zeros to a multiple of LANES
-outputs (lockstep.py reads only the real ones; the padding keeps the offsets of the
-layout every kernel cache was built for).
+the kernel's, which lockstep.py gathers each genome into as it loads it into a lane: the
+same blocks with every row padded with zeros to a multiple of LANES outputs (lockstep.py
+reads only the real ones; the padding keeps the offsets of the layout every kernel cache
+was built for).
 """
 from __future__ import annotations
 
@@ -47,11 +48,3 @@ def padded_layout(spec) -> np.ndarray:
         out.append(index.reshape(-1))
         offset += rows * cols
     return np.concatenate(out)
-
-
-def pad_genomes(params: np.ndarray, layout: np.ndarray) -> np.ndarray:
-    """`[genomes, n_params]` float32 in NetworkSpec's layout -> the padded layout."""
-    out = np.zeros((params.shape[0], layout.shape[0]), np.float32)
-    real = layout >= 0
-    out[:, real] = params[:, layout[real]]
-    return out
