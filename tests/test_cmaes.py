@@ -335,3 +335,25 @@ def test_the_solved_genome_is_the_one_that_passed_the_champion_test():
     task = get_task("double-pole-nv")
     mode, genomes = stored_mode(seed.solved_genome)
     assert kernel_evaluator(task, mode).champion_solved(genomes, 0)
+
+
+def test_a_seed_keeps_the_first_solver_not_the_fittest_genome():
+    """Where the fittest genome of a generation is not the first that solved, the seed's
+    solved genome and its evaluation count are the first solver's."""
+    from nas.evolution.config import EvolutionConfig
+    from nas.evolution.modes import MODES
+    from nas.evolution.run import _SeedRun
+    from nas.evolution.tasks import get_task
+
+    cfg = EvolutionConfig.from_dict({"task": "double-pole", "mode": "pure", "population": 4,
+                                     "algorithm": "cmaes"})
+    run = _SeedRun(0, MODES["pure"](cfg, get_task("double-pole")))
+    genomes = run.algorithm.ask(run.state)
+    fitness = torch.tensor([1.0, 9.0, 3.0, 2.0], dtype=torch.float64)
+    solved = torch.tensor([False, False, True, True])
+    run.result.evaluations = 40  # ten generations of 4 before this one
+    run.record(10, genomes, fitness, solved, None, True)
+    kept = torch.tensor(run.result.solved_genome["params"])
+    assert torch.equal(kept, genomes[2]) and not torch.equal(kept, genomes[1])
+    assert run.result.solved_evaluations == 43 and run.result.solved_generation == 10
+    assert torch.equal(torch.tensor(run.result.best_genome["params"]), genomes[1])
