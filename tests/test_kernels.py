@@ -91,7 +91,7 @@ def test_balancing_networks_run_their_whole_episodes_alike():
         _, torch_wobble = _episodes(task, mode.policy([genomes], "cpu"), starts, 150, wobble="state")
     engine = kernel_evaluator(task, mode, "cpu", "kernel")
     _, _, wobble = engine.networks.run(engine.networks.batch([genomes]), np.arange(12),
-                                       starts.numpy(), 150, episodes.STATE_WOBBLE)
+                                       starts.numpy(), 150, episodes.STATE_WOBBLE, 1)
     # Many rows are bit-identical. Where torch's cos/sin and glibc's differ in the last bit,
     # the float32 rounding of an observation can flip one ulp (6e-8), which moves the rest
     # of that run by ~1e-8 relative. How many rows differ depends on the CPU's vector math

@@ -2,8 +2,8 @@
 
 The torch path steps every episode of a batch together, ~20-40 small tensor ops per
 control step, each costing microseconds of overhead whatever the batch holds. Here one
-compiled (numba) kernel per batch runs each episode start to finish, one `prange` over
-rows: pure networks (layered, Elman, fully recurrent; every activation of the pure space)
+compiled (numba) kernel per batch runs them all, a block of episodes in lockstep per
+thread (episodes.py): pure networks (layered, Elman, fully recurrent; every activation of the pure space)
 and NEAT networks (from their sparse genes, nothing padded; feed-forward and recurrent),
 for cartpole, double-pole and double-pole-nv (the damping fitness and the 625-start
 champion test included).

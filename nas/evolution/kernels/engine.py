@@ -65,11 +65,11 @@ class PureNetworks(_Episodes):
     def one(self, genomes: torch.Tensor, index: int):
         return np.ascontiguousarray(genomes[index:index + 1].numpy(), np.float32)
 
-    def run(self, net, genome_of, starts, max_steps: int, wobble: int):
+    def run(self, net, genome_of, starts, max_steps: int, wobble: int, threads: int):
         out = self.outputs(len(starts))
         episodes.pure_episodes(*self.task_args(), net, self.layout, genome_of, self.sizes,
                                self.recurrent, self.act, starts, int(max_steps), int(wobble),
-                               LANES, *out)
+                               LANES, threads, *out)
         return out
 
 
@@ -87,10 +87,11 @@ class NeatNetworks(_Episodes):
     def one(self, genomes: list, index: int):
         return compile_genomes([genomes[index]], self.n_in, self.n_out, self.params)
 
-    def run(self, net, genome_of, starts, max_steps: int, wobble: int):
+    def run(self, net, genome_of, starts, max_steps: int, wobble: int, threads: int):
         out = self.outputs(len(starts))
         episodes.neat_episodes(*self.task_args(), *net, self.n_out, bool(self.params.recurrent),
-                               genome_of, starts, int(max_steps), int(wobble), LANES, *out)
+                               genome_of, starts, int(max_steps), int(wobble), LANES, threads,
+                               *out)
         return out
 
 
@@ -104,8 +105,8 @@ class KernelEngine:
         starts = np.ascontiguousarray(starts.to(torch.float64).numpy())
         if genome_of is None:
             genome_of = np.arange(len(starts), dtype=np.int64)
-        use_torch_threads()  # static scheduling (numba's chunked one costs ~35 us a chunk)
-        return self.networks.run(net, genome_of, starts, max_steps, wobble)
+        threads = use_torch_threads()  # one block of lanes per thread (episodes.py)
+        return self.networks.run(net, genome_of, starts, max_steps, wobble, threads)
 
     def evaluate(self, genomes: list, starts: torch.Tensor) -> torch.Tensor:
         """Fitness of row i = genome i of the concatenated genomes from starts[i]."""

@@ -2,7 +2,8 @@
 
 Both modes run in lockstep (lockstep.py, lockstep_neat.py): each thread runs LANES
 episodes at a time across SIMD lanes, refilling a lane from a queue of rows shared by the
-threads (an atomic counter) as soon as its episode ends. Every row has its own state and
+threads (an atomic counter) as soon as its episode ends: a `prange` of one iteration per
+thread (`threads`, the launch's; more would be empty calls). Every row has its own state and
 scratch and no value is ever combined across rows, so a row's result is bit-identical
 whatever else is in the batch, whatever the thread count and whichever thread or lane
 runs it.
@@ -36,13 +37,13 @@ def _start(w, s, starts, r):
 @jit(parallel=True)
 def pure_episodes(physics, fric1, fric2, muc, floor, obs_index, obs_scale, bias, has_bias,
                   params, layout, genome_of, sizes, recurrent, act, starts, max_steps,
-                  wobble_kind, lanes, survived, failed, wobble):
+                  wobble_kind, lanes, threads, survived, failed, wobble):
     """Row r: the pure network params[genome_of[r]] (NetworkSpec's layout; `layout`:
     networks.padded_layout) from starts[r] (see module doc); the threads take rows from
     one shared queue, LANES episodes in flight each."""
     rows = starts.shape[0]
     counter = np.zeros(1, np.int64)  # the next row of the shared queue
-    for _ in prange(rows):  # each thread's first iteration drains the queue, the rest return
+    for _ in prange(min(rows, threads)):  # a block per thread, each draining the queue
         run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, bias,
                   has_bias, params, layout, genome_of, sizes, recurrent, act, starts, max_steps,
                   wobble_kind, lanes, survived, failed, wobble)
@@ -51,13 +52,13 @@ def pure_episodes(physics, fric1, fric2, muc, floor, obs_index, obs_scale, bias,
 @jit(parallel=True)
 def neat_episodes(physics, fric1, fric2, muc, floor, obs_index, obs_scale, bias, has_bias,
                   node_ptr, node_slot, node_act, edge_ptr, edge_src, edge_w, n_slots,
-                  n_out, recurrent, genome_of, starts, max_steps, wobble_kind, lanes,
+                  n_out, recurrent, genome_of, starts, max_steps, wobble_kind, lanes, threads,
                   survived, failed, wobble):
     """Row r: NEAT genome genome_of[r] of the sparse batch from starts[r]; the threads take
     rows from one shared queue, LANES episodes in flight each (lockstep_neat.py)."""
     rows = starts.shape[0]
     counter = np.zeros(1, np.int64)  # the next row of the shared queue
-    for _ in prange(rows):  # each thread's first iteration drains the queue, the rest return
+    for _ in prange(min(rows, threads)):  # a block per thread, each draining the queue
         run_neat_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, bias,
                        has_bias, node_ptr, node_slot, node_act, edge_ptr, edge_src, edge_w,
                        n_slots, n_out, recurrent, genome_of, starts, max_steps, wobble_kind,
