@@ -3,10 +3,10 @@
 The torch path steps every episode of a batch together, ~20-40 small tensor ops per
 control step, each costing microseconds of overhead whatever the batch holds. Here one
 compiled (numba) kernel per batch runs them all, a block of episodes in lockstep per
-thread (episodes.py): pure networks (layered, Elman, fully recurrent; every activation of the pure space)
-and NEAT networks (from their sparse genes, nothing padded; feed-forward and recurrent),
-for cartpole, double-pole and double-pole-nv (the damping fitness and the 625-start
-champion test included).
+thread (episodes.py): pure networks (layered, Elman, fully recurrent; every activation of
+the pure space) and NEAT networks (from their sparse genes, nothing padded; feed-forward
+and recurrent), for cartpole, double-pole and double-pole-nv (the damping fitness and the
+625-start champion test included).
 
 Use: `nas.evolution.evaluators.evaluator_for(task, mode, device, engine)` picks the
 `KernelEngine` (engine.py, an `Evaluator`) when the kernels serve the run: engine "kernel"

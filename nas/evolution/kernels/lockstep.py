@@ -359,7 +359,8 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
     counter, obs_index, obs_scale, params = (borrow(counter), borrow(obs_index),
                                              borrow(obs_scale), borrow(params))
     genome_of, sizes, starts = borrow(genome_of), borrow(sizes), borrow(starts)
-    survived, failed, wobble, layout = borrow(survived), borrow(failed), borrow(wobble), borrow(layout)
+    survived, failed, wobble = borrow(survived), borrow(failed), borrow(wobble)
+    layout = borrow(layout)
     if has_bias:
         for l in range(L):
             buf[OBS, obs_index.shape[0], l] = F32(bias)
@@ -384,6 +385,7 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
                 active -= 1 if ended == 1 else 0
                 r = _claim(counter, rows) if more else -1
                 more = r >= 0
-                _fill(l, r, params, layout, genome_of, starts, P, w, buf, t, row, window, wobble_kind)
+                _fill(l, r, params, layout, genome_of, starts, P, w, buf, t, row, window,
+                      wobble_kind)
                 active += 1 if r >= 0 else 0
     keep_alive(owners)
