@@ -57,8 +57,8 @@ class PureNetworks(_Episodes):
 
     def batch(self, genomes: list[torch.Tensor]):
         """The genomes as one float32 array in NetworkSpec's layout: the kernel pads each
-        one as it loads it into a lane (padding the whole batch in numpy first cost more
-        than the kernel itself on a batch of short episodes)."""
+        one as it loads it into a lane (padding the whole batch in numpy first took about
+        a sixth of a call on a batch of short double-pole episodes)."""
         whole = genomes[0] if len(genomes) == 1 else torch.cat(genomes)
         return np.ascontiguousarray(whole.numpy(), np.float32)
 
