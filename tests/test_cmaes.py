@@ -357,3 +357,24 @@ def test_a_seed_keeps_the_first_solver_not_the_fittest_genome():
     assert torch.equal(kept, genomes[2]) and not torch.equal(kept, genomes[1])
     assert run.result.solved_evaluations == 43 and run.result.solved_generation == 10
     assert torch.equal(torch.tensor(run.result.best_genome["params"]), genomes[1])
+
+
+def test_only_a_cmaes_run_imports_the_cmaes_package():
+    """The package's __init__ imports scipy.stats, about a second of a worker's start: a GA
+    run (and the worker's own modules) must not load it, a CMA-ES run does."""
+    import subprocess
+    import sys
+
+    check = ("import sys\n"
+             "import nas.cli.worker, nas.worker.objective, nas.evolution.checkpoint\n"
+             "from nas.evolution import run_evolution\n"
+             "def run(algorithm):\n"
+             "    run_evolution({'task': 'cartpole', 'population': 4, 'hidden': [2],\n"
+             "                   'algorithm': algorithm}, 1, 1)\n"
+             "run('ga')\n"
+             "print(sorted(m for m in ('cmaes', 'scipy.stats') if m in sys.modules))\n"
+             "run('cmaes')\n"
+             "print(sorted(m for m in ('cmaes', 'scipy.stats') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.split("\n")
+    assert out[:2] == ["[]", "['cmaes', 'scipy.stats']"]

@@ -64,7 +64,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from cmaes import CMA, SepCMA
 from threadpoolctl import ThreadpoolController
 
 from nas.errors import NasError
@@ -72,8 +71,8 @@ from nas.evolution.algorithms.base import TensorAlgorithm
 
 _SEED_SPAN = 2 ** 31 - 1  # numpy RandomState seeds are 32-bit
 _GENOME_MAX = 1e32  # the cmaes package asserts every genome told is below (its _MEAN_MAX)
-FULL_MAX_DIM = 300
-RUN_CAPS = [0, 25, 50, 100, 200, 400]  # the space's choices of run_generations (0: no cap)  # above: SepCMA whatever `separable` says (0.1 s per generation of 20 at 300)
+FULL_MAX_DIM = 300  # above: SepCMA whatever `separable` says (the full C is O(n^3) a draw)
+RUN_CAPS = [0, 25, 50, 100, 200, 400]  # the space's choices of run_generations (0: no cap)
 
 
 @functools.cache
@@ -144,6 +143,15 @@ class CMAESState:
     restarts: int = 0
 
 
+def _distribution_class(separable: bool) -> type:
+    """cmaes.SepCMA or cmaes.CMA, imported only once a run uses CMA-ES: the package's
+    __init__ imports scipy.stats (about a second of every worker's start), which no other
+    algorithm needs."""
+    from cmaes import CMA, SepCMA
+
+    return SepCMA if separable else CMA
+
+
 class CMAES(TensorAlgorithm[CMAESState]):
     min_population = 2  # cmaes needs mu = size // 2 >= 1
     keeps_best = False  # no elite: the best genome is not carried into the next population
@@ -155,7 +163,7 @@ class CMAES(TensorAlgorithm[CMAESState]):
         if self.searched.shape != (n_params,) or not self.searched.any():
             raise NasError("cmaes needs a mask of the n_params genome entries with one searched")
         self.dim = int(self.searched.sum())
-        self._cls = SepCMA if params.separable or self.dim > FULL_MAX_DIM else CMA
+        self._cls = _distribution_class(params.separable or self.dim > FULL_MAX_DIM)
         self.stall_limit = 100 + math.ceil(100 * self.dim ** 1.5 / population)
 
     @classmethod
