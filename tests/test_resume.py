@@ -110,10 +110,11 @@ def test_a_stop_during_the_last_generation_lets_the_trial_finish(nas_env, db_url
     and queued again (which would cost a retry and a worker start for no work)."""
     nas("study", "create", "last", *PACED, "-m", "pure", "-t", "double-pole", "-g", "4", "-p", "40",
         "-s", "1", "-n", "1", env=nas_env, check=True)
-    slow = {**nas_env, "NAS_TEST_GENERATION_SECONDS": "1.5"}  # the pause comes before each report
+    pausing = tmp_path / "pausing"
+    slow = {**nas_env, "NAS_TEST_GENERATION_SECONDS": "1.5", "NAS_TEST_PAUSING_FILE": str(pausing)}
     worker = start_nas("worker", "--threads", "1", env=slow, log=tmp_path / "w.log")
-    wait_until(lambda: generations_reported(db_url) >= 3, 300, interval=0.05,
-               what="generation 2 reported (the last, 3, under way)")
+    wait_until(lambda: pausing.exists() and pausing.read_text() == "3", 300, interval=0.05,
+               what="the last generation (3) evaluated, its report pending")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=120) == 0
     assert query(db_url, "SELECT number, state, preempted FROM nas.trials") == [(0, "COMPLETE", False)]
