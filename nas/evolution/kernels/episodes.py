@@ -2,11 +2,11 @@
 
 Both modes run in lockstep (lockstep.py, lockstep_neat.py): each thread runs LANES
 episodes at a time across SIMD lanes, refilling a lane from a queue of rows shared by the
-threads (an atomic counter) as soon as its episode ends: a `prange` of one iteration per
-thread (`threads`, the launch's; more would be empty calls). Every row has its own state
-and scratch and no value is ever combined across rows, so a row's result is bit-identical
-whatever else is in the batch, whatever the thread count and whichever thread or lane runs
-it.
+threads (an atomic counter, taken lockstep.CLAIM rows at a time) as soon as its episode
+ends: a `prange` of one iteration per thread (`threads`, the launch's; more would be empty
+calls). Every row has its own state and scratch and no value is ever combined across
+rows, so a row's result is bit-identical whatever else is in the batch, whatever the
+thread count and whichever thread or lane runs it.
 
 Every kernel writes, per row: survived (control steps survived, the failing one not
 counted), failed, and the damping wobble when asked (`wobble_kind`, as double_pole._episodes'

@@ -43,6 +43,7 @@ LANES = 16
 U = np.uint64
 L = U(LANES)
 F32 = np.float32
+CLAIM = 8  # rows a thread takes from the shared queue at once (_claim)
 WINDOW = 100  # wobble window (double_pole._episodes)
 NO_WOBBLE, STATE_WOBBLE, INPUT_WOBBLE = 0, 1, 2
 # rows of the float32 scratch buf[row, unit, lane]
@@ -50,19 +51,19 @@ OBS, CTX, A, B = 0, 1, 2, 3
 
 
 @intrinsic
-def fetch_add(typingctx, counter):
-    """counter[0] += 1 atomically; returns the old value (the row a lane claims)."""
-    if counter != types.int64[::1]:
+def fetch_add(typingctx, counter, n):
+    """counter[0] += n atomically; returns the old value (the first row of a claim)."""
+    if counter != types.int64[::1] or not isinstance(n, types.Integer):
         return None
 
     def codegen(context, builder, signature, args):
         ary = context.make_array(signature.args[0])(context, builder, args[0])
         ptr = cgutils.get_item_pointer(context, builder, signature.args[0], ary,
                                        [context.get_constant(types.intp, 0)])
-        one = context.get_constant(types.int64, 1)
-        return builder.atomic_rmw("add", ptr, one, "monotonic")
+        amount = context.cast(builder, args[1], signature.args[1], types.int64)
+        return builder.atomic_rmw("add", ptr, amount, "monotonic")
 
-    return types.int64(counter), codegen
+    return types.int64(counter, n), codegen
 
 
 @intrinsic
@@ -96,10 +97,20 @@ def keep_alive(typingctx, arrays):
 
 
 @jit(inline="always")
-def _claim(counter, rows):
-    """The next row of the shared queue, or -1 when it is empty."""
-    r = fetch_add(counter)
-    return r if r < rows else -1
+def _claim(counter, rows, mine):
+    """The thread's next row, or -1 when the queue is empty. A thread takes CLAIM rows of
+    the shared queue at a time into `mine` ([next, end), its own int64[2]): one atomic add
+    per CLAIM rows, and neighbouring rows' outputs written by the same thread, where one
+    row at a time had both threads take turns on the counter's and the outputs' cache
+    lines."""
+    if mine[0] >= mine[1]:
+        first = fetch_add(counter, CLAIM)
+        mine[0], mine[1] = first, min(first + CLAIM, rows)
+    if mine[0] >= mine[1]:
+        return -1
+    r = mine[0]
+    mine[0] += 1
+    return r
 
 
 def _lane_vector(context, builder, array_type, array, offset_type, offset, element):
@@ -339,13 +350,14 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
     LANES at a time in lockstep, until it is empty (episodes.pure_episodes' contract).
     Which thread and lane runs a row changes nothing in its result."""
     rows = starts.shape[0]
-    first = _claim(counter, rows)
+    claims = np.zeros(2, np.int64)  # this thread's rows in hand (_claim)
+    first = _claim(counter, rows, claims)
     if first < 0:
         return
     if max_steps <= 0:
         while first >= 0:
             survived[first], failed[first], wobble[first] = max_steps, False, 0.0
-            first = _claim(counter, rows)
+            first = _claim(counter, rows, claims)
         return
     owners = (np.zeros((layout.shape[0], LANES), F32),
               np.zeros((4, _padded(max(sizes.max(), obs_index.shape[0] + 1)), LANES), F32),
@@ -366,7 +378,7 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
             buf[OBS, obs_index.shape[0], l] = F32(bias)
     active, more = 0, True
     for l in range(LANES):
-        r = first if l == 0 else (_claim(counter, rows) if more else -1)
+        r = first if l == 0 else (_claim(counter, rows, claims) if more else -1)
         more = r >= 0
         _fill(l, r, params, layout, genome_of, starts, P, w, buf, t, row, window, wobble_kind)
         active += 1 if r >= 0 else 0
@@ -383,7 +395,7 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
                 if ended == 0:
                     continue
                 active -= 1 if ended == 1 else 0
-                r = _claim(counter, rows) if more else -1
+                r = _claim(counter, rows, claims) if more else -1
                 more = r >= 0
                 _fill(l, r, params, layout, genome_of, starts, P, w, buf, t, row, window,
                       wobble_kind)

@@ -62,13 +62,14 @@ def run_neat_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_sc
     """Rows claimed from the shared queue `counter` (an int64[1], the next row to run),
     LANES at a time in lockstep, until it is empty (episodes.neat_episodes' contract)."""
     rows = starts.shape[0]
-    first = _claim(counter, rows)
+    claims = np.zeros(2, np.int64)  # this thread's rows in hand (_claim)
+    first = _claim(counter, rows, claims)
     if first < 0:
         return
     if max_steps <= 0:
         while first >= 0:
             survived[first], failed[first], wobble[first] = max_steps, False, 0.0
-            first = _claim(counter, rows)
+            first = _claim(counter, rows, claims)
         return
     n_in = obs_index.shape[0] + (1 if has_bias else 0)
     owners = (np.zeros((LANES, 3, max(n_slots.max(), n_in)), np.float32),  # obs, values, new
@@ -91,7 +92,7 @@ def run_neat_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_sc
             buf[l, U(OBS), obs_index.shape[0]] = np.float32(bias)
     active, more = 0, True
     for l in range(LANES):
-        r = first if l == 0 else (_claim(counter, rows) if more else -1)
+        r = first if l == 0 else (_claim(counter, rows, claims) if more else -1)
         more = r >= 0
         _fill(l, r, genome_of, starts, w, buf, t, row, genome, window, wobble_kind)
         active += 1 if r >= 0 else 0
@@ -115,7 +116,7 @@ def run_neat_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_sc
                 if ended == 0:
                     continue
                 active -= 1 if ended == 1 else 0
-                r = _claim(counter, rows) if more else -1
+                r = _claim(counter, rows, claims) if more else -1
                 more = r >= 0
                 _fill(l, r, genome_of, starts, w, buf, t, row, genome, window, wobble_kind)
                 active += 1 if r >= 0 else 0
