@@ -64,7 +64,11 @@ LONGEST_FIRST = ("test_bench_smoke.py::test_bench_smoke[chaos]",
                  "test_faults_user_objective.py", "test_resume.py", "test_faults.py",
                  "test_pgbouncer.py", "test_bench_smoke.py", "test_workers.py", "test_deploy.py",
                  "test_views.py", "test_partition.py", "test_vanished_study.py", "test_report.py",
-                 "test_many_studies.py", "test_studies.py", "test_gym.py")
+                 "test_many_studies.py", "test_studies.py", "test_gym.py",
+                 "test_cli_errors.py::test_a_study_whose_trials_all_fail_at_once",
+                 "test_user_task.py", "test_narrowed_space.py", "test_user_objective.py",
+                 "test_progress.py", "test_home_files.py", "test_embedded.py",
+                 "test_compare.py", "test_ties.py", "test_export.py")
 
 
 def pytest_collection_modifyitems(items):
