@@ -100,9 +100,8 @@ def keep_alive(typingctx, arrays):
 def _claim(counter, rows, mine):
     """The thread's next row, or -1 when the queue is empty. A thread takes CLAIM rows of
     the shared queue at a time into `mine` ([next, end), its own int64[2]): one atomic add
-    per CLAIM rows, and neighbouring rows' outputs written by the same thread, where one
-    row at a time had both threads take turns on the counter's and the outputs' cache
-    lines."""
+    per CLAIM rows, where one row at a time had the threads take turns on the counter's
+    cache line at almost every step of a batch of short episodes."""
     if mine[0] >= mine[1]:
         first = fetch_add(counter, CLAIM)
         mine[0], mine[1] = first, min(first + CLAIM, rows)
@@ -328,18 +327,48 @@ def advance_lanes(w, t, fell, window, wobble_kind, max_steps):
 
 
 @jit(inline="always")
-def lane_ended(l, t, fell, row, max_steps, window, lanes, wobble_kind, survived, failed, wobble):
-    """0 if lane l's episode runs on; else its row's results are written (a real row) and
+def lane_ended(l, t, fell, row, max_steps, window, lanes, wobble_kind, log):
+    """0 if lane l's episode runs on; else its row's results are logged (a real row) and
     1 (a real row ended) or 2 (a dummy one): either way the lane is refilled."""
     if not (fell[l] or t[l] >= max_steps):
         return 0
     r = row[l]
     if r < 0:
         return 2
-    survived[r] = t[l] - 1 if fell[l] else max_steps
-    failed[r] = fell[l]
-    wobble[r] = ph.window_sum(window, U(l), lanes) if wobble_kind != NO_WOBBLE else 0.0
+    rows, survived, failed, wobble, count = log
+    k = count[0]
+    rows[k] = r
+    survived[k] = t[l] - 1 if fell[l] else max_steps
+    failed[k] = fell[l]
+    wobble[k] = ph.window_sum(window, U(l), lanes) if wobble_kind != NO_WOBBLE else 0.0
+    count[0] = k + 1
     return 1
+
+
+@jit(inline="always")
+def new_log(rows):
+    """A thread's own log of the rows it finished (row, survived, failed, wobble, and how
+    many: int64[1]), written as episodes end and copied into the shared outputs once, by
+    `flush`: rows finished by different threads sit side by side in the outputs, and
+    writing there as each ended had the threads take turns on those cache lines."""
+    return (np.empty(rows, np.int64), np.empty(rows, np.int64), np.empty(rows, np.bool_),
+            np.empty(rows, np.float64), np.zeros(1, np.int64))
+
+
+@jit(inline="always")
+def borrow_log(log):
+    """The log's arrays borrowed (see `borrow`); its owner must outlive them."""
+    rows, survived, failed, wobble, count = log
+    return borrow(rows), borrow(survived), borrow(failed), borrow(wobble), borrow(count)
+
+
+@jit(inline="always")
+def flush(log, survived, failed, wobble):
+    """The log's rows into the shared outputs."""
+    rows, done_survived, done_failed, done_wobble, count = log
+    for k in range(count[0]):
+        r = rows[k]
+        survived[r], failed[r], wobble[r] = done_survived[k], done_failed[k], done_wobble[k]
 
 
 @jit()
@@ -359,20 +388,24 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
             survived[first], failed[first], wobble[first] = max_steps, False, 0.0
             first = _claim(counter, rows, claims)
         return
+    # Scratch, and the thread's own copies of the small arrays every step reads: the
+    # caller's copies can share a cache line with another thread's scratch (both come off
+    # the same heap), which that thread writes every step, and each such read would wait.
     owners = (np.zeros((layout.shape[0], LANES), F32),
               np.zeros((4, _padded(max(sizes.max(), obs_index.shape[0] + 1)), LANES), F32),
               np.zeros((ph.STAGES, 6, LANES), np.float64), np.zeros(LANES, F32),
               np.zeros(LANES, np.bool_), np.zeros(LANES, np.int64), np.zeros(LANES, np.int64),
-              np.zeros((LANES, WINDOW), np.float64))
+              np.zeros((LANES, WINDOW), np.float64),
+              obs_index.copy(), obs_scale.copy(), sizes.copy(), layout.copy(), new_log(rows))
     P, buf, w, u = borrow(owners[0]), borrow(owners[1]), borrow(owners[2]), borrow(owners[3])
     flat = buf.reshape(-1)  # once: a reshape is a call
     fell, t, row, window = borrow(owners[4]), borrow(owners[5]), borrow(owners[6]), borrow(owners[7])
-    # the arguments: the caller holds them for the whole call
-    counter, obs_index, obs_scale, params = (borrow(counter), borrow(obs_index),
-                                             borrow(obs_scale), borrow(params))
-    genome_of, sizes, starts = borrow(genome_of), borrow(sizes), borrow(starts)
-    survived, failed, wobble = borrow(survived), borrow(failed), borrow(wobble)
-    layout = borrow(layout)
+    obs_index, obs_scale = borrow(owners[8]), borrow(owners[9])
+    sizes, layout = borrow(owners[10]), borrow(owners[11])
+    # the other arguments: the caller holds them for the whole call
+    counter, params = borrow(counter), borrow(params)
+    genome_of, starts = borrow(genome_of), borrow(starts)
+    log = borrow_log(owners[12])
     if has_bias:
         for l in range(L):
             buf[OBS, obs_index.shape[0], l] = F32(bias)
@@ -390,8 +423,7 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
         ph.control(physics, w, U(0), L, u, fric1, fric2, muc, floor, fell)
         if advance_lanes(w, t, fell, window, wobble_kind, max_steps):
             for l in range(LANES):
-                ended = lane_ended(l, t, fell, row, max_steps, window, lanes, wobble_kind,
-                                   survived, failed, wobble)
+                ended = lane_ended(l, t, fell, row, max_steps, window, lanes, wobble_kind, log)
                 if ended == 0:
                     continue
                 active -= 1 if ended == 1 else 0
@@ -400,4 +432,5 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
                 _fill(l, r, params, layout, genome_of, starts, P, w, buf, t, row, window,
                       wobble_kind)
                 active += 1 if r >= 0 else 0
+    flush(log, survived, failed, wobble)
     keep_alive(owners)

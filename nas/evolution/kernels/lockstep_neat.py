@@ -19,8 +19,9 @@ import numpy as np
 from nas.evolution.kernels import physics as ph
 from nas.evolution.kernels._numba import jit
 from nas.evolution.kernels.lockstep import (INPUT_WOBBLE, LANES, NO_WOBBLE, WINDOW, _claim,
-                                            advance_lanes, borrow, input_wobble_lanes,
-                                            keep_alive, lane_ended)
+                                            advance_lanes, borrow, borrow_log, flush,
+                                            input_wobble_lanes, keep_alive, lane_ended,
+                                            new_log)
 from nas.evolution.kernels.neat import OBS, VALUES, neat_step
 
 U = np.uint64
@@ -76,17 +77,19 @@ def run_neat_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_sc
               np.zeros((LANES, n_out), np.float32), np.zeros((ph.STAGES, 6, LANES), np.float64),
               np.zeros(LANES, np.float32), np.zeros(LANES, np.bool_), np.zeros(LANES, np.int64),
               np.zeros(LANES, np.int64), np.zeros(LANES, np.int64),
-              np.zeros((LANES, WINDOW), np.float64))
+              np.zeros((LANES, WINDOW), np.float64),
+              obs_index.copy(), obs_scale.copy(), new_log(rows))  # (as lockstep.run_block)
     # borrowed views (lockstep.borrow: no reference counting in the step loop), the owners
     # held to the end; the arguments are held by the caller
     buf, out, w, u = borrow(owners[0]), borrow(owners[1]), borrow(owners[2]), borrow(owners[3])
     fell, t, row, genome = borrow(owners[4]), borrow(owners[5]), borrow(owners[6]), borrow(owners[7])
     window = borrow(owners[8])
-    counter, obs_index, obs_scale = borrow(counter), borrow(obs_index), borrow(obs_scale)
+    obs_index, obs_scale = borrow(owners[9]), borrow(owners[10])
+    log = borrow_log(owners[11])
+    counter = borrow(counter)
     node_ptr, node_slot, node_act = borrow(node_ptr), borrow(node_slot), borrow(node_act)
     edge_ptr, edge_src, edge_w = borrow(edge_ptr), borrow(edge_src), borrow(edge_w)
     genome_of, starts = borrow(genome_of), borrow(starts)
-    survived, failed, wobble = borrow(survived), borrow(failed), borrow(wobble)
     if has_bias:
         for l in range(L):
             buf[l, U(OBS), obs_index.shape[0]] = np.float32(bias)
@@ -111,8 +114,7 @@ def run_neat_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_sc
         ph.control(physics, w, U(0), L, u, fric1, fric2, muc, floor, fell)
         if advance_lanes(w, t, fell, window, wobble_kind, max_steps):
             for l in range(LANES):
-                ended = lane_ended(l, t, fell, row, max_steps, window, lanes, wobble_kind,
-                                   survived, failed, wobble)
+                ended = lane_ended(l, t, fell, row, max_steps, window, lanes, wobble_kind, log)
                 if ended == 0:
                     continue
                 active -= 1 if ended == 1 else 0
@@ -120,4 +122,5 @@ def run_neat_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_sc
                 more = r >= 0
                 _fill(l, r, genome_of, starts, w, buf, t, row, genome, window, wobble_kind)
                 active += 1 if r >= 0 else 0
+    flush(log, survived, failed, wobble)
     keep_alive(owners)
