@@ -388,9 +388,10 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
             survived[first], failed[first], wobble[first] = max_steps, False, 0.0
             first = _claim(counter, rows, claims)
         return
-    # Scratch, and the thread's own copies of the small arrays every step reads: the
-    # caller's copies can share a cache line with another thread's scratch (both come off
-    # the same heap), which that thread writes every step, and each such read would wait.
+    # Scratch, and the thread's own copies of the small arrays each step or refill reads:
+    # the caller's copies can share a cache line with another thread's scratch (both come
+    # off the same heap), which that thread writes every step, and each such read would
+    # wait.
     owners = (np.zeros((layout.shape[0], LANES), F32),
               np.zeros((4, _padded(max(sizes.max(), obs_index.shape[0] + 1)), LANES), F32),
               np.zeros((ph.STAGES, 6, LANES), np.float64), np.zeros(LANES, F32),
