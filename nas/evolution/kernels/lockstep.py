@@ -6,8 +6,8 @@ LANES episodes in flight: every array is structure-of-arrays with the lane inner
 contiguous, and every loop over lanes has the compile-time trip count LANES, so LLVM
 turns it into vector instructions and the episodes' chains overlap. When an episode
 ends (it failed, or reached max_steps) its lane is refilled from the thread's queue of
-rows at once, so short episodes still end early; lanes left without a row run a dummy
-episode (zero network, zero state) whose results are never written.
+rows at once, so short episodes still end early; a lane left without a row idles on a
+dummy episode (zero network, zero state) that never ends and is never written.
 
 Determinism: a lane computes exactly what the scalar code would, whatever its position
 and whatever the other lanes hold. Every loop body is plain IEEE arithmetic and selects
@@ -312,9 +312,12 @@ def input_wobble_lanes(w, t, window, obs_index, obs_scale, bias, has_bias):
 
 
 @jit(inline="always")
-def advance_lanes(w, t, fell, window, wobble_kind, max_steps):
+def advance_lanes(w, t, fell, row, window, wobble_kind, max_steps):
     """After the physics: the state wobble of the lanes still up, every lane's step count
-    advanced; True when some lane's episode ended (failed or reached max_steps)."""
+    advanced; True when some lane's real episode ended (failed or reached max_steps). A
+    dummy lane (row < 0) never ends: it idles to the block's end. Refilling it each time
+    its dummy episode failed cost a pass over the lanes every few steps once the queue was
+    empty, while the block's last long episodes ran on."""
     if wobble_kind == STATE_WOBBLE:
         for l in range(L):
             if not fell[l]:
@@ -322,19 +325,17 @@ def advance_lanes(w, t, fell, window, wobble_kind, max_steps):
     done = False
     for l in range(L):
         t[l] += 1
-        done |= fell[l] | (t[l] >= max_steps)
+        done |= (fell[l] | (t[l] >= max_steps)) & (row[l] >= 0)
     return done
 
 
 @jit(inline="always")
 def lane_ended(l, t, fell, row, max_steps, window, lanes, wobble_kind, log):
-    """0 if lane l's episode runs on; else its row's results are logged (a real row) and
-    1 (a real row ended) or 2 (a dummy one): either way the lane is refilled."""
-    if not (fell[l] or t[l] >= max_steps):
-        return 0
+    """False if lane l's episode runs on, or the lane idles (a dummy); else True: its row's
+    results are logged, and the lane is to be refilled."""
     r = row[l]
-    if r < 0:
-        return 2
+    if r < 0 or not (fell[l] or t[l] >= max_steps):
+        return False
     rows, survived, failed, wobble, count = log
     k = count[0]
     rows[k] = r
@@ -342,7 +343,7 @@ def lane_ended(l, t, fell, row, max_steps, window, lanes, wobble_kind, log):
     failed[k] = fell[l]
     wobble[k] = ph.window_sum(window, U(l), lanes) if wobble_kind != NO_WOBBLE else 0.0
     count[0] = k + 1
-    return 1
+    return True
 
 
 @jit(inline="always")
@@ -422,12 +423,11 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
             input_wobble_lanes(w, t, window, obs_index, obs_scale, bias, has_bias)
         network_step(P, sizes, recurrent, act, buf, flat, u)
         ph.control(physics, w, U(0), L, u, fric1, fric2, muc, floor, fell)
-        if advance_lanes(w, t, fell, window, wobble_kind, max_steps):
+        if advance_lanes(w, t, fell, row, window, wobble_kind, max_steps):
             for l in range(LANES):
-                ended = lane_ended(l, t, fell, row, max_steps, window, lanes, wobble_kind, log)
-                if ended == 0:
+                if not lane_ended(l, t, fell, row, max_steps, window, lanes, wobble_kind, log):
                     continue
-                active -= 1 if ended == 1 else 0
+                active -= 1
                 r = _claim(counter, rows, claims) if more else -1
                 more = r >= 0
                 _fill(l, r, params, layout, genome_of, starts, P, w, buf, t, row, window,

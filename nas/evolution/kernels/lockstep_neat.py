@@ -112,12 +112,11 @@ def run_neat_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_sc
             else:
                 u[l] = np.float32(0.0)
         ph.control(physics, w, U(0), L, u, fric1, fric2, muc, floor, fell)
-        if advance_lanes(w, t, fell, window, wobble_kind, max_steps):
+        if advance_lanes(w, t, fell, row, window, wobble_kind, max_steps):
             for l in range(LANES):
-                ended = lane_ended(l, t, fell, row, max_steps, window, lanes, wobble_kind, log)
-                if ended == 0:
+                if not lane_ended(l, t, fell, row, max_steps, window, lanes, wobble_kind, log):
                     continue
-                active -= 1 if ended == 1 else 0
+                active -= 1
                 r = _claim(counter, rows, claims) if more else -1
                 more = r >= 0
                 _fill(l, r, genome_of, starts, w, buf, t, row, genome, window, wobble_kind)
