@@ -249,6 +249,27 @@ def test_lockstep_lanes_give_a_row_the_same_bits_in_any_batch_and_thread_count(
     assert len(set(results[0].tolist())) > 8  # episodes of many lengths: lanes refilled
 
 
+@pytest.mark.parametrize("hidden, activation, recurrent", PURE)
+def test_a_row_ends_alone_with_the_bits_it_has_in_lockstep(hidden, activation, recurrent):
+    """A block's last live lanes, once its queue is empty, finish one at a time in scalar
+    code (alone.py); every other step runs in lockstep. A row of a 1-row batch runs alone
+    from its first step, in a 40-row batch mostly in lockstep. The state wobble (the sum of
+    |x| + |x_dot| + |th1| + |th1_dot| over the steps) moves with any bit of the trajectory,
+    so it must agree to the bit, at 1 thread and 2."""
+    task, mode, genomes, starts = pure_batch("double-pole", hidden, activation, recurrent,
+                                             rows=40, scale=0.3)
+    engine = kernel_evaluator(task, mode, "cpu", "kernel")
+    net, starts = engine.networks.batch([genomes]), starts.numpy()
+    batched = [engine.networks.run(net, np.arange(40), starts, 150, episodes.STATE_WOBBLE, n)
+               for n in (1, 2)]
+    alone = [engine.networks.run(net, np.array([i]), starts[i:i + 1], 150,
+                                 episodes.STATE_WOBBLE, 1) for i in range(40)]
+    for survived, _, wobble in batched:
+        assert survived.tolist() == [int(a[0][0]) for a in alone]
+        assert wobble.tolist() == [float(a[2][0]) for a in alone]
+    assert len(set(batched[0][0].tolist())) > 4  # episodes of many lengths: lanes refilled
+
+
 def physics(task, states, outputs):
     spec = task.kernel()
     from nas.evolution.kernels.episodes import physics_steps

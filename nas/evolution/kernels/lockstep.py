@@ -7,7 +7,9 @@ contiguous, and every loop over lanes has the compile-time trip count LANES, so 
 turns it into vector instructions and the episodes' chains overlap. When an episode
 ends (it failed, or reached max_steps) its lane is refilled from the thread's queue of
 rows at once, so short episodes still end early; a lane left without a row idles on a
-dummy episode (zero network, zero state) that never ends and is never written.
+dummy episode (zero network, zero state) that never ends and is never written. Once the
+queue is empty and at most ALONE lanes are live, the block runs them to their ends one at
+a time, in scalar code (alone.py), which steps one lane faster than an iteration does.
 
 Determinism: a lane computes exactly what the scalar code would, whatever its position
 and whatever the other lanes hold. Every loop body is plain IEEE arithmetic and selects
@@ -37,17 +39,17 @@ from numba.extending import intrinsic
 from nas.evolution.kernels import physics as ph
 from nas.evolution.kernels._numba import jit
 from nas.evolution.kernels.activations import ELU, RELU, SIGMOID, TANH, elu, relu, sigmoid, tanh
-from nas.evolution.kernels.networks import ELMAN, FULL, _padded
+from nas.evolution.kernels.alone import run_alone
+from nas.evolution.kernels.lanes import (A, B, CTX, INPUT_WOBBLE, NO_WOBBLE, OBS,  # noqa: F401
+                                         STATE_WOBBLE, WINDOW)
+from nas.evolution.kernels.networks import ELMAN, FULL, _padded, full_at, layer_at
 
 LANES = 16
 U = np.uint64
 L = U(LANES)
 F32 = np.float32
 CLAIM = 8  # rows a thread takes from the shared queue at once (_claim)
-WINDOW = 100  # wobble window (double_pole._episodes)
-NO_WOBBLE, STATE_WOBBLE, INPUT_WOBBLE = 0, 1, 2
-# rows of the float32 scratch buf[row, unit, lane]
-OBS, CTX, A, B = 0, 1, 2, 3
+ALONE = 2  # live lanes left, the queue empty, that a block runs one by one (alone.py)
 
 
 @intrinsic
@@ -236,12 +238,9 @@ def network_step(P, sizes, recurrent, act, buf, flat, u):
     lane's first output); buf[CTX] is the recurrent state (zeros at an episode's start);
     flat: buf flattened (one view, made once)."""
     n_layers = sizes.shape[0] - 1
-    n_in = sizes[0]
     if recurrent == FULL:
-        n = sizes[1]
-        width = _padded(n)
-        w_rec = n_in * width
-        _layer(P, 0, width, w_rec + n * width, buf, OBS, n_in, n, A, False)
+        n_in, n, width, w_rec, bias = full_at(sizes)
+        _layer(P, 0, width, bias, buf, OBS, n_in, n, A, False)
         _layer(P, w_rec, width, 0, buf, CTX, n, n, A, True)
         for l in range(L):
             u[l] = buf[A, 0, l]
@@ -251,15 +250,7 @@ def network_step(P, sizes, recurrent, act, buf, flat, u):
     src, dst = OBS, A
     offset = 0
     for i in range(n_layers):
-        a, b = sizes[i], sizes[i + 1]
-        width = _padded(b)
-        weights = offset
-        offset += a * width
-        context = offset
-        if i == 0 and recurrent == ELMAN:
-            offset += b * width
-        bias = offset
-        offset += width
+        a, b, width, weights, context, bias, offset = layer_at(sizes, recurrent, i, offset)
         _layer(P, weights, width, bias, buf, src, a, b, dst, False)
         if i == 0 and recurrent == ELMAN:
             _layer(P, context, width, 0, buf, CTX, b, b, dst, True)
@@ -418,6 +409,14 @@ def run_block(counter, physics, fric1, fric2, muc, floor, obs_index, obs_scale, 
         _fill(l, r, params, layout, genome_of, starts, P, w, buf, t, row, window, wobble_kind)
         active += 1 if r >= 0 else 0
     while active > 0:
+        if active <= ALONE and not more:  # the queue is empty: the last lanes one by one
+            for l in range(LANES):
+                if row[l] >= 0:
+                    run_alone(l, physics, fric1, fric2, muc, floor, obs_index, obs_scale, bias,
+                              has_bias, P, sizes, recurrent, act, buf, w, u, fell, t, window,
+                              wobble_kind, max_steps)
+                    lane_ended(l, t, fell, row, max_steps, window, lanes, wobble_kind, log)
+            break
         _observe(w, obs_index, obs_scale, buf)
         if wobble_kind == INPUT_WOBBLE:
             input_wobble_lanes(w, t, window, obs_index, obs_scale, bias, has_bias)

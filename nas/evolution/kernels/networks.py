@@ -37,6 +37,27 @@ def padded(n: int) -> int:
 _padded = jit(inline="always")(padded)
 
 
+@jit(inline="always")
+def layer_at(sizes, recurrent, i, offset):
+    """Layer i of a padded genome (padded_layout) whose weights start at `offset`: its
+    inputs, units, row width, and where its weights, Elman context (an Elman net's first
+    layer) and biases start, then where the next layer does."""
+    a, b = sizes[i], sizes[i + 1]
+    width = _padded(b)
+    context = offset + a * width
+    bias = context + (b * width if i == 0 and recurrent == ELMAN else 0)
+    return a, b, width, offset, context, bias, bias + width
+
+
+@jit(inline="always")
+def full_at(sizes):
+    """A fully recurrent genome's inputs, units, row width, and where w_rec and the biases
+    start (w_in at 0)."""
+    n_in, n = sizes[0], sizes[1]
+    width = _padded(n)
+    return n_in, n, width, n_in * width, (n_in + n) * width
+
+
 def padded_layout(spec) -> np.ndarray:
     """For each position of the kernel's padded genome, the index of the NetworkSpec
     parameter it holds, or -1 (a zero)."""
