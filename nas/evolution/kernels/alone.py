@@ -2,9 +2,9 @@
 
 Once a block's queue is empty, its last few live episodes would go on stepping in
 lockstep, and a lockstep iteration costs about as much with one live lane as with sixteen
-(the idle lanes are computed too): 1.5x one lane's step alone on cartpole, 3x on the
-double pole. So a block with at most lockstep.ALONE live lanes left runs each to its end
-here. That is the tail of every batch: where a long episode started late, it is what the
+(the idle lanes are computed too): more than one lane's step alone, most of all where the
+physics is heavy (the double pole's). So a block with at most lockstep.ALONE live lanes
+left runs each to its end here. That is the tail of every batch: where a long episode started late, it is what the
 other threads wait on.
 
 Determinism: the same IEEE operations in the same order as lockstep.py's lanes (each
