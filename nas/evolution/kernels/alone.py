@@ -4,8 +4,8 @@ Once a block's queue is empty, its last few live episodes would go on stepping i
 lockstep, and a lockstep iteration costs about as much with one live lane as with sixteen
 (the idle lanes are computed too): more than one lane's step alone, most of all where the
 physics is heavy (the double pole's). So a block with at most lockstep.ALONE live lanes
-left runs each to its end here. That is the tail of every batch: where a long episode started late, it is what the
-other threads wait on.
+left runs each to its end here. That is the tail of every batch: where a long episode
+started late, it is what the other threads wait on.
 
 Determinism: the same IEEE operations in the same order as lockstep.py's lanes (each
 weighted sum as dot_lanes adds it up, the activations and physics the same functions), so
